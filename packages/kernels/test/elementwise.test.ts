@@ -1,6 +1,6 @@
 import { describe, it } from 'vitest';
 import { createTensor, readF32, runOnce, tensorFromF32 } from '@g3n/gpu';
-import { add, addInplace, mul, scale } from '../src/elementwise.ts';
+import { add, addInplace, copy, mul, scale } from '../src/elementwise.ts';
 import { addRef, mulRef, scaleRef } from '../src/ref/elementwise.ts';
 import { expectClose, randn, testGpu } from './util.ts';
 
@@ -32,4 +32,17 @@ describe('elementwise', () => {
       expectClose('add_inplace', await readF32(gpu, acc), a.map((x, i) => x + b[i % bLen] * 0.25), TOL);
     });
   }
+});
+
+describe('elementwise copy', () => {
+  it('copies between element offsets', async () => {
+    const gpu = await testGpu();
+    const a = randn(1000, 9);
+    const ta = tensorFromF32(gpu, 'a', [1000], a);
+    const out = tensorFromF32(gpu, 'out', [300], new Float32Array(300).fill(7));
+    await runOnce(gpu, 'copy', [copy(gpu, { a: ta, out, n: 129, aOffset: 501, outOffset: 3, scale: 2 })]);
+    const expected = new Float32Array(300).fill(7);
+    for (let i = 0; i < 129; i++) expected[3 + i] = a[501 + i] * 2;
+    expectClose('copy', await readF32(gpu, out), expected, TOL);
+  });
 });
