@@ -1,0 +1,150 @@
+import { NetworkError } from './errors.ts';
+
+/** Random access to the bytes of one file (a local file, an HTTP resource, a cached blob). */
+export interface ByteSource {
+  readonly name: string;
+  size(): Promise<number>;
+  /** Exactly `length` bytes starting at `offset`, or a typed error. */
+  read(offset: number, length: number): Promise<Uint8Array>;
+}
+
+/** A directory of files, e.g. a checkpoint folder on disk or under a URL. */
+export interface FileSource {
+  readonly base: string;
+  /** null when the file does not exist. */
+  open(path: string): Promise<ByteSource | null>;
+}
+
+export interface HttpInit {
+  headers?: Record<string, string>;
+  fetch?: typeof fetch;
+}
+
+/**
+ * Files under `baseUrl`, read with HTTP Range requests. `open` learns the size from a HEAD (or,
+ * when HEAD gives no usable Content-Length, from the Content-Range of a `bytes=0-0` GET); reads ask
+ * for `bytes=a-b`, check a 206 answer's length and slice a 200 (full body) answer, reading the
+ * body only as far as needed.
+ */
+export function httpFileSource(baseUrl: string, init: HttpInit = {}): FileSource {
+  const doFetch = init.fetch ?? ((input: RequestInfo | URL, req?: RequestInit) => fetch(input, req));
+  const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
+  const request = async (url: string, method: string, extra: Record<string, string> = {}): Promise<Response> => {
+    try {
+      return await doFetch(url, { method, headers: { ...init.headers, ...extra } });
+    } catch (e) {
+      throw new NetworkError(url, 0, `${method} failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  };
+  return {
+    base: baseUrl,
+    async open(path: string): Promise<ByteSource | null> {
+      const url = new URL(path, base).href;
+      const size = await probeSize(url, request);
+      if (size === null) return null;
+      return {
+        name: url,
+        size: async () => size,
+        read: (offset, length) => rangeRead(url, size, offset, length, request),
+      };
+    },
+  };
+}
+
+type Request = (url: string, method: string, extra?: Record<string, string>) => Promise<Response>;
+
+function usableLength(res: Response): number | null {
+  const encoding = res.headers.get('content-encoding');
+  if (encoding && encoding !== 'identity') return null;
+  const len = res.headers.get('content-length');
+  return len !== null && /^\d+$/.test(len.trim()) ? Number(len) : null;
+}
+
+function isMissing(status: number): boolean {
+  return status === 404 || status === 410;
+}
+
+async function probeSize(url: string, request: Request): Promise<number | null> {
+  const head = await request(url, 'HEAD');
+  if (isMissing(head.status)) return null;
+  if (head.ok) {
+    const len = usableLength(head);
+    if (len !== null) return len;
+  }
+  const res = await request(url, 'GET', { Range: 'bytes=0-0' });
+  if (isMissing(res.status)) {
+    await res.body?.cancel();
+    return null;
+  }
+  if (res.status === 206 || res.status === 416) {
+    const total = /\/(\d+)\s*$/.exec(res.headers.get('content-range') ?? '');
+    await res.body?.cancel();
+    if (total) return Number(total[1]);
+    throw new NetworkError(url, res.status, 'the server did not report the file size (no Content-Range total)');
+  }
+  if (res.status === 200) {
+    const len = usableLength(res);
+    await res.body?.cancel();
+    if (len !== null) return len;
+    throw new NetworkError(url, res.status, 'the server reports neither Content-Length nor Content-Range');
+  }
+  await res.body?.cancel();
+  throw new NetworkError(url, res.status, 'could not determine the file size');
+}
+
+async function rangeRead(url: string, size: number, offset: number, length: number, request: Request): Promise<Uint8Array> {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
+    throw new NetworkError(url, 0, `read of ${length} bytes at ${offset} is outside the file (${size} bytes)`);
+  }
+  if (length === 0) return new Uint8Array(0);
+  const res = await request(url, 'GET', { Range: `bytes=${offset}-${offset + length - 1}` });
+  if (res.status === 206) {
+    const range = /^bytes\s+(\d+)-(\d+)\//.exec(res.headers.get('content-range') ?? '');
+    if (range && (Number(range[1]) !== offset || Number(range[2]) !== offset + length - 1)) {
+      await res.body?.cancel();
+      throw new NetworkError(url, 206, `asked for bytes ${offset}-${offset + length - 1}, got ${range[1]}-${range[2]}`);
+    }
+    const bytes = new Uint8Array(await bodyBytes(url, res));
+    if (bytes.length !== length) throw new NetworkError(url, 206, `expected ${length} bytes, received ${bytes.length}`);
+    return bytes;
+  }
+  if (res.status === 200) return sliceBody(url, res, offset, length);
+  await res.body?.cancel();
+  throw new NetworkError(url, res.status, `range request for ${length} bytes at ${offset} failed`);
+}
+
+async function bodyBytes(url: string, res: Response): Promise<ArrayBuffer> {
+  try {
+    return await res.arrayBuffer();
+  } catch (e) {
+    throw new NetworkError(url, res.status, `the response body broke off: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/** The server ignored Range and sends the whole file: keep [offset, offset+length) and stop there. */
+async function sliceBody(url: string, res: Response, offset: number, length: number): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  if (!res.body) throw new NetworkError(url, 200, 'empty response body');
+  const reader = res.body.getReader();
+  let pos = 0;
+  let filled = 0;
+  try {
+    while (filled < length) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      const from = Math.max(offset - pos, 0);
+      const to = Math.min(offset + length - pos, value.length);
+      if (to > from) {
+        out.set(value.subarray(from, to), pos + from - offset);
+        filled += to - from;
+      }
+      pos += value.length;
+    }
+  } catch (e) {
+    throw new NetworkError(url, 200, `the response body broke off: ${e instanceof Error ? e.message : String(e)}`);
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  if (filled !== length) throw new NetworkError(url, 200, `expected ${length} bytes at ${offset}, the body ended after ${pos} bytes`);
+  return out;
+}
