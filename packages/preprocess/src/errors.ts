@@ -1,0 +1,15 @@
+import { G3nError } from '@g3n/gpu';
+
+/** A tokenizer file that cannot be used, or a value the tokenizer cannot encode or decode. */
+export class TokenizerError extends G3nError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('BAD_INPUT', message, details);
+  }
+}
+
+/** Chat messages the Gemma chat format cannot express (roles out of order, unknown content parts). */
+export class ChatFormatError extends G3nError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('BAD_INPUT', message, details);
+  }
+}

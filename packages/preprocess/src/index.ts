@@ -1,0 +1,16 @@
+export { Tokenizer } from './tokenizer.ts';
+export type { DecodeOptions, EncodeOptions } from './tokenizer.ts';
+export {
+  AUDIO_PLACEHOLDER,
+  END_OF_AUDIO,
+  END_OF_IMAGE,
+  IMAGE_PLACEHOLDER,
+  START_OF_AUDIO,
+  START_OF_IMAGE,
+  encodeChat,
+  expandMultimodalPlaceholders,
+  renderChat,
+} from './chat.ts';
+export type { AudioPart, ChatMessage, ChatRole, ContentPart, EncodeChatOptions, ImagePart, PlaceholderOptions, RenderChatOptions, TextPart } from './chat.ts';
+export { StreamingDetokenizer } from './detokenize.ts';
+export { ChatFormatError, TokenizerError } from './errors.ts';
