@@ -1,0 +1,99 @@
+import { defineKernel, foldWorkgroups, numel, ShapeError, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
+import source from '../../../shaders/rms_norm.wgsl?raw';
+
+const WG = 256;
+export const normKernels = {
+  rmsNorm: defineKernel('rms_norm', source, 'rms_norm', { WG }),
+  rmsNormNoWeight: defineKernel('rms_norm', source, 'rms_norm_noweight', { WG }),
+  rmsNormInplace: defineKernel('rms_norm', source, 'rms_norm_inplace', { WG }),
+  rmsNormInplaceNoWeight: defineKernel('rms_norm', source, 'rms_norm_inplace_noweight', { WG }),
+};
+
+export interface RmsNormArgs {
+  /** [rows, cols] f32 input (at least rows * cols elements). */
+  x: Tensor;
+  /** [rows, cols] f32 output: `x` itself (same buffer and offset) for an in-place norm, else in another buffer. */
+  out: Tensor;
+  /** [cols] f32 weight, used as-is (no 1 + w); null or absent for a scale-free norm. */
+  weight?: Tensor | null;
+  rows: number;
+  cols: number;
+  eps: number;
+  /** Extra factor on the output (1/hidden for the AltUp router norm); default 1. */
+  scale?: number;
+}
+
+/**
+ * True when `out` is `x` (same buffer and offset): the caller wants the in-place entry point.
+ * Throws when they are other ranges of one buffer: WebGPU rejects a dispatch that binds a buffer
+ * as writable storage and as anything else, even where the ranges are disjoint.
+ */
+export function isInPlace(kernel: string, x: Tensor, out: Tensor): boolean {
+  if (x.buffer !== out.buffer) return false;
+  if (x.offset === out.offset) return true;
+  throw sharedBuffer(kernel, x, out);
+}
+
+/** Throws unless every tensor in `read` lives in a different GPU buffer from `written` (see isInPlace). */
+export function guardSeparate(kernel: string, written: Tensor, ...read: Tensor[]): void {
+  for (const r of read) if (r.buffer === written.buffer) throw sharedBuffer(kernel, r, written);
+}
+
+function sharedBuffer(kernel: string, read: Tensor, written: Tensor): ShapeError {
+  return new ShapeError(
+    kernel,
+    `${read.label} and ${written.label} share a GPU buffer; WebGPU forbids binding one buffer as read-only and writable storage in one dispatch (use separate buffers, or the same tensor for in-place use)`,
+  );
+}
+
+/** Guards shared with the rope, activation and embedding modules; each throws ShapeError. */
+export function guardF32(kernel: string, ...ts: Tensor[]): void {
+  for (const t of ts) if (t.dtype !== 'f32') throw new ShapeError(kernel, `${t.label} must be f32, got ${t.dtype}`);
+}
+
+export function guardCount(kernel: string, name: string, n: number, max = 0xffffffff): void {
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new ShapeError(kernel, `${name} = ${n} must be an integer in [1, ${max}]`);
+}
+
+export function guardHolds(kernel: string, t: Tensor, n: number): void {
+  if (numel(t.shape) < n) throw new ShapeError(kernel, `${t.label} has ${numel(t.shape)} elements, needs ${n}`);
+}
+
+/**
+ * RMSNorm of each row: out[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * (weight ?? 1) * (scale ?? 1).
+ * One workgroup per row; rows and cols are uniforms, so one pipeline serves every shape.
+ */
+export function rmsNorm(gpu: Gpu, args: RmsNormArgs): Dispatch {
+  const { x, out, rows, cols, eps } = args;
+  const weight = args.weight ?? null;
+  const scale = args.scale ?? 1;
+  guardF32('rms_norm', x, out, ...(weight ? [weight] : []));
+  guardCount('rms_norm', 'rows', rows);
+  guardCount('rms_norm', 'cols', cols);
+  if (rows * cols > 0xffffffff) throw new ShapeError('rms_norm', `rows * cols = ${rows * cols} exceeds u32 indexing`);
+  guardHolds('rms_norm', x, rows * cols);
+  guardHolds('rms_norm', out, rows * cols);
+  if (weight && numel(weight.shape) !== cols) throw new ShapeError('rms_norm', `${weight.label} has ${numel(weight.shape)} elements, cols is ${cols}`);
+  if (!(eps >= 0) || !Number.isFinite(eps)) throw new ShapeError('rms_norm', `eps = ${eps} must be finite and >= 0`);
+  if (!Number.isFinite(scale)) throw new ShapeError('rms_norm', `scale = ${scale} must be finite`);
+  const inPlace = isInPlace('rms_norm', x, out);
+  if (weight) guardSeparate('rms_norm', out, weight);
+
+  const kernel = inPlace
+    ? weight
+      ? normKernels.rmsNormInplace
+      : normKernels.rmsNormInplaceNoWeight
+    : weight
+      ? normKernels.rmsNorm
+      : normKernels.rmsNormNoWeight;
+
+  const bindings: Dispatch['bindings'] = inPlace ? { io: x } : { x, out };
+  if (weight) bindings.weight = weight;
+
+  return {
+    kernel,
+    bindings,
+    params: { rows, cols, eps, scale },
+    workgroups: foldWorkgroups(rows, gpu.caps.limits.maxComputeWorkgroupsPerDimension),
+  };
+}
