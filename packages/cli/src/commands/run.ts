@@ -1,0 +1,59 @@
+import { writeFile } from 'node:fs/promises';
+import { requestNodeGpu } from '@g3n/gpu/node';
+import { loadTextModel } from '@g3n/gemma3n';
+import { openCheckpoint } from '@g3n/weights';
+import { nodeFileSource } from '@g3n/weights/node';
+import { parseArgs, required } from '../args.ts';
+
+/** Indices of the maximum (lowest index on ties), as the reference's argmax. */
+function argmax(x: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
+  return best;
+}
+
+function parseIds(text: string): number[] {
+  const parts = text.split(',').map((s) => s.trim());
+  if (parts.length === 0 || parts.some((p) => !/^\d+$/.test(p))) throw new Error(`--ids must be comma-separated non-negative integers, got '${text}'`);
+  return parts.map(Number);
+}
+
+function rows(flat: Float32Array, width: number): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i < flat.length; i += width) out.push(Array.from(flat.subarray(i, i + width)));
+  return out;
+}
+
+/** g3n run: greedy prefill + decode of a checkpoint, logits written as JSON. */
+export async function runCommand(argv: string[]): Promise<void> {
+  const args = parseArgs(argv, ['model', 'ids', 'max-new-tokens', 'json', 'matformer']);
+  const dir = required(args, 'model');
+  const ids = parseIds(required(args, 'ids'));
+  const maxNewText = required(args, 'max-new-tokens');
+  if (!/^\d+$/.test(maxNewText)) throw new Error(`--max-new-tokens must be a non-negative integer, got '${maxNewText}'`);
+  const maxNew = Number(maxNewText);
+  const jsonPath = required(args, 'json');
+
+  const checkpoint = await openCheckpoint(nodeFileSource(dir));
+  const gpu = await requestNodeGpu();
+  try {
+    const context = ids.length + maxNew;
+    const model = await loadTextModel(gpu, checkpoint, { maxContext: Math.max(context, 1), maxChunk: Math.min(Math.max(ids.length, 1), 256) });
+    const V = model.cfg.vocabSize;
+    const { logits } = await model.prefill(ids, { allLogits: true });
+    const prefillLogits = rows(logits, V);
+    const generated: number[] = [];
+    const decodeLogits: number[][] = [];
+    let last = logits.subarray((ids.length - 1) * V);
+    for (let step = 0; step < maxNew; step++) {
+      const next = argmax(last);
+      generated.push(next);
+      decodeLogits.push(Array.from(last));
+      if (step + 1 < maxNew) last = await model.decode(next);
+    }
+    await writeFile(jsonPath, JSON.stringify({ prompt_ids: ids, prefill_logits: prefillLogits, generated_ids: generated, decode_logits: decodeLogits }));
+    model.destroy();
+  } finally {
+    gpu.destroy();
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * g3n command line (Node, WebGPU through the `webgpu` package):
+ *   g3n run --model <dir> --ids <ids> --max-new-tokens <N> --json <out.json> [--matformer <slice>]
+ *   g3n tokenize --tokenizer <tokenizer.json> --input <lines.jsonl> --json <out.json>
+ * Errors print one line and exit non-zero.
+ */
+const USAGE = `usage: g3n <command> [options]
+  run       --model <dir> --ids <id,id,...> --max-new-tokens <N> --json <out.json>
+  tokenize  --tokenizer <tokenizer.json> --input <file> --json <out.json>`;
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'run': {
+      const { runCommand } = await import('./commands/run.ts');
+      return runCommand(rest);
+    }
+    case 'tokenize': {
+      const { tokenizeCommand } = await import('./commands/tokenize.ts');
+      return tokenizeCommand(rest);
+    }
+    case undefined:
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return;
+    default:
+      throw new Error(`unknown command '${command}'\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  () => process.exit(0),
+  (e: unknown) => {
+    const err = e as Error & { code?: string };
+    console.error(`g3n: ${err.code ? `${err.code}: ` : ''}${err.message.split('\n')[0]}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,104 @@
+import { createTensor, ShapeError, splitRows, writeTensor, type DType, type Gpu, type Tensor } from '@g3n/gpu';
+import { bf16BitsToF32, dequantize, encodeWeight, f16BitsToF32 } from '@g3n/kernels';
+
+/** How weights are stored on the GPU: `auto` keeps the checkpoint's float type (lossless). */
+export type WeightFormat = 'auto' | 'f32' | 'bf16' | 'f16' | 'q8' | 'q4';
+
+/**
+ * A matrix [rows, cols] on the GPU, split by rows into parts that each fit one storage binding
+ * (only the 262k-row embedding and PLE tables need more than one part).
+ */
+export interface MatrixWeight {
+  label: string;
+  rows: number;
+  cols: number;
+  dtype: DType;
+  parts: Array<{ row0: number; rows: number; tensor: Tensor }>;
+}
+
+/** A float tensor as stored in a checkpoint: raw little-endian bytes. */
+export interface FloatTensorData {
+  dtype: 'F32' | 'F16' | 'BF16';
+  bytes: Uint8Array;
+}
+
+/** A tensor already quantized in the kernels' format (an artifact): data words and f16 scale pairs. */
+export interface QuantTensorData {
+  dtype: 'Q8' | 'Q4';
+  bytes: Uint8Array;
+  scales: Uint8Array;
+}
+
+export type TensorData = FloatTensorData | QuantTensorData;
+
+export function storageDtype(format: WeightFormat, source: TensorData['dtype'], cols: number, quantizable: boolean): DType {
+  if (source === 'Q8' || source === 'Q4') return source === 'Q8' ? 'q8' : 'q4';
+  const lossless: DType = source === 'BF16' ? 'bf16' : source === 'F16' ? 'f16' : 'f32';
+  if (format === 'auto') return lossless;
+  if ((format === 'q8' || format === 'q4') && !(quantizable && cols % 32 === 0)) return lossless;
+  return format;
+}
+
+/** Decode raw checkpoint bytes to f32 (BF16 exactly as bits << 16; quantized data dequantized). */
+export function toF32(data: TensorData): Float32Array {
+  const { bytes } = data;
+  if (data.dtype === 'Q8' || data.dtype === 'Q4') {
+    const words = new Uint32Array(bytes.slice().buffer);
+    const n = data.dtype === 'Q8' ? words.length * 4 : words.length * 8;
+    return dequantize(data.dtype === 'Q8' ? 'q8' : 'q4', words, new Uint32Array(data.scales.slice().buffer), n);
+  }
+  if (data.dtype === 'F32') return new Float32Array(bytes.slice().buffer);
+  const half = new Uint16Array(bytes.slice().buffer);
+  return data.dtype === 'BF16' ? bf16BitsToF32(half) : f16BitsToF32(half);
+}
+
+/** Upload a small f32 vector (norm weights, scales, coefficients). */
+export function uploadVector(gpu: Gpu, label: string, values: Float32Array, shape: number[] = [values.length]): Tensor {
+  const t = createTensor(gpu, label, 'f32', shape);
+  writeTensor(gpu, t, values);
+  return t;
+}
+
+/**
+ * Upload a [rows, cols] matrix in `dtype`, split into binding-sized row parts. Raw BF16/F16 bytes
+ * are uploaded as they are when the storage dtype matches (no decode, no copy of the model in JS).
+ */
+export function uploadMatrix(gpu: Gpu, label: string, data: TensorData, rows: number, cols: number, dtype: DType): MatrixWeight {
+  const parts = splitRows(gpu, dtype, rows, cols).map(({ row0, rows: n }) => {
+    const tensor = createTensor(gpu, partLabel(label, row0, n, rows), dtype, [n, cols]);
+    if (data.dtype === 'Q8' || data.dtype === 'Q4') {
+      if (dtype !== data.dtype.toLowerCase()) throw new ShapeError(label, `stored as ${data.dtype}, cannot be uploaded as ${dtype}`);
+      const rowBytes = data.dtype === 'Q8' ? cols : cols / 2;
+      const scaleRowBytes = (cols / 32) * 2;
+      writeTensor(gpu, tensor, data.bytes.subarray(row0 * rowBytes, (row0 + n) * rowBytes), data.scales.subarray(row0 * scaleRowBytes, (row0 + n) * scaleRowBytes));
+      return { row0, rows: n, tensor };
+    }
+    const sameBits = (dtype === 'bf16' && data.dtype === 'BF16') || (dtype === 'f16' && data.dtype === 'F16') || (dtype === 'f32' && data.dtype === 'F32');
+    const elemBytes = data.dtype === 'F32' ? 4 : 2;
+    const slice = data.bytes.subarray(row0 * cols * elemBytes, (row0 + n) * cols * elemBytes);
+    if (sameBits) {
+      writeTensor(gpu, tensor, slice);
+    } else {
+      const enc = encodeWeight(dtype, toF32({ dtype: data.dtype, bytes: slice }), [n, cols]);
+      writeTensor(gpu, tensor, enc.data, enc.scales);
+    }
+    return { row0, rows: n, tensor };
+  });
+  return { label, rows, cols, dtype, parts };
+}
+
+function partLabel(label: string, row0: number, n: number, rows: number): string {
+  return n === rows ? label : `${label}[${row0}:${row0 + n}]`;
+}
+
+/** Bytes a matrix occupies on the GPU (data and scales). */
+export function matrixBytes(m: MatrixWeight): number {
+  return m.parts.reduce((s, p) => s + p.tensor.byteLength + (p.tensor.scales?.byteLength ?? 0), 0);
+}
+
+export function destroyMatrix(m: MatrixWeight): void {
+  for (const p of m.parts) {
+    p.tensor.buffer.destroy();
+    p.tensor.scales?.buffer.destroy();
+  }
+}

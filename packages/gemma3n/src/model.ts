@@ -1,0 +1,210 @@
+import { createTensor, Plan, readBytes, runOnce, submitPlans, G3nError, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
+import { embedGather, rmsNorm } from '@g3n/kernels';
+import type { ModelConfig, TextConfig } from './config.ts';
+import { forwardDispatches, linearAll, type ForwardContext } from './forward.ts';
+import type { WeightFormat } from './gpu-weights.ts';
+import { destroyTextWeights, loadTextWeights, type MultimodalHardWeights, type TensorExists, type TensorReader, type TextWeights } from './text-weights.ts';
+import { createKvCache, Workspace, type KvCache } from './workspace.ts';
+
+export interface TextModelOptions {
+  /** Weight storage on the GPU (default: the checkpoint's own float type). */
+  format?: WeightFormat;
+  /** Longest sequence (prompt + generated) the caches hold (default: min(max_position_embeddings, 4096)). */
+  maxContext?: number;
+  /** Tokens per prefill pass; longer prompts are prefilled in chunks (default 128). */
+  maxChunk?: number;
+}
+
+/** Raised when a prompt and its continuation would not fit the context the model was loaded with. */
+export class ContextOverflowError extends G3nError {
+  constructor(needed: number, max: number) {
+    super('CONTEXT_OVERFLOW', `The conversation needs ${needed} tokens but the model was loaded with a context of ${max}. Start a new chat or load with a larger context.`, { needed, max });
+  }
+}
+
+/**
+ * The Gemma 3n text decoder on the GPU: prefill of a prompt, then single-token decode steps that
+ * replay one recorded plan (nothing is allocated per token).
+ */
+export class Gemma3nTextModel {
+  readonly cfg: TextConfig;
+  readonly maxContext: number;
+  readonly maxChunk: number;
+  /** Tokens already in the KV cache. */
+  position = 0;
+  /** Buffers, caches and weights of the prefill path (read by the stage runners in stages.ts). */
+  readonly ctx: ForwardContext;
+  private readonly decodeWs: Workspace;
+  private decodePlan: Plan | null = null;
+  private decodePosIndices: number[] = [];
+  private readonly mmTensors: Tensor[];
+
+  private constructor(
+    readonly gpu: Gpu,
+    readonly config: ModelConfig,
+    readonly weights: TextWeights,
+    options: TextModelOptions,
+  ) {
+    const c = config.text;
+    this.cfg = c;
+    this.maxContext = Math.min(options.maxContext ?? Math.min(c.maxPositionEmbeddings, 4096), c.maxPositionEmbeddings);
+    this.maxChunk = Math.min(options.maxChunk ?? 128, this.maxContext);
+    const caches: Array<KvCache | null> = c.kvSource.map((src, l) => {
+      if (src !== l) return null;
+      const cap = c.layerTypes[l] === 'full' ? this.maxContext : c.slidingWindow + this.maxChunk - 1;
+      return createKvCache(gpu, l, c, cap);
+    });
+    this.mmTensors = [];
+    const ws = new Workspace(gpu, c, this.maxChunk, this.maxChunk);
+    this.ctx = { gpu, cfg: c, weights, ws, caches, mmTables: [] };
+    this.decodeWs = new Workspace(gpu, c, 1, 1);
+  }
+
+  static async load(gpu: Gpu, config: ModelConfig, read: TensorReader, has: TensorExists, options: TextModelOptions = {}): Promise<Gemma3nTextModel> {
+    const weights = await loadTextWeights(gpu, config, read, has, options.format ?? 'auto');
+    const model = new Gemma3nTextModel(gpu, config, weights, options);
+    await model.buildMultimodalTables();
+    return model;
+  }
+
+  /** Precompute embed_vision / embed_audio hard-token embeddings (they depend only on the id). */
+  private async buildMultimodalTables(): Promise<void> {
+    const D = this.cfg.hiddenSize;
+    const specs: Array<[MultimodalHardWeights | null, ModelConfig['vision']]> = [
+      [this.weights.embedVision, this.config.vision],
+      [this.weights.embedAudio, this.config.audio],
+    ];
+    for (const [w, c] of specs) {
+      if (!w || !c) continue;
+      const rows = c.vocabSize;
+      const ids = createTensor(this.gpu, 'mm.ids', 'u32', [rows]);
+      this.gpu.device.queue.writeBuffer(ids.buffer, 0, Uint32Array.from({ length: rows }, (_, i) => i));
+      const raw = createTensor(this.gpu, 'mm.raw', 'f32', [rows, c.hiddenSize]);
+      const normed = createTensor(this.gpu, 'mm.normed', 'f32', [rows, c.hiddenSize]);
+      const projected = createTensor(this.gpu, 'mm.projected', 'f32', [rows, D]);
+      const table = createTensor(this.gpu, `mm.table@${c.vocabOffset}`, 'f32', [rows, D]);
+      const ds: Dispatch[] = [
+        ...w.embedding.parts.map((p) => embedGather(this.gpu, { table: p.tensor, ids, out: raw, rowStart: p.row0, rows: p.rows, cols: c.hiddenSize, scale: 1, count: rows })),
+        rmsNorm(this.gpu, { x: raw, out: normed, weight: w.hardEmbeddingNorm, rows, cols: c.hiddenSize, eps: c.rmsNormEps }),
+        ...linearAll(this.gpu, normed, w.embeddingProjection, projected, rows),
+        rmsNorm(this.gpu, { x: projected, out: table, weight: null, rows, cols: D, eps: c.rmsNormEps }),
+      ];
+      await runOnce(this.gpu, 'mm.hard_table', ds);
+      for (const t of [ids, raw, normed, projected]) t.buffer.destroy();
+      this.mmTensors.push(table);
+      this.ctx.mmTables.push({ table, rowStart: c.vocabOffset, rows });
+    }
+  }
+
+  private writeIds(ws: Workspace, ids: ArrayLike<number>): void {
+    const c = this.cfg;
+    const tok = new Uint32Array(ids.length);
+    const ple = new Uint32Array(ids.length);
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) {
+        throw new G3nError('BAD_INPUT', `token id ${id} at position ${i} is outside the vocabulary [0, ${c.vocabSize})`, { position: i, id });
+      }
+      tok[i] = id;
+      ple[i] = id < c.vocabSizePerLayerInput ? id : 0;
+    }
+    this.gpu.device.queue.writeBuffer(ws.raw('ids').buffer, ws.raw('ids').offset, tok);
+    this.gpu.device.queue.writeBuffer(ws.raw('ple_ids').buffer, ws.raw('ple_ids').offset, ple);
+  }
+
+  /** Drop the cached conversation (or keep its first `keep` tokens, which stay valid in the cache). */
+  reset(keep = 0): void {
+    this.position = Math.min(keep, this.position);
+  }
+
+  /**
+   * Run the prompt `ids` after what the cache holds. Returns the logits of the last position, or of
+   * every position with `allLogits` ([T * vocab], row-major). `capture` names intermediates (the
+   * golden names) to return from the last chunk.
+   */
+  async prefill(ids: ArrayLike<number>, options: { allLogits?: boolean; capture?: string[] } = {}): Promise<{ logits: Float32Array; captures: Map<string, Float32Array> }> {
+    if (ids.length === 0) throw new G3nError('BAD_INPUT', 'the prompt is empty');
+    const needed = this.position + ids.length;
+    if (needed > this.maxContext) throw new ContextOverflowError(needed, this.maxContext);
+    const V = this.cfg.vocabSize;
+    const allLogits = options.allLogits ?? false;
+    const logits = new Float32Array((allLogits ? ids.length : 1) * V);
+    const captures = new Map<string, Float32Array>();
+    for (let start = 0; start < ids.length; start += this.maxChunk) {
+      const chunk = Array.prototype.slice.call(ids, start, start + this.maxChunk) as number[];
+      const T = chunk.length;
+      const isLast = start + T >= ids.length;
+      const capture = new Map<string, Tensor>();
+      if (isLast) for (const name of options.capture ?? []) capture.set(name, createTensor(this.gpu, `capture.${name}`, 'f32', [this.captureSize(name, T)]));
+      this.writeIds(this.ctx.ws, chunk);
+      const plan = await Plan.build(this.gpu, 'prefill', forwardDispatches(this.ctx, { tokens: T, pos0: this.position, allLogits, capture }));
+      submitPlans(this.gpu, [plan]);
+      const rows = allLogits ? T : 1;
+      if (allLogits || isLast) {
+        const bytes = await readBytes(this.gpu, this.ctx.ws.raw('logits').buffer, 0, rows * V * 4);
+        logits.set(new Float32Array(bytes), allLogits ? start * V : 0);
+      }
+      for (const [name, t] of capture) {
+        captures.set(name, new Float32Array(await readBytes(this.gpu, t.buffer, 0, t.byteLength)));
+        t.buffer.destroy();
+      }
+      plan.destroy();
+      this.position += T;
+    }
+    return { logits, captures };
+  }
+
+  private captureSize(name: string, T: number): number {
+    const c = this.cfg;
+    const D = c.hiddenSize;
+    if (name === 'per_layer_inputs') return T * c.numLayers * c.hiddenSizePerLayerInput;
+    if (name === 'altup_init' || /^layers\.\d+\.output$/.test(name)) return c.altupNumInputs * T * D;
+    if (name === 'logits') return T * c.vocabSize;
+    if (['inputs_embeds', 'final_hidden'].includes(name) || /^layers\.\d+\.(attn_out|mlp_out)$/.test(name)) return T * D;
+    throw new G3nError('BAD_INPUT', `unknown intermediate '${name}'`);
+  }
+
+  /** Feed one token and return the logits of the next position. */
+  async decode(id: number): Promise<Float32Array> {
+    await this.stepDecode(id);
+    const bytes = await readBytes(this.gpu, this.decodeWs.raw('logits').buffer, 0, this.cfg.vocabSize * 4);
+    return new Float32Array(bytes);
+  }
+
+  /** Record the single-token plan once; each step only updates positions and submits. */
+  private async ensureDecodePlan(): Promise<Plan> {
+    if (!this.decodePlan) {
+      const ctx = { ...this.ctx, ws: this.decodeWs };
+      const dispatches = forwardDispatches(ctx, { tokens: 1, pos0: 0, allLogits: true });
+      this.decodePlan = await Plan.build(this.gpu, 'decode', dispatches);
+      this.decodePosIndices = dispatches.flatMap((d, i) => (d.params && 'pos0' in d.params ? [i] : []));
+    }
+    return this.decodePlan;
+  }
+
+  private async stepDecode(id: number): Promise<void> {
+    if (this.position + 1 > this.maxContext) throw new ContextOverflowError(this.position + 1, this.maxContext);
+    const plan = await this.ensureDecodePlan();
+    for (const i of this.decodePosIndices) plan.setParams(i, { pos0: this.position });
+    this.writeIds(this.decodeWs, [id]);
+    submitPlans(this.gpu, [plan]);
+    this.position += 1;
+  }
+
+  /** GPU memory held by weights, caches and buffers. */
+  memoryBytes(): number {
+    let s = this.ctx.ws.bytes() + this.decodeWs.bytes();
+    for (const c of this.ctx.caches) if (c) s += c.k.byteLength + c.v.byteLength;
+    return s;
+  }
+
+  destroy(): void {
+    this.decodePlan?.destroy();
+    this.ctx.ws.destroy();
+    this.decodeWs.destroy();
+    for (const c of this.ctx.caches) if (c) (c.k.buffer.destroy(), c.v.buffer.destroy());
+    for (const t of this.mmTensors) t.buffer.destroy();
+    destroyTextWeights(this.weights);
+  }
+}
+
