@@ -1,6 +1,6 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { requestNodeGpu } from '@g3n/gpu/node';
-import { loadTextModel } from '@g3n/gemma3n';
+import { loadTextModel, parseSliceJson, type SliceConfig } from '@g3n/gemma3n';
 import { openCheckpoint } from '@g3n/weights';
 import { nodeFileSource } from '@g3n/weights/node';
 import { parseArgs, required } from '../args.ts';
@@ -24,6 +24,18 @@ function rows(flat: Float32Array, width: number): number[][] {
   return out;
 }
 
+/** --matformer takes a slicing-config JSON file or the name of a published configuration. */
+async function readSlice(value: string): Promise<SliceConfig | string> {
+  if (!value.endsWith('.json')) return value;
+  let text: string;
+  try {
+    text = await readFile(value, 'utf8');
+  } catch {
+    throw new Error(`cannot read the slicing configuration '${value}'`);
+  }
+  return parseSliceJson(JSON.parse(text));
+}
+
 /** g3n run: greedy prefill + decode of a checkpoint, logits written as JSON. */
 export async function runCommand(argv: string[]): Promise<void> {
   const args = parseArgs(argv, ['model', 'ids', 'max-new-tokens', 'json', 'matformer']);
@@ -33,12 +45,13 @@ export async function runCommand(argv: string[]): Promise<void> {
   if (!/^\d+$/.test(maxNewText)) throw new Error(`--max-new-tokens must be a non-negative integer, got '${maxNewText}'`);
   const maxNew = Number(maxNewText);
   const jsonPath = required(args, 'json');
+  const matformer = args.has('matformer') ? await readSlice(args.get('matformer')!) : undefined;
 
   const checkpoint = await openCheckpoint(nodeFileSource(dir));
   const gpu = await requestNodeGpu();
   try {
     const context = ids.length + maxNew;
-    const model = await loadTextModel(gpu, checkpoint, { maxContext: Math.max(context, 1), maxChunk: Math.min(Math.max(ids.length, 1), 256) });
+    const model = await loadTextModel(gpu, checkpoint, { maxContext: Math.max(context, 1), maxChunk: Math.min(Math.max(ids.length, 1), 256), matformer });
     const V = model.cfg.vocabSize;
     const { logits } = await model.prefill(ids, { allLogits: true });
     const prefillLogits = rows(logits, V);
