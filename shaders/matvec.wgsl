@@ -1,0 +1,144 @@
+// Matrix-vector product for decode (one token): out[out_offset + o] = sum_i x[i] * W[o, i], with W in the
+// Hugging Face layout [out_features, in_features] (row-major), stored as f32, bf16, f16, q8 or q4 (DTYPE),
+// dequantized in registers; x and out are f32 and every sum is accumulated in f32.
+//
+// Access pattern (decode is bound by weight bandwidth): a workgroup owns ROWS consecutive rows of W and
+// reads them as 16-byte units (one vec4<u32>: 4 f32, 8 bf16/f16, 16 q8 or 32 q4 weights). Thread t of the
+// WG threads takes units t, t + WG, t + 2 WG, ... of each of its rows, so one load instruction of a subgroup
+// reads 16 * (subgroup size) contiguous bytes and every weight byte is read exactly once. The x values of a
+// unit are loaded once and reused for the ROWS rows; each unit is dequantized once, with one scale load per
+// unit (a q4 unit is exactly one group, a q8 unit half of one). Per-thread sums are then reduced in
+// workgroup memory by a tree of WG / 2, WG / 4, ... 1 additions per row.
+//
+// Bindings (group 0):
+//   0 params  uniform Params
+//   1 x       storage read        array<vec4<f32>>   the input row, in_features values
+//   2 w       storage read        array<vec4<u32>>   the weight, out_features rows of in_features elements
+//   3 scales  storage read        array<u32>         q8/q4: f16 pairs, group g = element / 32 in word g >> 1
+//                                                    (low half when g is even); f32/bf16/f16: unused (bind w)
+//   4 out     storage read_write  array<f32>
+// Params: in_features, out_features, out_offset (row o is written at out[out_offset + o]).
+// Overrides: DTYPE (0 f32, 1 bf16, 2 f16, 3 q8, 4 q4), WG threads per workgroup (a power of two),
+//   ROWS rows per workgroup (<= MAX_ROWS).
+// Assumptions: whole units per row: in_features % 4 (f32), % 8 (bf16, f16), % 32 (q8, q4) == 0; the
+//   grid is ceil(out_features / ROWS) workgroups, folded into 2-D (linear index wid.x + wid.y * nwg.x).
+
+struct Params {
+  in_features: u32,
+  out_features: u32,
+  out_offset: u32,
+  _pad: u32,
+}
+
+const F32 = 0u;
+const BF16 = 1u;
+const F16 = 2u;
+const Q8 = 3u;
+const Q4 = 4u;
+const MAX_ROWS = 8u;
+
+override DTYPE: u32 = 0u;
+override WG: u32 = 256u;
+override ROWS: u32 = 4u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read> scales: array<u32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+var<workgroup> partial: array<f32, ROWS * WG>;
+
+// x vec4s per weight unit.
+fn x_vecs() -> u32 {
+  switch DTYPE {
+    case 0u: { return 1u; }
+    case 1u, 2u: { return 2u; }
+    case 3u: { return 4u; }
+    default: { return 8u; }
+  }
+}
+
+// Two packed 16-bit weights, the low half first.
+fn pair(word: u32) -> vec2<f32> {
+  if (DTYPE == BF16) {
+    return vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
+  }
+  return unpack2x16float(word);
+}
+
+// Four int8 weights, byte 0 first.
+fn q8x4(word: u32) -> vec4<f32> {
+  return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(word << 24u, word << 16u, word << 8u, word)) >> vec4<u32>(24u));
+}
+
+// Four 4-bit weights from nibbles starting at bit `shift` (0 or 16), as code - 8.
+fn q4x4(word: u32, shift: u32) -> vec4<f32> {
+  return vec4<f32>((vec4<u32>(word >> shift) >> vec4<u32>(0u, 4u, 8u, 12u)) & vec4<u32>(15u)) - 8.0;
+}
+
+fn scale_of(group: u32) -> f32 {
+  return unpack2x16float(scales[group >> 1u])[group & 1u];
+}
+
+// Dot product of one weight unit with its x values (before the group scale).
+fn unit_dot(u: vec4<u32>, xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
+  switch DTYPE {
+    case 0u: {
+      return dot(bitcast<vec4<f32>>(u), (*xv)[0]);
+    }
+    case 1u, 2u: {
+      return dot(vec4<f32>(pair(u.x), pair(u.y)), (*xv)[0]) + dot(vec4<f32>(pair(u.z), pair(u.w)), (*xv)[1]);
+    }
+    case 3u: {
+      return dot(q8x4(u.x), (*xv)[0]) + dot(q8x4(u.y), (*xv)[1]) + dot(q8x4(u.z), (*xv)[2]) + dot(q8x4(u.w), (*xv)[3]);
+    }
+    default: {
+      return dot(q4x4(u.x, 0u), (*xv)[0]) + dot(q4x4(u.x, 16u), (*xv)[1])
+        + dot(q4x4(u.y, 0u), (*xv)[2]) + dot(q4x4(u.y, 16u), (*xv)[3])
+        + dot(q4x4(u.z, 0u), (*xv)[4]) + dot(q4x4(u.z, 16u), (*xv)[5])
+        + dot(q4x4(u.w, 0u), (*xv)[6]) + dot(q4x4(u.w, 16u), (*xv)[7]);
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row0 = (wid.x + wid.y * nwg.x) * ROWS;
+  if (row0 >= params.out_features) { return; }
+  let xn = x_vecs();
+  let units = params.in_features / (4u * xn);
+  let last = params.out_features - 1u;
+  var acc: array<f32, MAX_ROWS>;
+  var xv: array<vec4<f32>, 8>;
+  for (var u = lid; u < units; u += WG) {
+    for (var j = 0u; j < xn; j++) {
+      xv[j] = x[u * xn + j];
+    }
+    for (var r = 0u; r < ROWS; r++) {
+      let row = min(row0 + r, last);
+      var d = unit_dot(w[row * units + u], &xv);
+      if (DTYPE == Q8) {
+        d *= scale_of(row * (units >> 1u) + (u >> 1u));
+      } else if (DTYPE == Q4) {
+        d *= scale_of(row * units + u);
+      }
+      acc[r] += d;
+    }
+  }
+  for (var r = 0u; r < ROWS; r++) {
+    partial[r * WG + lid] = acc[r];
+  }
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      for (var r = 0u; r < ROWS; r++) {
+        partial[r * WG + lid] += partial[r * WG + lid + s];
+      }
+    }
+    workgroupBarrier();
+  }
+  if (lid < ROWS && row0 + lid < params.out_features) {
+    out[params.out_offset + row0 + lid] = partial[lid * WG];
+  }
+}

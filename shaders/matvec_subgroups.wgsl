@@ -1,0 +1,145 @@
+// Matrix-vector product for decode, the subgroup variant of matvec.wgsl (same algorithm, bindings, params,
+// overrides and assumptions; the dequantization helpers are the same code and must stay in step with it).
+// Only the reduction differs: each subgroup sums its threads' partials with subgroupAdd, the first thread of
+// every subgroup stores them in a slot taken from a workgroup counter (no assumption about how invocations
+// map to subgroups), and after one barrier the threads lid < ROWS add the slots of their row.
+//
+// Access pattern: a workgroup owns ROWS consecutive rows of W, read as 16-byte units (one vec4<u32>);
+// thread t of WG takes units t, t + WG, ... so each load of a subgroup is contiguous and every weight byte is
+// read once; a unit's x values are loaded once for the ROWS rows and each unit is dequantized once.
+//
+// Bindings (group 0): 0 params (uniform Params), 1 x (read, array<vec4<f32>>), 2 w (read, array<vec4<u32>>),
+//   3 scales (read, array<u32>, f16 pairs; bind w for f32/bf16/f16), 4 out (read_write, array<f32>).
+// Params: in_features, out_features, out_offset. Overrides: DTYPE (0 f32, 1 bf16, 2 f16, 3 q8, 4 q4), WG, ROWS.
+// Assumptions: the `subgroups` feature; subgroups of at least 4 invocations (the WebGPU minimum), so at most
+//   WG / 4 of them per workgroup; whole 16-byte units per row; 1-D grid folded into 2-D.
+
+enable subgroups;
+
+struct Params {
+  in_features: u32,
+  out_features: u32,
+  out_offset: u32,
+  _pad: u32,
+}
+
+const F32 = 0u;
+const BF16 = 1u;
+const F16 = 2u;
+const Q8 = 3u;
+const Q4 = 4u;
+const MAX_ROWS = 8u;
+
+override DTYPE: u32 = 0u;
+override WG: u32 = 256u;
+override ROWS: u32 = 4u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read> scales: array<u32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+override MAX_SUBGROUPS: u32 = WG / 4u;
+
+var<workgroup> partial: array<f32, ROWS * MAX_SUBGROUPS>;
+var<workgroup> filled: atomic<u32>;
+
+// x vec4s per weight unit.
+fn x_vecs() -> u32 {
+  switch DTYPE {
+    case 0u: { return 1u; }
+    case 1u, 2u: { return 2u; }
+    case 3u: { return 4u; }
+    default: { return 8u; }
+  }
+}
+
+// Two packed 16-bit weights, the low half first.
+fn pair(word: u32) -> vec2<f32> {
+  if (DTYPE == BF16) {
+    return vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
+  }
+  return unpack2x16float(word);
+}
+
+// Four int8 weights, byte 0 first.
+fn q8x4(word: u32) -> vec4<f32> {
+  return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(word << 24u, word << 16u, word << 8u, word)) >> vec4<u32>(24u));
+}
+
+// Four 4-bit weights from nibbles starting at bit `shift` (0 or 16), as code - 8.
+fn q4x4(word: u32, shift: u32) -> vec4<f32> {
+  return vec4<f32>((vec4<u32>(word >> shift) >> vec4<u32>(0u, 4u, 8u, 12u)) & vec4<u32>(15u)) - 8.0;
+}
+
+fn scale_of(group: u32) -> f32 {
+  return unpack2x16float(scales[group >> 1u])[group & 1u];
+}
+
+// Dot product of one weight unit with its x values (before the group scale).
+fn unit_dot(u: vec4<u32>, xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
+  switch DTYPE {
+    case 0u: {
+      return dot(bitcast<vec4<f32>>(u), (*xv)[0]);
+    }
+    case 1u, 2u: {
+      return dot(vec4<f32>(pair(u.x), pair(u.y)), (*xv)[0]) + dot(vec4<f32>(pair(u.z), pair(u.w)), (*xv)[1]);
+    }
+    case 3u: {
+      return dot(q8x4(u.x), (*xv)[0]) + dot(q8x4(u.y), (*xv)[1]) + dot(q8x4(u.z), (*xv)[2]) + dot(q8x4(u.w), (*xv)[3]);
+    }
+    default: {
+      return dot(q4x4(u.x, 0u), (*xv)[0]) + dot(q4x4(u.x, 16u), (*xv)[1])
+        + dot(q4x4(u.y, 0u), (*xv)[2]) + dot(q4x4(u.y, 16u), (*xv)[3])
+        + dot(q4x4(u.z, 0u), (*xv)[4]) + dot(q4x4(u.z, 16u), (*xv)[5])
+        + dot(q4x4(u.w, 0u), (*xv)[6]) + dot(q4x4(u.w, 16u), (*xv)[7]);
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+          @builtin(subgroup_invocation_id) sg_lane: u32) {
+  let row0 = (wid.x + wid.y * nwg.x) * ROWS;
+  if (row0 >= params.out_features) { return; }
+  let xn = x_vecs();
+  let units = params.in_features / (4u * xn);
+  let last = params.out_features - 1u;
+  var acc: array<f32, MAX_ROWS>;
+  var xv: array<vec4<f32>, 8>;
+  var slot = 0u;
+  for (var u = lid; u < units; u += WG) {
+    for (var j = 0u; j < xn; j++) {
+      xv[j] = x[u * xn + j];
+    }
+    for (var r = 0u; r < ROWS; r++) {
+      let row = min(row0 + r, last);
+      var d = unit_dot(w[row * units + u], &xv);
+      if (DTYPE == Q8) {
+        d *= scale_of(row * (units >> 1u) + (u >> 1u));
+      } else if (DTYPE == Q4) {
+        d *= scale_of(row * units + u);
+      }
+      acc[r] += d;
+    }
+  }
+  if (sg_lane == 0u) {
+    slot = atomicAdd(&filled, 1u);
+  }
+  for (var r = 0u; r < ROWS; r++) {
+    let s = subgroupAdd(acc[r]);
+    if (sg_lane == 0u) {
+      partial[r * MAX_SUBGROUPS + slot] = s;
+    }
+  }
+  workgroupBarrier();
+  if (lid < ROWS && row0 + lid < params.out_features) {
+    let n = atomicLoad(&filled);
+    var sum = 0.0;
+    for (var k = 0u; k < n; k++) {
+      sum += partial[lid * MAX_SUBGROUPS + k];
+    }
+    out[params.out_offset + row0 + lid] = sum;
+  }
+}
