@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCheckpoint } from '@g3n/weights';
 import { nodeFileSource } from '@g3n/weights/node';
-import { testGpu } from '../../kernels/test/util.ts';
+import { freshGpu, testGpu } from '../../kernels/test/util.ts';
 import { loadTextModel } from '../src/load.ts';
 import type { Gemma3nTextModel } from '../src/model.ts';
 import { runFinal, runLayers } from '../src/stages.ts';
@@ -86,5 +86,24 @@ describe('Gemma 3n text decoder on gemma3n-tiny-a', () => {
     const fin = await runFinal(model, T, tensor(golden, `prefill.layers.${L - 1}.output`), ['final_hidden', 'logits']);
     expect(relL2(fin.get('final_hidden')!, tensor(golden, 'prefill.final_hidden'))).toBeLessThanOrEqual(INTERMEDIATE_REL_L2);
     expectLogits('final stage', fin.get('logits')!, tensor(golden, 'prefill.logits'), model.cfg.vocabSize, meta.prefill_top1_top2_margin);
+  });
+});
+
+describe('tables larger than the binding limit are split, never bound whole', () => {
+  it('with a 200 KiB maxStorageBufferBindingSize the embedding, PLE table and LM head are split and the logits still match', async () => {
+    const gpu = await freshGpu({ capLimits: { maxStorageBufferBindingSize: 200 * 1024 } });
+    const g = await loadGolden(join(DIR, 'golden.safetensors'));
+    const m = await readJson<{ prefill_top1_top2_margin: number[] }>(join(DIR, 'golden.json'));
+    const split = await loadTextModel(gpu, await openCheckpoint(nodeFileSource(DIR)), { maxContext: 48, maxChunk: 48 });
+    try {
+      expect(split.weights.embedTokens.parts.length).toBeGreaterThan(1);
+      expect(split.weights.embedTokensPerLayer.parts.length).toBeGreaterThan(1);
+      for (const p of split.weights.embedTokens.parts) expect(p.tensor.byteLength).toBeLessThanOrEqual(200 * 1024);
+      const { logits } = await split.prefill(ids(g, 'prompt_ids'), { allLogits: true });
+      expectLogits('split prefill', logits, tensor(g, 'prefill_logits'), split.cfg.vocabSize, m.prefill_top1_top2_margin);
+    } finally {
+      split.destroy();
+      gpu.destroy();
+    }
   });
 });

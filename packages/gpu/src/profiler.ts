@@ -4,7 +4,7 @@
  * and accumulates nanoseconds per key.
  */
 export class Profiler {
-  private readonly capacity = 4096;
+  private readonly capacity = 2048;
   private readonly querySet: GPUQuerySet;
   private readonly resolveBuf: GPUBuffer;
   private readonly readBuf: GPUBuffer;

@@ -7,6 +7,8 @@ export const altupKernels = {
   correct: defineKernel('altup', source, 'correct', { WG }),
   addRest: defineKernel('altup', source, 'add_rest', { WG }),
   rescale: defineKernel('altup', source, 'rescale', { WG }),
+  /** Rows of at most 512 are reduced by 64 invocations (fewer idle threads and barrier steps). */
+  rescaleShort: defineKernel('altup', source, 'rescale', { WG: 64 }),
   tanh: defineKernel('altup', source, 'tanh_inplace', { WG }),
 };
 
@@ -63,7 +65,7 @@ export function altupAddRest(gpu: Gpu, args: { streams: StreamStack; v: Tensor; 
 export function altupRescale(gpu: Gpu, args: { y: Tensor; ref: Tensor; out: Tensor; tokens: number; dim: number }): Dispatch {
   const { tokens, dim } = args;
   return {
-    kernel: altupKernels.rescale,
+    kernel: dim <= 512 ? altupKernels.rescaleShort : altupKernels.rescale,
     bindings: { y: args.y, ref_rows: args.ref, out: args.out },
     params: { n_streams: 1, tokens, dim, stride: tokens * dim, active_idx: 0, count: 0, _pad0: 0, _pad1: 0 },
     workgroups: foldWorkgroups(tokens, gpu.caps.limits.maxComputeWorkgroupsPerDimension),

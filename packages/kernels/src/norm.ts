@@ -1,13 +1,22 @@
-import { defineKernel, foldWorkgroups, numel, ShapeError, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
+import { defineKernel, foldWorkgroups, numel, ShapeError, type Dispatch, type Gpu, type Kernel, type Tensor } from '@g3n/gpu';
 import source from '../../../shaders/rms_norm.wgsl?raw';
 
-const WG = 256;
-export const normKernels = {
-  rmsNorm: defineKernel('rms_norm', source, 'rms_norm', { WG }),
-  rmsNormNoWeight: defineKernel('rms_norm', source, 'rms_norm_noweight', { WG }),
-  rmsNormInplace: defineKernel('rms_norm', source, 'rms_norm_inplace', { WG }),
-  rmsNormInplaceNoWeight: defineKernel('rms_norm', source, 'rms_norm_inplace_noweight', { WG }),
-};
+/** Workgroup sizes: a row is reduced by WG invocations, so short rows (head_dim, the PLE width) use fewer. */
+const SIZES = [32, 64, 256] as const;
+type Size = (typeof SIZES)[number];
+const ENTRIES = { rmsNorm: 'rms_norm', rmsNormNoWeight: 'rms_norm_noweight', rmsNormInplace: 'rms_norm_inplace', rmsNormInplaceNoWeight: 'rms_norm_inplace_noweight' } as const;
+type Entry = keyof typeof ENTRIES;
+
+const bySize = Object.fromEntries(
+  SIZES.map((WG) => [WG, Object.fromEntries(Object.entries(ENTRIES).map(([k, entry]) => [k, defineKernel('rms_norm', source, entry, { WG })]))]),
+) as Record<Size, Record<Entry, Kernel>>;
+
+/** Every rms_norm variant (entry point x workgroup size). */
+export const normKernels: Record<string, Kernel> = Object.fromEntries(SIZES.flatMap((wg) => Object.entries(bySize[wg]).map(([k, v]) => [`${k}${wg}`, v])));
+
+function sizeFor(cols: number): Size {
+  return cols <= 128 ? 32 : cols <= 512 ? 64 : 256;
+}
 
 export interface RmsNormArgs {
   /** [rows, cols] f32 input (at least rows * cols elements). */
@@ -79,13 +88,14 @@ export function rmsNorm(gpu: Gpu, args: RmsNormArgs): Dispatch {
   const inPlace = isInPlace('rms_norm', x, out);
   if (weight) guardSeparate('rms_norm', out, weight);
 
+  const variants = bySize[sizeFor(cols)];
   const kernel = inPlace
     ? weight
-      ? normKernels.rmsNormInplace
-      : normKernels.rmsNormInplaceNoWeight
+      ? variants.rmsNormInplace
+      : variants.rmsNormInplaceNoWeight
     : weight
-      ? normKernels.rmsNorm
-      : normKernels.rmsNormNoWeight;
+      ? variants.rmsNorm
+      : variants.rmsNormNoWeight;
 
   const bindings: Dispatch['bindings'] = inPlace ? { io: x } : { x, out };
   if (weight) bindings.weight = weight;
