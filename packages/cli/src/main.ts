@@ -6,7 +6,8 @@
  */
 const USAGE = `usage: g3n <command> [options]
   run       --model <dir> --ids <id,id,...> --max-new-tokens <N> --json <out.json>
-  tokenize  --tokenizer <tokenizer.json> --input <file> --json <out.json>`;
+  tokenize  --tokenizer <tokenizer.json> --input <file> --json <out.json>
+  convert   --in <checkpoint dir or URL> --out <dir> --quant q4|q8|f16|bf16|f32 [--model-id <id>] [--revision <r>] [--shard-mib <N>] [--roles <role=dtype,...>]`;
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -18,6 +19,10 @@ async function main(argv: string[]): Promise<void> {
     case 'tokenize': {
       const { tokenizeCommand } = await import('./commands/tokenize.ts');
       return tokenizeCommand(rest);
+    }
+    case 'convert': {
+      const { convertCommand } = await import('./commands/convert.ts');
+      return convertCommand(rest);
     }
     case undefined:
     case '--help':

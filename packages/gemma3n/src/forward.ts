@@ -34,6 +34,11 @@ export interface ForwardOptions {
   allLogits: boolean;
   /** Intermediates to copy out, by the names golden.safetensors uses, into these tensors. */
   capture?: Map<string, Tensor>;
+  /**
+   * Gather the PLE rows with the token ids themselves (ws 'ids'), not with ws 'ple_ids': valid when
+   * every id is below vocab_size_per_layer_input, as for tokens sampled on the GPU from that range.
+   */
+  pleFromIds?: boolean;
 }
 
 /** y = x W^T over every row part of W (parts write their own column range of the output). */
@@ -70,7 +75,7 @@ export function forwardDispatches(ctx: ForwardContext, opts: ForwardOptions): Di
   out.push(...captureCopy(gpu, opts, 'inputs_embeds', x0, T * D));
 
   // §3.2 per-layer inputs: (RMSNorm(W x0 / sqrt(D)) + PLE row * sqrt(P)) / sqrt(2), layout [T, L, P]
-  const pleIds = ws.at('ple_ids', [T]);
+  const pleIds = ws.at(opts.pleFromIds ? 'ids' : 'ple_ids', [T]);
   const pleRaw = ws.at('ple_raw', [T, L * P]);
   for (const p of w.embedTokensPerLayer.parts) {
     out.push(embedGather(gpu, { table: p.tensor, ids: pleIds, out: pleRaw, rowStart: p.row0, rows: p.rows, cols: L * P, scale: Math.sqrt(P), count: T }));

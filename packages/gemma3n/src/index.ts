@@ -9,3 +9,4 @@ export * from './matformer/slice.ts';
 export * from './matformer/csv.ts';
 export * from './matformer/published.ts';
 export * from './matformer/reader.ts';
+export * from './sampling.ts';

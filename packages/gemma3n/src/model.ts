@@ -1,9 +1,10 @@
 import { createTensor, Plan, readBytes, runOnce, submitPlans, G3nError, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
-import { embedGather, rmsNorm } from '@g3n/kernels';
+import { embedGather, rmsNorm, SAMPLE_SCRATCH_WORDS } from '@g3n/kernels';
 import type { ModelConfig, TextConfig } from './config.ts';
 import { forwardDispatches, linearAll, type ForwardContext } from './forward.ts';
 import type { WeightFormat } from './gpu-weights.ts';
 import { destroyTextWeights, loadTextWeights, type MultimodalHardWeights, type TensorExists, type TensorReader, type TextWeights } from './text-weights.ts';
+import { samplerDispatches, samplerParams, TokenReadback, type SamplingOptions } from './sampling.ts';
 import { createKvCache, Workspace, type KvCache } from './workspace.ts';
 
 export interface TextModelOptions {
@@ -38,6 +39,10 @@ export class Gemma3nTextModel {
   private decodePlan: Plan | null = null;
   private decodePosIndices: number[] = [];
   private readonly mmTensors: Tensor[];
+  private readonly samplePlans = new Map<'greedy' | 'sample', { plan: Plan; pos: number[]; sampler: number[] }>();
+  private readonly sampleScratch: Tensor;
+  /** Reads each sampled token back (4 bytes per token). */
+  readonly tokenReadback: TokenReadback;
 
   private constructor(
     readonly gpu: Gpu,
@@ -58,6 +63,8 @@ export class Gemma3nTextModel {
     const ws = new Workspace(gpu, c, this.maxChunk, this.maxChunk);
     this.ctx = { gpu, cfg: c, weights, ws, caches, mmTables: [] };
     this.decodeWs = new Workspace(gpu, c, 1, 1);
+    this.sampleScratch = createTensor(gpu, 'sample.scratch', 'u32', [SAMPLE_SCRATCH_WORDS]);
+    this.tokenReadback = new TokenReadback(gpu, this.decodeWs.raw('ids'));
   }
 
   static async load(gpu: Gpu, config: ModelConfig, read: TensorReader, has: TensorExists, options: TextModelOptions = {}): Promise<Gemma3nTextModel> {
@@ -154,6 +161,58 @@ export class Gemma3nTextModel {
     return { logits, captures };
   }
 
+  /**
+   * Prefill `ids` and draw the first generated token on the GPU (from ids below
+   * vocab_size_per_layer_input). The token stays on the GPU as the input of the next decodeSample.
+   */
+  async prefillSample(ids: ArrayLike<number>, sampling: SamplingOptions, step = 0): Promise<number> {
+    if (ids.length === 0) throw new G3nError('BAD_INPUT', 'the prompt is empty');
+    const needed = this.position + ids.length + 1;
+    if (needed > this.maxContext) throw new ContextOverflowError(needed, this.maxContext);
+    let token = -1;
+    for (let start = 0; start < ids.length; start += this.maxChunk) {
+      const chunk = Array.prototype.slice.call(ids, start, start + this.maxChunk) as number[];
+      const isLast = start + chunk.length >= ids.length;
+      this.writeIds(this.ctx.ws, chunk);
+      const dispatches = forwardDispatches(this.ctx, { tokens: chunk.length, pos0: this.position, allLogits: false });
+      if (isLast) dispatches.push(...samplerDispatches(this.gpu, this.ctx.ws.at('logits', [1, this.cfg.vocabSize]), this.cfg.vocabSizePerLayerInput, this.decodeWs.raw('ids'), this.sampleScratch, sampling, step));
+      const plan = await Plan.build(this.gpu, 'prefill', dispatches);
+      if (isLast) token = await this.tokenReadback.submit([plan]);
+      else submitPlans(this.gpu, [plan]);
+      plan.destroy();
+      this.position += chunk.length;
+    }
+    return token;
+  }
+
+  /**
+   * Feed the token sampled last (already on the GPU) and draw the next one: one recorded plan,
+   * one submit and a 4-byte readback per token.
+   */
+  async decodeSample(sampling: SamplingOptions, step: number): Promise<number> {
+    if (this.position + 1 > this.maxContext) throw new ContextOverflowError(this.position + 1, this.maxContext);
+    const mode = sampling.temperature === 0 ? 'greedy' : 'sample';
+    let entry = this.samplePlans.get(mode);
+    if (!entry) {
+      const ctx = { ...this.ctx, ws: this.decodeWs };
+      const logits = this.decodeWs.at('logits', [1, this.cfg.vocabSize]);
+      const forward = forwardDispatches(ctx, { tokens: 1, pos0: 0, allLogits: true, pleFromIds: true });
+      const sampler = samplerDispatches(this.gpu, logits, this.cfg.vocabSizePerLayerInput, this.decodeWs.raw('ids'), this.sampleScratch, sampling, step);
+      const dispatches = [...forward, ...sampler];
+      entry = {
+        plan: await Plan.build(this.gpu, `decode.${mode}`, dispatches),
+        pos: forward.flatMap((d, i) => (d.params && 'pos0' in d.params ? [i] : [])),
+        sampler: sampler.map((_, i) => forward.length + i),
+      };
+      this.samplePlans.set(mode, entry);
+    }
+    for (const i of entry.pos) entry.plan.setParams(i, { pos0: this.position });
+    for (const i of entry.sampler) entry.plan.setParams(i, samplerParams(sampling, step));
+    const token = await this.tokenReadback.submit([entry.plan]);
+    this.position += 1;
+    return token;
+  }
+
   private captureSize(name: string, T: number): number {
     const c = this.cfg;
     const D = c.hiddenSize;
@@ -200,6 +259,9 @@ export class Gemma3nTextModel {
 
   destroy(): void {
     this.decodePlan?.destroy();
+    for (const e of this.samplePlans.values()) e.plan.destroy();
+    this.sampleScratch.buffer.destroy();
+    this.tokenReadback.destroy();
     this.ctx.ws.destroy();
     this.decodeWs.destroy();
     for (const c of this.ctx.caches) if (c) (c.k.buffer.destroy(), c.v.buffer.destroy());
