@@ -1,7 +1,7 @@
 import type { Gpu } from '@g3n/gpu';
-import { CheckpointError, type Checkpoint } from '@g3n/weights';
+import { CheckpointError, type ModelWeights } from '@g3n/weights';
 import { parseConfig, type ModelConfig } from './config.ts';
-import type { FloatTensorData } from './gpu-weights.ts';
+import type { FloatTensorData, TensorData } from './gpu-weights.ts';
 import { findPublishedSlice } from './matformer/published.ts';
 import { sliceReader } from './matformer/reader.ts';
 import { planSlice, SliceError, type SliceConfig } from './matformer/slice.ts';
@@ -22,29 +22,30 @@ export function resolveSlice(slice: SliceConfig | string): SliceConfig {
 }
 
 /**
- * Validate a checkpoint against its config.json and load its text decoder onto the GPU, or a
- * MatFormer slice of it: the slice is cut from the parent's tensors while loading, and no sliced
- * copy is written anywhere.
+ * Validate weights (an HF checkpoint or a g3n artifact, see openModelDir) against their config.json
+ * and load the text decoder onto the GPU, or a MatFormer slice of it: the slice is cut from the
+ * parent's tensors while loading, and no sliced copy is written anywhere.
  */
-export async function loadTextModel(gpu: Gpu, checkpoint: Checkpoint, options: LoadTextModelOptions = {}): Promise<Gemma3nTextModel> {
-  const parent: ModelConfig = parseConfig(checkpoint.config);
-  checkWeights(textWeightTable(parent), checkpoint.tensors);
-  const parentTensors = {
-    has: (name: string) => checkpoint.tensors.has(name),
-    shape: (name: string) => checkpoint.tensors.get(name)?.shape,
-    read: async (name: string): Promise<FloatTensorData> => {
-      const entry = checkpoint.tensors.get(name);
-      if (!entry) throw new CheckpointError('missing-tensor', `tensor '${name}' is missing from the checkpoint`, { tensor: name });
-      if (entry.dtype !== 'F32' && entry.dtype !== 'F16' && entry.dtype !== 'BF16') {
-        throw new CheckpointError('bad-dtype', `tensor '${name}' has dtype ${entry.dtype}; weights must be F32, F16 or BF16`, { tensor: name });
-      }
-      return { dtype: entry.dtype, bytes: await checkpoint.read(name) };
-    },
+export async function loadTextModel(gpu: Gpu, weights: Pick<ModelWeights, 'config' | 'tensors' | 'readTensorData'>, options: LoadTextModelOptions = {}): Promise<Gemma3nTextModel> {
+  const parent: ModelConfig = parseConfig(weights.config);
+  checkWeights(textWeightTable(parent), weights.tensors);
+  const has = (name: string) => weights.tensors.has(name);
+  const read = async (name: string): Promise<TensorData> => {
+    if (!has(name)) throw new CheckpointError('missing-tensor', `tensor '${name}' is missing from the weights`, { tensor: name });
+    return weights.readTensorData(name);
   };
-  if (options.matformer === undefined) {
-    return Gemma3nTextModel.load(gpu, parent, parentTensors.read, parentTensors.has, options);
-  }
+  if (options.matformer === undefined) return Gemma3nTextModel.load(gpu, parent, read, has, options);
   const plan = planSlice(parent, resolveSlice(options.matformer));
-  const sliced = sliceReader(plan, parentTensors);
+  const sliced = sliceReader(plan, {
+    has,
+    shape: (name) => weights.tensors.get(name)?.shape,
+    read: async (name): Promise<FloatTensorData> => {
+      const data = await read(name);
+      if (data.dtype !== 'F32' && data.dtype !== 'F16' && data.dtype !== 'BF16') {
+        throw new SliceError('bad-format', `slicing a ${data.dtype} artifact at load is not supported; slice a float (bf16/f16/f32) artifact or checkpoint`);
+      }
+      return data;
+    },
+  });
   return Gemma3nTextModel.load(gpu, plan.config, sliced.read, sliced.has, options);
 }

@@ -29,7 +29,8 @@ export const TEXT_PREFIX = 'model.language_model.';
 
 const QUANT_GROUP = 32;
 const MATRIX_ROLES: ReadonlySet<WeightRole> = new Set(['embedding', 'ple', 'linear']);
-const FLOAT_DTYPES: ReadonlySet<string> = new Set(['F32', 'F16', 'BF16']);
+/** Stored dtypes the loader accepts: checkpoint floats, and the kernels' Q8/Q4 formats of a g3n artifact. */
+const WEIGHT_DTYPES: ReadonlySet<string> = new Set(['F32', 'F16', 'BF16', 'Q8', 'Q4']);
 
 function spec(name: string, shape: number[], role: WeightRole, layer: number | null, stage: WeightStage = 'text', required = true): WeightSpec {
   const quantizable = MATRIX_ROLES.has(role) && shape[shape.length - 1] % QUANT_GROUP === 0;
@@ -109,7 +110,7 @@ export function textWeightTable(cfg: ModelConfig): WeightSpec[] {
  * Check a checkpoint's tensors against the table: required tensors present, shapes as the config
  * implies, float dtypes. An embedder is all-or-nothing. Tensors not in the table are ignored.
  */
-export function checkWeights(table: readonly WeightSpec[], tensors: ReadonlyMap<string, TensorEntry>): void {
+export function checkWeights(table: readonly WeightSpec[], tensors: ReadonlyMap<string, { dtype: string; shape: readonly number[]; file?: string }>): void {
   const stagesPresent = new Set(table.filter((s) => tensors.has(s.name)).map((s) => s.stage));
   for (const s of table) {
     const e = tensors.get(s.name);
@@ -120,10 +121,10 @@ export function checkWeights(table: readonly WeightSpec[], tensors: ReadonlyMap<
       continue;
     }
     if (e.shape.length !== s.shape.length || e.shape.some((d, i) => d !== s.shape[i])) {
-      throw new CheckpointError('shape-mismatch', `${e.file}: "${s.name}" has shape [${e.shape.join(', ')}], config.json implies [${s.shape.join(', ')}]. The config and the weights do not belong together.`, { file: e.file, tensor: s.name });
+      throw new CheckpointError('shape-mismatch', `${e.file ?? 'weights'}: "${s.name}" has shape [${e.shape.join(', ')}], config.json implies [${s.shape.join(', ')}]. The config and the weights do not belong together.`, { file: e.file, tensor: s.name });
     }
-    if (!FLOAT_DTYPES.has(e.dtype)) {
-      throw new CheckpointError('bad-dtype', `${e.file}: "${s.name}" is ${e.dtype}; weights must be F32, F16 or BF16.`, { file: e.file, tensor: s.name });
+    if (!WEIGHT_DTYPES.has(e.dtype)) {
+      throw new CheckpointError('bad-dtype', `${e.file ?? 'weights'}: "${s.name}" is ${e.dtype}; weights must be F32, F16, BF16 (or Q8/Q4 in a g3n artifact).`, { file: e.file, tensor: s.name });
     }
   }
 }

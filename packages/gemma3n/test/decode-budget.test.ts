@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { submitStats } from '@g3n/gpu';
-import { openCheckpoint } from '@g3n/weights';
+import { openModelDir } from '@g3n/weights';
 import { nodeFileSource } from '@g3n/weights/node';
 import { testGpu } from '../../kernels/test/util.ts';
 import { loadTextModel } from '../src/load.ts';
@@ -15,7 +15,7 @@ describe('decode on the GPU sampler: tokens and per-token budgets', () => {
     const gpu = await testGpu();
     const golden = await loadGolden(join(DIR, 'golden.safetensors'));
     const meta = await readJson<{ generated_ids: number[] }>(join(DIR, 'golden.json'));
-    const model = await loadTextModel(gpu, await openCheckpoint(nodeFileSource(DIR)), { maxContext: 64, maxChunk: 48 });
+    const model = await loadTextModel(gpu, await openModelDir(nodeFileSource(DIR)), { maxContext: 64, maxChunk: 48 });
     const device = gpu.device;
     const counts = { buffers: 0, bindGroups: 0 };
     const createBuffer = device.createBuffer.bind(device);
@@ -44,7 +44,7 @@ describe('decode on the GPU sampler: tokens and per-token budgets', () => {
   it('seeded sampling gives the same tokens run after run', async () => {
     const gpu = await testGpu();
     const golden = await loadGolden(join(DIR, 'golden.safetensors'));
-    const model = await loadTextModel(gpu, await openCheckpoint(nodeFileSource(DIR)), { maxContext: 64, maxChunk: 48 });
+    const model = await loadTextModel(gpu, await openModelDir(nodeFileSource(DIR)), { maxContext: 64, maxChunk: 48 });
     const sampling = { temperature: 1, topK: 64, topP: 0.95, seed: 1234 };
     const run = async () => {
       model.reset();

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openCheckpoint } from '@g3n/weights';
+import { openModelDir } from '@g3n/weights';
 import { nodeFileSource } from '@g3n/weights/node';
 import { freshGpu, testGpu } from '../../kernels/test/util.ts';
 import { loadTextModel } from '../src/load.ts';
@@ -17,7 +17,7 @@ let golden: Map<string, GoldenTensor>;
 let meta: { prefill_top1_top2_margin: number[]; mm_top1_top2_margin: number[]; generated_ids: number[] };
 
 async function freshModel(): Promise<Gemma3nTextModel> {
-  return loadTextModel(await testGpu(), await openCheckpoint(nodeFileSource(DIR)), { maxContext: 64, maxChunk: 48 });
+  return loadTextModel(await testGpu(), await openModelDir(nodeFileSource(DIR)), { maxContext: 64, maxChunk: 48 });
 }
 
 function expectLogits(label: string, got: Float32Array, want: Float32Array, V: number, margins: number[] | null) {
@@ -94,7 +94,7 @@ describe('tables larger than the binding limit are split, never bound whole', ()
     const gpu = await freshGpu({ capLimits: { maxStorageBufferBindingSize: 200 * 1024 } });
     const g = await loadGolden(join(DIR, 'golden.safetensors'));
     const m = await readJson<{ prefill_top1_top2_margin: number[] }>(join(DIR, 'golden.json'));
-    const split = await loadTextModel(gpu, await openCheckpoint(nodeFileSource(DIR)), { maxContext: 48, maxChunk: 48 });
+    const split = await loadTextModel(gpu, await openModelDir(nodeFileSource(DIR)), { maxContext: 48, maxChunk: 48 });
     try {
       expect(split.weights.embedTokens.parts.length).toBeGreaterThan(1);
       expect(split.weights.embedTokensPerLayer.parts.length).toBeGreaterThan(1);

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openCheckpoint } from '@g3n/weights';
+import { openModelDir } from '@g3n/weights';
 import { nodeFileSource } from '@g3n/weights/node';
 import { testGpu } from '../../kernels/test/util.ts';
 import { loadTextModel } from '../src/load.ts';
@@ -36,7 +36,7 @@ describe('MatFormer slices of gemma3n-tiny-matformer, sliced at load', () => {
       const slice = parseSliceJson(JSON.parse(await readFile(join(DIR, 'slices', `${name}.json`), 'utf8')));
       const golden = await loadGolden(join(DIR, `golden-${name}.safetensors`));
       const meta = await readJson<{ generated_ids: number[]; prefill_top1_top2_margin: number[] }>(join(DIR, `golden-${name}.json`));
-      const model = await loadTextModel(gpu, await openCheckpoint(nodeFileSource(DIR)), { matformer: slice, maxContext: 64, maxChunk: 48 });
+      const model = await loadTextModel(gpu, await openModelDir(nodeFileSource(DIR)), { matformer: slice, maxContext: 64, maxChunk: 48 });
       try {
         expect(model.cfg.numLayers).toBe(slice.ffnHiddenDims.length);
         const capture = ['inputs_embeds', 'per_layer_inputs', 'final_hidden'];
@@ -65,10 +65,10 @@ describe('MatFormer slices of gemma3n-tiny-matformer, sliced at load', () => {
     const slice = parseSliceJson(JSON.parse(await readFile(join(DIR, 'slices', 'e2b-like.json'), 'utf8')));
     const golden = await loadGolden(join(DIR, 'golden-e2b-like.safetensors'));
     const prompt = ids(golden, 'prompt_ids');
-    const atLoad = await loadTextModel(gpu, await openCheckpoint(nodeFileSource(DIR)), { matformer: slice, maxContext: 52, maxChunk: 48 });
+    const atLoad = await loadTextModel(gpu, await openModelDir(nodeFileSource(DIR)), { matformer: slice, maxContext: 52, maxChunk: 48 });
     const a = await greedy(atLoad, prompt, 4, []);
     atLoad.destroy();
-    const direct = await loadTextModel(gpu, await openCheckpoint(nodeFileSource(join(DIR, 'sliced-e2b-like'))), { maxContext: 52, maxChunk: 48 });
+    const direct = await loadTextModel(gpu, await openModelDir(nodeFileSource(join(DIR, 'sliced-e2b-like'))), { maxContext: 52, maxChunk: 48 });
     const b = await greedy(direct, prompt, 4, []);
     direct.destroy();
     expect(a.generated).toEqual(b.generated);
@@ -79,6 +79,6 @@ describe('MatFormer slices of gemma3n-tiny-matformer, sliced at load', () => {
   it('rejects a slice that skips a KV producer, with a typed error', async () => {
     const gpu = await testGpu();
     const bad = { name: 'bad', layersSkipped: [3], ffnHiddenDims: Array(14).fill(128) };
-    await expect(loadTextModel(gpu, await openCheckpoint(nodeFileSource(DIR)), { matformer: bad })).rejects.toMatchObject({ code: 'BAD_SLICE' });
+    await expect(loadTextModel(gpu, await openModelDir(nodeFileSource(DIR)), { matformer: bad })).rejects.toMatchObject({ code: 'BAD_SLICE' });
   });
 });

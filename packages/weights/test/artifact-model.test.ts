@@ -6,11 +6,11 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testGpu } from '../../kernels/test/util.ts';
-import { Gemma3nTextModel, loadTextModel, parseConfig, type WeightFormat } from '../../gemma3n/src/index.ts';
+import { Gemma3nTextModel, loadTextModel, type WeightFormat } from '../../gemma3n/src/index.ts';
 import { ids, loadGolden, tensor, type GoldenTensor } from '../../gemma3n/test/golden.ts';
 import { convertCheckpoint } from '../src/artifact/convert.ts';
 import type { QuantName } from '../src/artifact/manifest.ts';
-import { openArtifact } from '../src/artifact/reader.ts';
+import { checkpointWeights, openArtifact } from '../src/artifact/reader.ts';
 import { memoryFiles, memorySink, TINY, tinyCheckpoint } from './artifact-util.ts';
 
 const OPTIONS = { maxContext: 64, maxChunk: 48 };
@@ -26,11 +26,11 @@ async function artifactModel(quant: QuantName): Promise<Gemma3nTextModel> {
   const sink = memorySink();
   await convertCheckpoint(await tinyCheckpoint(), { quant, modelId: 'tiny', revision: quant, shardBytes: 256 << 10 }, sink);
   const art = await openArtifact(memoryFiles(sink.files));
-  return Gemma3nTextModel.load(await testGpu(), parseConfig(art.config), art.readTensorData, (n) => art.tensors.has(n), OPTIONS);
+  return loadTextModel(await testGpu(), art, OPTIONS);
 }
 
 async function checkpointModel(format: WeightFormat): Promise<Gemma3nTextModel> {
-  return loadTextModel(await testGpu(), await tinyCheckpoint(), { ...OPTIONS, format });
+  return loadTextModel(await testGpu(), checkpointWeights(await tinyCheckpoint()), { ...OPTIONS, format });
 }
 
 async function prefillLogits(model: Gemma3nTextModel): Promise<Float32Array> {

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { requestNodeGpu } from '@g3n/gpu/node';
 import { loadTextModel, parseSliceJson, type SliceConfig } from '@g3n/gemma3n';
-import { openCheckpoint } from '@g3n/weights';
+import { openModelDir } from '@g3n/weights';
 import { nodeFileSource } from '@g3n/weights/node';
 import { parseArgs, required } from '../args.ts';
 
@@ -36,7 +36,7 @@ async function readSlice(value: string): Promise<SliceConfig | string> {
   return parseSliceJson(JSON.parse(text));
 }
 
-/** g3n run: greedy prefill + decode of a checkpoint, logits written as JSON. */
+/** g3n run: greedy prefill + decode of an HF checkpoint or a g3n artifact directory, logits written as JSON. */
 export async function runCommand(argv: string[]): Promise<void> {
   const args = parseArgs(argv, ['model', 'ids', 'max-new-tokens', 'json', 'matformer']);
   const dir = required(args, 'model');
@@ -47,11 +47,11 @@ export async function runCommand(argv: string[]): Promise<void> {
   const jsonPath = required(args, 'json');
   const matformer = args.has('matformer') ? await readSlice(args.get('matformer')!) : undefined;
 
-  const checkpoint = await openCheckpoint(nodeFileSource(dir));
+  const weights = await openModelDir(nodeFileSource(dir));
   const gpu = await requestNodeGpu();
   try {
     const context = ids.length + maxNew;
-    const model = await loadTextModel(gpu, checkpoint, { maxContext: Math.max(context, 1), maxChunk: Math.min(Math.max(ids.length, 1), 256), matformer });
+    const model = await loadTextModel(gpu, weights, { maxContext: Math.max(context, 1), maxChunk: Math.min(Math.max(ids.length, 1), 256), matformer });
     const V = model.cfg.vocabSize;
     const { logits } = await model.prefill(ids, { allLogits: true });
     const prefillLogits = rows(logits, V);
