@@ -10,6 +10,8 @@ const show = (v: unknown): string => (v === undefined ? 'nothing' : JSON.stringi
 
 /** config.json is malformed or inconsistent; `field` is its dotted path. */
 export class ConfigError extends G3nError {
+  /** Kept as a literal so that it survives minification. */
+  override name = 'ConfigError';
   readonly field: string;
 
   constructor(field: string, message: string) {
@@ -20,6 +22,8 @@ export class ConfigError extends G3nError {
 
 /** config.json is valid but asks for something this runtime does not implement. */
 export class UnsupportedConfigError extends G3nError {
+  /** Kept as a literal so that it survives minification. */
+  override name = 'UnsupportedConfigError';
   readonly field: string;
 
   constructor(field: string, value: unknown, supported: string) {

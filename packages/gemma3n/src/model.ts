@@ -18,6 +18,8 @@ export interface TextModelOptions {
 
 /** Raised when a prompt and its continuation would not fit the context the model was loaded with. */
 export class ContextOverflowError extends G3nError {
+  /** Kept as a literal so that it survives minification. */
+  override name = 'ContextOverflowError';
   constructor(needed: number, max: number) {
     super('CONTEXT_OVERFLOW', `The conversation needs ${needed} tokens but the model was loaded with a context of ${max}. Start a new chat or load with a larger context.`, { needed, max });
   }

@@ -30,7 +30,7 @@ export class G3nError extends Error {
 
   constructor(code: G3nErrorCode, message: string, details: Record<string, unknown> = {}) {
     super(message);
-    this.name = new.target.name;
+    this.name = 'G3nError';
     this.code = code;
     this.details = details;
   }
@@ -38,16 +38,26 @@ export class G3nError extends Error {
 
 /** A kernel was given tensors it cannot run on; thrown before any GPU work. */
 export class ShapeError extends G3nError {
+  /** Kept as a literal so that it survives minification. */
+  override name = 'ShapeError';
   constructor(kernel: string, message: string) {
     super('BAD_SHAPE', `${kernel}: ${message}`, { kernel });
   }
 }
 
-export class GpuUnavailableError extends G3nError {}
+export class GpuUnavailableError extends G3nError {
+  /** Kept as a literal so that it survives minification. */
+  override name = 'GpuUnavailableError';
+}
 
-export class ShaderError extends G3nError {}
+export class ShaderError extends G3nError {
+  /** Kept as a literal so that it survives minification. */
+  override name = 'ShaderError';
+}
 
 export class DeviceLostError extends G3nError {
+  /** Kept as a literal so that it survives minification. */
+  override name = 'DeviceLostError';
   constructor(reason: string, message: string) {
     super('DEVICE_LOST', `The GPU device was lost (${reason}): ${message}. Load the model again to recover.`, { reason });
   }

@@ -2,6 +2,8 @@ import { G3nError } from '@g3n/gpu';
 
 /** A tokenizer file that cannot be used, or a value the tokenizer cannot encode or decode. */
 export class TokenizerError extends G3nError {
+  /** Kept as a literal so that it survives minification. */
+  override name = 'TokenizerError';
   constructor(message: string, details: Record<string, unknown> = {}) {
     super('BAD_INPUT', message, details);
   }
@@ -9,6 +11,8 @@ export class TokenizerError extends G3nError {
 
 /** Chat messages the Gemma chat format cannot express (roles out of order, unknown content parts). */
 export class ChatFormatError extends G3nError {
+  /** Kept as a literal so that it survives minification. */
+  override name = 'ChatFormatError';
   constructor(message: string, details: Record<string, unknown> = {}) {
     super('BAD_INPUT', message, details);
   }

@@ -24,6 +24,8 @@ export type CheckpointErrorKind =
  * failed; the message names the file (and tensor) and what to do about it.
  */
 export class CheckpointError extends G3nError {
+  /** Kept as a literal so that it survives minification. */
+  override name = 'CheckpointError';
   readonly kind: CheckpointErrorKind;
 
   constructor(kind: CheckpointErrorKind, message: string, where: { file?: string; tensor?: string } = {}) {
@@ -34,6 +36,8 @@ export class CheckpointError extends G3nError {
 
 /** An HTTP request for checkpoint bytes failed; `status` is 0 when no response arrived. */
 export class NetworkError extends G3nError {
+  /** Kept as a literal so that it survives minification. */
+  override name = 'NetworkError';
   readonly status: number;
 
   constructor(url: string, status: number, message: string) {

@@ -33,6 +33,8 @@ export type SliceErrorReason =
 
 /** A slicing configuration is malformed or does not fit its parent; `reason` says which check failed. */
 export class SliceError extends G3nError {
+  /** Kept as a literal so that it survives minification. */
+  override name = 'SliceError';
   readonly reason: SliceErrorReason;
 
   constructor(reason: SliceErrorReason, message: string, details: Record<string, unknown> = {}) {

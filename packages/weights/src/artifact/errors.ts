@@ -2,6 +2,8 @@ import { G3nError } from '@g3n/gpu';
 
 /** manifest.json is not a g3n artifact manifest this runtime can read; `field` is the JSON path that failed. */
 export class BadManifestError extends G3nError {
+  /** Kept as a literal so that it survives minification. */
+  override name = 'BadManifestError';
   readonly field: string;
 
   constructor(field: string, message: string, file = 'manifest.json') {
@@ -12,6 +14,8 @@ export class BadManifestError extends G3nError {
 
 /** A shard's bytes do not hash to the sha256 its manifest lists (in a browser: even after one fresh download). */
 export class IntegrityError extends G3nError {
+  /** Kept as a literal so that it survives minification. */
+  override name = 'IntegrityError';
   constructor(file: string, expected: string, actual: string, downloads = 0) {
     const tries = downloads > 0 ? ` after ${downloads} download${downloads > 1 ? 's' : ''}` : '';
     super('INTEGRITY', `${file}: sha256 ${actual} does not match the manifest's ${expected}${tries}. The file or the server is damaged; convert or upload the artifact again.`, { file, expected, actual, downloads });
@@ -20,6 +24,8 @@ export class IntegrityError extends G3nError {
 
 /** The browser's storage cannot hold the model (checked before downloading, or hit while storing). */
 export class QuotaError extends G3nError {
+  /** Kept as a literal so that it survives minification. */
+  override name = 'QuotaError';
   readonly neededBytes: number;
   readonly freeBytes: number;
 
@@ -33,6 +39,8 @@ export class QuotaError extends G3nError {
 
 /** The caller's AbortSignal fired; what was stored so far is kept and a later load resumes. */
 export class AbortedError extends G3nError {
+  /** Kept as a literal so that it survives minification. */
+  override name = 'AbortedError';
   constructor(what: string) {
     super('ABORTED', `${what} was cancelled. Load again to resume; stored bytes are kept.`);
   }
