@@ -1,4 +1,4 @@
-import { createTensor, Plan, readBytes, runOnce, submitPlans, G3nError, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
+import { createTensor, Plan, readBytes, runOnce, submitPlans, G3nError, type Dispatch, type Gpu, type SubmitOptions, type Tensor } from '@g3n/gpu';
 import { embedGather, rmsNorm, SAMPLE_SCRATCH_WORDS } from '@g3n/kernels';
 import type { ModelConfig, TextConfig } from './config.ts';
 import { forwardDispatches, linearAll, type ForwardContext } from './forward.ts';
@@ -40,6 +40,7 @@ export class Gemma3nTextModel {
   private readonly decodeWs: Workspace;
   private decodePlan: Plan | null = null;
   private decodePosIndices: number[] = [];
+  private logitsStaging: GPUBuffer | null = null;
   private readonly mmTensors: Tensor[];
   private readonly samplePlans = new Map<'greedy' | 'sample', { plan: Plan; pos: number[]; sampler: number[] }>();
   private readonly sampleScratch: Tensor;
@@ -227,9 +228,14 @@ export class Gemma3nTextModel {
 
   /** Feed one token and return the logits of the next position. */
   async decode(id: number): Promise<Float32Array> {
-    await this.stepDecode(id);
-    const bytes = await readBytes(this.gpu, this.decodeWs.raw('logits').buffer, 0, this.cfg.vocabSize * 4);
-    return new Float32Array(bytes);
+    const bytes = this.cfg.vocabSize * 4;
+    this.logitsStaging ??= this.gpu.device.createBuffer({ label: 'logits.readback', size: bytes, usage: 0x1 | 0x8 }); // MAP_READ | COPY_DST
+    const staging = this.logitsStaging;
+    await this.stepDecode(id, [{ src: this.decodeWs.raw('logits').buffer, srcOffset: 0, dst: staging, dstOffset: 0, size: bytes }]);
+    await staging.mapAsync(0x1);
+    const logits = new Float32Array(staging.getMappedRange().slice(0));
+    staging.unmap();
+    return logits;
   }
 
   /** Record the single-token plan once; each step only updates positions and submits. */
@@ -243,12 +249,12 @@ export class Gemma3nTextModel {
     return this.decodePlan;
   }
 
-  private async stepDecode(id: number): Promise<void> {
+  private async stepDecode(id: number, copies: SubmitOptions['copies']): Promise<void> {
     if (this.position + 1 > this.maxContext) throw new ContextOverflowError(this.position + 1, this.maxContext);
     const plan = await this.ensureDecodePlan();
     for (const i of this.decodePosIndices) plan.setParams(i, { pos0: this.position });
     this.writeIds(this.decodeWs, [id]);
-    submitPlans(this.gpu, [plan]);
+    submitPlans(this.gpu, [plan], { copies });
     this.position += 1;
   }
 
@@ -261,6 +267,7 @@ export class Gemma3nTextModel {
 
   destroy(): void {
     this.decodePlan?.destroy();
+    this.logitsStaging?.destroy();
     for (const e of this.samplePlans.values()) e.plan.destroy();
     this.sampleScratch.buffer.destroy();
     this.tokenReadback.destroy();
