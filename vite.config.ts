@@ -1,9 +1,14 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
+import { VitePWA } from 'vite-plugin-pwa';
+import { embedBuild } from './packages/embed/vite-plugin.ts';
 import { tinyModel } from './tools/vite-tiny-model.ts';
+import { enginePage } from './e2e/pages/engine.vite.ts';
 
 // The repository is cloned next to shared/, which holds the tiny fixture checkpoints.
 const tinyModelDir = fileURLToPath(new URL('../shared/fixtures/gemma3n-tiny-a', import.meta.url));
+// The tokenizer made for the tiny model's 1024-token vocabulary, served as its tokenizer.json.
+const tinyTokenizer = fileURLToPath(new URL('./packages/preprocess/test/fixtures/tiny-tokenizer.json', import.meta.url));
 
 export default defineConfig({
   root: 'demo',
@@ -13,5 +18,41 @@ export default defineConfig({
   worker: { format: 'es' },
   server: { host: 'localhost', port: 5173 },
   preview: { host: 'localhost', port: 4173, strictPort: true },
-  plugins: [tinyModel(tinyModelDir)],
+  plugins: [
+    tinyModel(tinyModelDir, '/models/tiny/', { 'tokenizer.json': tinyTokenizer }),
+    enginePage(fileURLToPath(new URL('./e2e/pages', import.meta.url))),
+    // The installable, offline demo: the service worker precaches the app shell and the engine
+    // Worker; model weights stay in IndexedDB (the weights cache), so models/ is left out, as are
+    // the e2e pages, the embed script (served for other sites) and the engine's default Worker
+    // (assets/worker-*: createEngine's, which the demo does not start; its own is engine-worker-*).
+    VitePWA({
+      registerType: 'prompt',
+      injectRegister: false,
+      manifest: {
+        name: 'g3n: Gemma 3n on WebGPU',
+        short_name: 'g3n',
+        description: "Google's Gemma 3n in your browser on WebGPU: private, and offline once a model is loaded.",
+        theme_color: '#1a5fd0',
+        background_color: '#121215',
+        display: 'standalone',
+        start_url: '.',
+        scope: '.',
+        icons: [
+          { src: 'icons/icon-192.png', sizes: '192x192', type: 'image/png' },
+          { src: 'icons/icon-512.png', sizes: '512x512', type: 'image/png' },
+          { src: 'icons/maskable-512.png', sizes: '512x512', type: 'image/png', purpose: 'maskable' },
+          { src: 'icons/icon.svg', sizes: 'any', type: 'image/svg+xml' },
+        ],
+      },
+      workbox: {
+        globPatterns: ['**/*.{html,js,css,svg,png,webmanifest}'],
+        globIgnores: ['models/**', 'embed/**', 'e2e/**', 'assets/e2e-*', 'assets/worker-*'],
+        // `?model=tiny` and other query strings open the same cached page.
+        ignoreURLParametersMatching: [/.*/],
+        maximumFileSizeToCacheInBytes: 8 * 2 ** 20,
+        cleanupOutdatedCaches: true,
+      },
+    }),
+    embedBuild(),
+  ],
 });

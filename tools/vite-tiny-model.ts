@@ -2,7 +2,12 @@
  * Vite plugin: the bundled tiny demo model. Serves the files of a fixture checkpoint folder at
  * `urlPath` in dev (with single byte-range support, as the weight loader uses Range requests) and
  * copies them into the build output under the same path, where `vite preview` serves them.
- * When the folder is missing the build still succeeds, without the model.
+ * When the folder is missing the build still succeeds, without the model. `extra` adds files from
+ * elsewhere (served name -> path), e.g. a tokenizer.json made for the model. Responses under
+ * `urlPath` expose Content-Range and Accept-Ranges to other origins (CORS), so a page on another
+ * origin (the <g3n-chat> embed example) can read the model with Range requests, and `vite preview`
+ * serves them without compression: a browser's HTTP cache answers later Range requests against a
+ * cached gzip body with the compressed length, which breaks byte-range reads.
  */
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,16 +16,21 @@ import type { Plugin } from 'vite';
 const FILES = ['config.json', 'model.safetensors'];
 const TYPES: Record<string, string> = { json: 'application/json', safetensors: 'application/octet-stream' };
 
-export function tinyModel(dir: string, urlPath = '/models/tiny/'): Plugin {
+const EXPOSED = 'Content-Range, Accept-Ranges, Content-Length';
+
+export function tinyModel(dir: string, urlPath = '/models/tiny/', extra: Record<string, string> = {}): Plugin {
   const present = FILES.every((f) => existsSync(join(dir, f)));
+  const sources: Record<string, string> = Object.fromEntries(FILES.map((f) => [f, join(dir, f)]));
+  for (const [name, path] of Object.entries(extra)) if (existsSync(path)) sources[name] = path;
   return {
     name: 'g3n-tiny-model',
     configureServer(server) {
       if (!present) return;
       server.middlewares.use((req, res, next) => {
         const name = (req.url ?? '').split('?')[0].slice(urlPath.length);
-        if (!req.url?.startsWith(urlPath) || !FILES.includes(name)) return next();
-        const file = join(dir, name);
+        if (!req.url?.startsWith(urlPath) || !Object.hasOwn(sources, name)) return next();
+        const file = sources[name];
+        res.setHeader('Access-Control-Expose-Headers', EXPOSED);
         const size = statSync(file).size;
         const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
         let start = 0;
@@ -42,12 +52,21 @@ export function tinyModel(dir: string, urlPath = '/models/tiny/'): Plugin {
         else createReadStream(file, { start, end }).pipe(res);
       });
     },
+    configurePreviewServer(server) {
+      server.middlewares.use((req, res, next) => {
+        if (req.url?.startsWith(urlPath)) {
+          res.setHeader('Access-Control-Expose-Headers', EXPOSED);
+          delete req.headers['accept-encoding'];
+        }
+        next();
+      });
+    },
     buildStart() {
       if (!present) this.warn(`tiny demo model not bundled: ${dir} has no ${FILES.join(' + ')}`);
     },
     generateBundle() {
       if (!present) return;
-      for (const f of FILES) this.emitFile({ type: 'asset', fileName: `${urlPath.slice(1)}${f}`, source: readFileSync(join(dir, f)) });
+      for (const [f, path] of Object.entries(sources)) this.emitFile({ type: 'asset', fileName: `${urlPath.slice(1)}${f}`, source: readFileSync(path) });
     },
   };
 }

@@ -1,120 +1,223 @@
 /**
- * Placeholder demo page: reports the WebGPU adapter (description, optional features, key limits),
- * runs one kernel in a module Worker on request, and says whether the tiny demo model is bundled.
+ * The g3n demo: a chat on the engine (in its Worker, through the public Engine API), with a model
+ * picker, a load panel, the storage view and the device panel. Hooks for automated checks:
+ * `?model=tiny` loads the bundled tiny model (`?model=none` loads nothing); #status reads `ready` once a model is loaded;
+ * data-testids prompt, send, stop and answer (the latest answer's text).
  */
-import { G3nError, requestGpu, type Capabilities } from '@g3n/gpu';
-import { wrap, type Remote } from 'comlink';
-import type { GpuWorkerApi } from './gpu-worker.ts';
+import { connectEngine, errorDetail, listCachedModels, renderMarkdown, type EngineClient } from '@g3n/embed';
+import { ChatView, type AnswerOptions } from './chat.ts';
+import { adviceFor, NO_WEBGPU_HELP, showCapabilities, showNoDevice } from './device-panel.ts';
+import { byId, formatBytes } from './format.ts';
+import { LoadPanel } from './load-panel.ts';
+import { accessToken, checkpointBytes, describeTiny, lastModel, specFor, specFromQuery, TINY_URL, type ModelChoice, type ModelSpec } from './models.ts';
+import { setUpPwa } from './pwa.ts';
+import { estimateStorage, StoragePanel } from './storage-panel.ts';
 import './style.css';
 
-const WORKER_A = [1, 2, 3, 4, 5];
-const WORKER_B = [10, 20, 30, 40, 50];
-const MODEL_URL = `${import.meta.env.BASE_URL}models/tiny/`;
+type Status = 'checking' | 'no-webgpu' | 'idle' | 'loading' | 'ready' | 'generating' | 'error';
 
-const FEATURES: Array<[string, keyof Capabilities['features']]> = [
-  ['shader-f16', 'shaderF16'],
-  ['subgroups', 'subgroups'],
-  ['timestamp-query', 'timestampQuery'],
-];
-const LIMITS: Array<[string, keyof Capabilities['limits'], boolean]> = [
-  ['Largest buffer', 'maxBufferSize', true],
-  ['Largest storage binding', 'maxStorageBufferBindingSize', true],
-  ['Workgroup storage', 'maxComputeWorkgroupStorageSize', true],
-  ['Invocations per workgroup', 'maxComputeInvocationsPerWorkgroup', false],
-  ['Workgroups per dimension', 'maxComputeWorkgroupsPerDimension', false],
-];
-
-function el<T extends HTMLElement = HTMLElement>(id: string): T {
-  return document.getElementById(id) as T;
+declare global {
+  interface Window {
+    /** The demo's engine and renderer, for the console and the e2e tests. */
+    g3nDemo: { client: EngineClient; renderMarkdown: typeof renderMarkdown };
+  }
 }
 
-function formatBytes(n: number): string {
-  if (n >= 2 ** 30) return `${+(n / 2 ** 30).toFixed(2)} GiB`;
-  if (n >= 2 ** 20) return `${+(n / 2 ** 20).toFixed(1)} MiB`;
-  return `${+(n / 2 ** 10).toFixed(1)} KiB`;
+const statusEl = byId('status');
+const messageEl = byId('message');
+const form = byId<HTMLFormElement>('model-form');
+const loadButton = byId<HTMLButtonElement>('load');
+const customUrl = byId<HTMLInputElement>('custom-url');
+const tokenInput = byId<HTMLInputElement>('hf-token');
+
+const client = connectEngine(new Worker(new URL('./engine-worker.ts', import.meta.url), { type: 'module', name: 'g3n-engine' }));
+window.g3nDemo = { client, renderMarkdown };
+
+let status: Status = 'checking';
+let loaded: ModelSpec | null = null;
+
+function setStatus(s: Status): void {
+  status = s;
+  statusEl.textContent = s;
+  document.body.dataset.status = s;
+  loadButton.disabled = s === 'checking' || s === 'no-webgpu' || s === 'loading' || s === 'generating';
 }
 
-function showCapabilities(caps: Capabilities): void {
-  const { vendor, architecture, device, description } = caps.adapter;
-  const name = description || [vendor, architecture, device].filter(Boolean).join(' ') || 'unnamed adapter';
-  el('adapter').textContent = caps.isSoftware ? `${name} (software adapter: speed figures are not meaningful)` : name;
-  el('features').replaceChildren(
-    ...FEATURES.map(([label, key]) => {
-      const li = document.createElement('li');
-      li.dataset.feature = label;
-      li.dataset.available = String(caps.features[key]);
-      li.textContent = `${label}: ${caps.features[key] ? 'available' : 'not available'}`;
-      return li;
-    }),
-  );
-  el('limits').replaceChildren(
-    ...LIMITS.flatMap(([label, key, bytes]) => {
-      const dt = document.createElement('dt');
-      dt.textContent = label;
-      const dd = document.createElement('dd');
-      dd.textContent = bytes ? formatBytes(caps.limits[key]) : caps.limits[key].toLocaleString('en');
-      return [dt, dd];
-    }),
-  );
+function showMessage(text: string): void {
+  messageEl.textContent = text;
+  messageEl.hidden = !text;
 }
 
-async function checkGpu(): Promise<boolean> {
+function nameOf(id: string): string {
+  if (id === TINY_URL) return 'Tiny demo model';
+  for (const choice of ['e2b', 'e4b'] as const) if (specFor(choice)?.url === id) return specFor(choice)!.label;
+  return id;
+}
+
+const loadPanel = new LoadPanel(byId<HTMLOListElement>('phases'), byId('traffic'));
+const storagePanel = new StoragePanel(byId<HTMLUListElement>('cached'), byId('quota'), byId<HTMLButtonElement>('clear-cache'), nameOf, () => void updateSpace());
+
+function answerOptions(): AnswerOptions {
+  const max = Number(byId<HTMLInputElement>('max-tokens').value);
+  const temp = byId<HTMLInputElement>('temperature').value.trim();
+  return {
+    system: byId<HTMLTextAreaElement>('system-prompt').value.trim(),
+    maxTokens: Number.isInteger(max) && max > 0 ? max : null,
+    temperature: temp === '' || !Number.isFinite(Number(temp)) ? null : Number(temp),
+  };
+}
+
+const chat = new ChatView(
+  { log: byId<HTMLOListElement>('log'), empty: byId('empty'), prompt: byId<HTMLTextAreaElement>('prompt'), send: byId<HTMLButtonElement>('send'), stop: byId<HTMLButtonElement>('stop') },
+  () => (loaded ? client.engine : null),
+  answerOptions,
+  (busy) => {
+    if (status === 'ready' || status === 'generating') setStatus(busy ? 'generating' : 'ready');
+  },
+);
+byId('new-chat').addEventListener('click', () => chat.newChat());
+
+function selectedChoice(): ModelChoice {
+  return ((form.elements.namedItem('model') as RadioNodeList).value || 'tiny') as ModelChoice;
+}
+
+function selectedSpec(): ModelSpec | null {
+  return specFor(selectedChoice(), customUrl.value);
+}
+
+function selectChoice(spec: ModelSpec): void {
+  (form.elements.namedItem('model') as RadioNodeList).value = spec.choice;
+  if (spec.choice === 'custom') customUrl.value = spec.url;
+  syncForm();
+}
+
+function syncForm(): void {
+  const choice = selectedChoice();
+  customUrl.disabled = choice !== 'custom';
+  customUrl.required = choice === 'custom';
+  byId('token-row').hidden = choice !== 'e2b' && choice !== 'e4b' && !(choice === 'custom' && customUrl.value.includes('huggingface.co'));
+  void updateSpace();
+}
+
+/** The space the selected model needs against the space free. */
+async function updateSpace(): Promise<void> {
+  const line = byId('space');
+  const spec = selectedSpec();
+  if (!spec) {
+    line.textContent = 'Enter the URL of a checkpoint folder (config.json, tokenizer.json, *.safetensors).';
+    return;
+  }
+  const [cached, estimate, needed] = await Promise.all([
+    listCachedModels().catch(() => []),
+    estimateStorage(),
+    checkpointBytes(spec, accessToken.get() || null),
+  ]);
+  if (selectedSpec()?.url !== spec.url) return;
+  const have = cached.find((m) => m.id === spec.url);
+  const free = estimate ? `${formatBytes(estimate.free)} free` : 'free space unknown';
+  const need = needed === null ? 'size unknown until it loads' : `needs up to ${formatBytes(needed)} (the whole checkpoint; text-only loads store less)`;
+  line.textContent = `${have ? `Cached: ${formatBytes(have.bytes)}; ` : ''}${need}; ${free}.`;
+  line.dataset.fits = String(needed === null || !estimate || needed - (have?.bytes ?? 0) <= estimate.free);
+  if (line.dataset.fits === 'false') line.textContent += ' Not enough space: delete cached models below or free disk space first.';
+}
+
+async function load(spec: ModelSpec): Promise<void> {
+  if (status === 'loading' || status === 'no-webgpu') return;
+  chat.stop();
+  loaded = null;
+  chat.setReady(false);
+  showMessage('');
+  setStatus('loading');
+  byId('model-name').textContent = `loading ${spec.label}…`;
+  loadPanel.start();
+  const token = accessToken.get();
+  await client.setAccessToken(token || null);
+  await client.watchTraffic((t) => loadPanel.onTraffic(t));
   try {
-    // `profile` also asks for timestamp-query, so the report lists every optional feature the adapter has.
-    const gpu = await requestGpu({ profile: true });
-    showCapabilities(gpu.caps);
-    gpu.destroy();
-    el('status').textContent = 'ready';
+    const info = await client.engine.load({ model: spec.url, onProgress: (p) => loadPanel.progress(p) });
+    loadPanel.finish(true);
+    loaded = spec;
+    lastModel.set(spec);
+    byId('model-name').textContent = `${spec.label}: ${info.numLayers} layers, up to ${info.maxContext.toLocaleString('en')} tokens of context`;
+    setStatus('ready');
+    chat.newChat();
+    chat.setReady(true);
+    void refreshDevice();
+  } catch (e) {
+    loadPanel.finish(false);
+    const detail = errorDetail(e);
+    byId('model-name').textContent = 'no model loaded';
+    showMessage(`Loading ${spec.label} failed: ${detail.message} ${adviceFor(detail.code)}`.trim());
+    setStatus('error');
+  } finally {
+    await client.watchTraffic(null);
+    void storagePanel.refresh();
+    void updateSpace();
+  }
+}
+
+async function refreshDevice(): Promise<boolean> {
+  try {
+    const warning = showCapabilities(await client.engine.capabilities());
+    if (warning && !messageEl.textContent) showMessage(warning);
     return true;
   } catch (e) {
-    const code = e instanceof G3nError ? e.code : null;
-    el('status').textContent = code === 'NO_WEBGPU' || code === 'NO_ADAPTER' ? 'no-webgpu' : 'error';
-    el('adapter').textContent = 'none';
-    const message = el('message');
-    message.textContent = (e as Error).message;
-    message.hidden = false;
+    const detail = errorDetail(e);
+    showNoDevice();
+    showMessage(detail.code === 'NO_WEBGPU' || detail.code === 'NO_ADAPTER' ? NO_WEBGPU_HELP : `${detail.message} ${adviceFor(detail.code)}`);
+    setStatus(detail.code === 'NO_WEBGPU' || detail.code === 'NO_ADAPTER' ? 'no-webgpu' : 'error');
     return false;
   }
 }
 
-function setUpWorker(): void {
-  const button = el<HTMLButtonElement>('run-worker');
-  const result = el('worker-result');
-  let worker: Remote<GpuWorkerApi> | null = null;
-  button.disabled = false;
-  button.addEventListener('click', async () => {
-    button.disabled = true;
-    result.textContent = 'running…';
-    try {
-      worker ??= wrap<GpuWorkerApi>(new Worker(new URL('./gpu-worker.ts', import.meta.url), { type: 'module', name: 'g3n-gpu' }));
-      const { out } = await worker.add(WORKER_A, WORKER_B);
-      result.textContent = `[${out.join(', ')}]`;
-    } catch (e) {
-      result.textContent = `failed: ${(e as Error).message}`;
-    } finally {
-      button.disabled = false;
-    }
-  });
+async function describeBundled(): Promise<boolean | null> {
+  const info = byId('model-info');
+  const tiny = await describeTiny();
+  info.dataset.bundled = String(tiny.bundled);
+  if (tiny.bundled) info.textContent = tiny.text;
+  else if (tiny.bundled === false) info.textContent = 'The tiny model is not bundled in this build (its fixture folder was missing when it was built).';
+  return tiny.bundled;
 }
 
-async function checkModel(): Promise<void> {
-  const target = el('model');
-  try {
-    const res = await fetch(`${MODEL_URL}config.json`);
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    const text = (await res.json()).text_config;
-    const head = await fetch(`${MODEL_URL}model.safetensors`, { method: 'HEAD' });
-    if (!head.ok) throw new Error(`HTTP ${head.status}`);
-    const bytes = Number(head.headers.get('content-length'));
-    target.textContent =
-      `gemma3n-tiny-a (random weights, for tests): ${text.num_hidden_layers} layers, hidden size ${text.hidden_size}, ` +
-      `vocabulary ${text.vocab_size}; model.safetensors is ${formatBytes(bytes)} at ${MODEL_URL}.`;
-    target.dataset.bundled = 'true';
-  } catch {
-    target.textContent = 'The tiny model is not bundled in this build (its fixture folder was missing when it was built).';
-    target.dataset.bundled = 'false';
+/** What to open with: ?model= (none: nothing), else the last model if it is cached, else the bundled tiny model. */
+async function initialModel(bundled: boolean | null): Promise<ModelSpec | null> {
+  if (new URLSearchParams(location.search).get('model') === 'none') return null;
+  const asked = specFromQuery(location.search);
+  if (asked) return asked;
+  const last = lastModel.get();
+  const cached = await listCachedModels().catch(() => []);
+  if (last && cached.some((m) => m.id === last.url)) return last;
+  return bundled === false ? null : specFor('tiny');
+}
+
+form.addEventListener('change', syncForm);
+customUrl.addEventListener('input', () => void updateSpace());
+tokenInput.value = accessToken.get();
+tokenInput.addEventListener('change', () => {
+  accessToken.set(tokenInput.value.trim());
+  void updateSpace();
+});
+form.addEventListener('submit', (e) => {
+  e.preventDefault();
+  const spec = selectedSpec();
+  if (spec) void load(spec);
+  else customUrl.focus();
+});
+
+setUpPwa();
+void storagePanel.refresh();
+const bundled = await describeBundled();
+if (!('gpu' in navigator) || !navigator.gpu) {
+  showNoDevice();
+  showMessage(NO_WEBGPU_HELP);
+  setStatus('no-webgpu');
+} else {
+  setStatus('idle');
+  if (await refreshDevice()) {
+    const first = await initialModel(bundled);
+    if (first) {
+      selectChoice(first);
+      await load(first);
+    } else syncForm();
   }
 }
-
-void checkModel();
-if (await checkGpu()) setUpWorker();

@@ -9,4 +9,6 @@ export * from './matformer/slice.ts';
 export * from './matformer/csv.ts';
 export * from './matformer/published.ts';
 export * from './matformer/reader.ts';
+export * from './matformer/artifact-slice.ts';
+export * from './matformer/auto.ts';
 export * from './sampling.ts';

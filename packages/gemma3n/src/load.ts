@@ -1,16 +1,29 @@
 import type { Gpu } from '@g3n/gpu';
-import { CheckpointError, type ModelWeights } from '@g3n/weights';
+import { CheckpointError, type LoadProgress, type ModelWeights, type PrefetchReport } from '@g3n/weights';
 import { parseConfig, type ModelConfig } from './config.ts';
-import type { FloatTensorData, TensorData } from './gpu-weights.ts';
-import { findPublishedSlice } from './matformer/published.ts';
+import type { FloatTensorData, TensorData, WeightFormat } from './gpu-weights.ts';
+import { artifactSliceReader, isSelectable } from './matformer/artifact-slice.ts';
+import { chooseSlice, deviceMemoryBudget, type AutoSliceChoice } from './matformer/auto.ts';
+import { findPublishedSlice, type StorageFormat } from './matformer/published.ts';
 import { sliceReader } from './matformer/reader.ts';
 import { planSlice, SliceError, type SliceConfig } from './matformer/slice.ts';
 import { Gemma3nTextModel, type TextModelOptions } from './model.ts';
-import { checkWeights, textWeightTable } from './weight-table.ts';
+import { checkWeights, TEXT_PREFIX, textWeightTable } from './weight-table.ts';
 
 export interface LoadTextModelOptions extends TextModelOptions {
-  /** Load a MatFormer slice of the checkpoint: a slicing configuration or a published configuration's name. */
+  /**
+   * Load a MatFormer slice of the checkpoint: a slicing configuration, a published configuration's
+   * name, or 'auto' (the largest published configuration that fits this GPU, see matformer/auto.ts).
+   */
   matformer?: SliceConfig | string;
+  /** For 'auto': GPU memory the model may take, in bytes (default: navigator.deviceMemory / 2 where reported). */
+  memoryBudgetBytes?: number;
+  /** For 'auto': told which configuration was chosen and why. */
+  onMatformerChoice?: (choice: AutoSliceChoice) => void;
+  /** Progress of fetching an artifact opened by ranges (openArtifactRanges). */
+  onProgress?: (p: LoadProgress) => void;
+  /** Told what fetching an artifact opened by ranges took (bytes needed, cached, fetched; requests). */
+  onPrefetch?: (report: PrefetchReport) => void;
 }
 
 /** Resolve a slice given by name (the 16 published configurations) or as a configuration object. */
@@ -21,28 +34,65 @@ export function resolveSlice(slice: SliceConfig | string): SliceConfig {
   return found;
 }
 
+type Weights = Pick<ModelWeights, 'config' | 'tensors' | 'readTensorData'>;
+
+/** The storage format the weights will take on the GPU, for sizing 'auto'. */
+function storageFormat(weights: Weights, format: WeightFormat | undefined): StorageFormat {
+  if (format && format !== 'auto') return format;
+  const manifest = (weights as { manifest?: { quant?: StorageFormat } }).manifest;
+  if (manifest?.quant) return manifest.quant;
+  const dtype = weights.tensors.get(`${TEXT_PREFIX}embed_tokens.weight`)?.dtype;
+  return dtype === 'F32' ? 'f32' : dtype === 'F16' ? 'f16' : 'bf16';
+}
+
+/** The slice to load: a named or given configuration, or the one 'auto' chooses for this GPU. */
+function pickSlice(gpu: Gpu, parent: ModelConfig, weights: Weights, options: LoadTextModelOptions): SliceConfig {
+  const m = options.matformer as SliceConfig | string;
+  if (m !== 'auto') return resolveSlice(m);
+  const device = options.memoryBudgetBytes === undefined ? deviceMemoryBudget() : null;
+  const choice = chooseSlice(parent, {
+    format: storageFormat(weights, options.format),
+    limits: gpu.caps.limits,
+    budgetBytes: options.memoryBudgetBytes ?? device?.bytes ?? null,
+    budgetSource: options.memoryBudgetBytes === undefined ? device?.source : 'memoryBudgetBytes',
+    maxContext: options.maxContext,
+    maxChunk: options.maxChunk,
+  });
+  options.onMatformerChoice?.(choice);
+  return choice.slice;
+}
+
 /**
  * Validate weights (an HF checkpoint or a g3n artifact, see openModelDir) against their config.json
- * and load the text decoder onto the GPU, or a MatFormer slice of it: the slice is cut from the
- * parent's tensors while loading, and no sliced copy is written anywhere.
+ * and load the text decoder onto the GPU, or a MatFormer slice of it, with no sliced copy written
+ * anywhere. From a g3n artifact the slice is read in the artifact's stored layout (any storage format,
+ * Q8/Q4 included): only its bytes are read, and an artifact opened by ranges fetches only those (see
+ * matformer/artifact-slice.ts). From an HF checkpoint the float tensors are read whole and sliced on
+ * the CPU.
  */
-export async function loadTextModel(gpu: Gpu, weights: Pick<ModelWeights, 'config' | 'tensors' | 'readTensorData'>, options: LoadTextModelOptions = {}): Promise<Gemma3nTextModel> {
+export async function loadTextModel(gpu: Gpu, weights: Weights, options: LoadTextModelOptions = {}): Promise<Gemma3nTextModel> {
   const parent: ModelConfig = parseConfig(weights.config);
   checkWeights(textWeightTable(parent), weights.tensors);
+  const plan = options.matformer === undefined ? null : planSlice(parent, pickSlice(gpu, parent, weights, options));
+  if (isSelectable(weights) && (plan || weights.prefetch)) {
+    const sliced = artifactSliceReader(parent, plan, weights);
+    const report = await sliced.prefetch(options.onProgress);
+    if (report) options.onPrefetch?.(report);
+    return Gemma3nTextModel.load(gpu, plan ? plan.config : parent, sliced.read, sliced.has, options);
+  }
   const has = (name: string) => weights.tensors.has(name);
   const read = async (name: string): Promise<TensorData> => {
     if (!has(name)) throw new CheckpointError('missing-tensor', `tensor '${name}' is missing from the weights`, { tensor: name });
     return weights.readTensorData(name);
   };
-  if (options.matformer === undefined) return Gemma3nTextModel.load(gpu, parent, read, has, options);
-  const plan = planSlice(parent, resolveSlice(options.matformer));
+  if (!plan) return Gemma3nTextModel.load(gpu, parent, read, has, options);
   const sliced = sliceReader(plan, {
     has,
     shape: (name) => weights.tensors.get(name)?.shape,
     read: async (name): Promise<FloatTensorData> => {
       const data = await read(name);
       if (data.dtype !== 'F32' && data.dtype !== 'F16' && data.dtype !== 'BF16') {
-        throw new SliceError('bad-format', `slicing a ${data.dtype} artifact at load is not supported; slice a float (bf16/f16/f32) artifact or checkpoint`);
+        throw new SliceError('bad-format', `slicing ${data.dtype} weights on the CPU is not supported; slice a g3n artifact (read by selection) or a float checkpoint`);
       }
       return data;
     },

@@ -8,6 +8,11 @@ import type { Kernel } from './kernel.ts';
  */
 export class PipelineCache {
   private readonly modules = new Map<string, GPUShaderModule>();
+  /**
+   * One getCompilationInfo() per module: in Chromium a second call on the same module may never
+   * resolve (until some other GPU command happens to flush), which stalled pipeline builds.
+   */
+  private readonly infos = new Map<GPUShaderModule, Promise<GPUCompilationInfo>>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly pending = new Map<string, Promise<GPUComputePipeline>>();
   /** Number of pipelines created so far (a budget test checks it stays flat while decoding). */
@@ -45,7 +50,9 @@ export class PipelineCache {
     const job = (async () => {
       this.device.pushErrorScope('validation');
       const module = this.module(kernel);
-      const info = await module.getCompilationInfo();
+      let infoPromise = this.infos.get(module);
+      if (!infoPromise) this.infos.set(module, (infoPromise = module.getCompilationInfo()));
+      const info = await infoPromise;
       const errors = info.messages.filter((m) => m.type === 'error');
       let pipeline: GPUComputePipeline | null = null;
       let failure: string | null = null;

@@ -15,3 +15,7 @@ export * from './artifact/cache.ts';
 export * from './artifact/locks.ts';
 export * from './artifact/fetch.ts';
 export * from './artifact/loader.ts';
+export * from './artifact/ranges.ts';
+export * from './artifact/pieces.ts';
+export * from './artifact/range-fetch.ts';
+export * from './artifact/range-loader.ts';

@@ -42,14 +42,14 @@ const LAYER = /^(model\.(?:language_model\.)?)layers\.(0|[1-9]\d*)\.(.+)$/;
 const GLOBAL = /^model\.(?:language_model\.)?(embed_tokens_per_layer|per_layer_model_projection)\.weight$/;
 const ELEM_BYTES: Record<FloatTensorBytes['dtype'], number> = { F32: 4, F16: 2, BF16: 2 };
 
-type Transform =
+export type Transform =
   | { kind: 'whole' }
   | { kind: 'rows'; width: number }
   | { kind: 'cols'; width: number }
   | { kind: 'ple-table' }
   | { kind: 'ple-projection' };
 
-function transformOf(plan: SlicePlan, name: string): Transform {
+export function transformOf(plan: SlicePlan, name: string): Transform {
   const layer = LAYER.exec(name);
   if (layer) {
     const width = plan.config.text.intermediateSize[Number(layer[2])];
@@ -74,7 +74,7 @@ export function parentTensorName(plan: SlicePlan, name: string): string | undefi
 const parentLayers = (plan: SlicePlan): number => plan.keptLayers.length + plan.slice.layersSkipped.length;
 
 /** Maximal runs of consecutive kept parent layers: [first, count]. */
-function keptRuns(plan: SlicePlan): Array<[number, number]> {
+export function keptRuns(plan: SlicePlan): Array<[number, number]> {
   const runs: Array<[number, number]> = [];
   for (const i of plan.keptLayers) {
     const last = runs[runs.length - 1];

@@ -4,8 +4,14 @@
  * appended as they arrive (chunk and meta in one transaction, so a cut download leaves a consistent
  * prefix to resume from). Keys carry the revision and the shard hash, so a new revision or re-converted
  * shard never reads stale bytes. `complete` is set only after the whole shard matched its sha256.
+ *
+ * A shard fetched by byte ranges (a MatFormer slice, RangeCache) lives under the same key as a range
+ * meta `<key>/ranges` listing its stored entries [start, end), and one record per entry,
+ * `<key>/@<offset>+<length>`, written together with the meta in one transaction. Entries hold only
+ * verified pieces (or, for manifests without piece hashes, exactly the bytes that were asked for).
  */
 import { clear, createStore, delMany, getMany, keys, setMany, type UseStore } from 'idb-keyval';
+import { chunkWindow, upperBound, type ShardWindow } from './ranges.ts';
 
 /** The few key-value operations the cache needs (idb-keyval on one store; tests may wrap or replace it). */
 export interface KeyValueStore {
@@ -146,24 +152,102 @@ export class ShardCache {
     return this.read(meta, 0, storedBytes(meta));
   }
 
+  /** Cached models, counting whole-shard downloads and byte ranges (a shard with both counts once). */
   async list(): Promise<CachedModel[]> {
-    const metaKeys = (await this.store.keys()).filter((k) => k.endsWith('/meta'));
-    const metas = (await this.store.getMany(metaKeys)).filter(isMeta);
-    const byModel = new Map<string, CachedModel>();
-    for (const m of metas) {
+    const metaKeys = (await this.store.keys()).filter((k) => k.endsWith('/meta') || k.endsWith('/ranges'));
+    const values = await this.store.getMany(metaKeys);
+    const byModel = new Map<string, CachedModel & { seen: Set<string> }>();
+    for (const m of values) {
+      if (!isMeta(m) && !isRangeMeta(m)) continue;
       const key = modelPrefix(m);
-      const entry = byModel.get(key) ?? { id: m.id, revision: m.revision, bytes: 0, shards: 0, completeShards: 0 };
-      entry.bytes += storedBytes(m);
-      entry.shards++;
-      if (m.complete) entry.completeShards++;
+      const entry = byModel.get(key) ?? { id: m.id, revision: m.revision, bytes: 0, shards: 0, completeShards: 0, seen: new Set<string>() };
+      entry.bytes += isMeta(m) ? storedBytes(m) : rangeBytes(m);
+      if (!entry.seen.has(m.sha256)) entry.shards++;
+      entry.seen.add(m.sha256);
+      if (isMeta(m) && m.complete) entry.completeShards++;
       byModel.set(key, entry);
     }
-    return [...byModel.values()].sort((a, b) => (a.id + a.revision < b.id + b.revision ? -1 : 1));
+    return [...byModel.values()].map(({ seen: _, ...m }) => m).sort((a, b) => (a.id + a.revision < b.id + b.revision ? -1 : 1));
   }
 
   async deleteModel(model: ModelRef): Promise<void> {
     const prefix = modelPrefix(model);
     await this.store.delMany((await this.store.keys()).filter((k) => k.startsWith(prefix)));
+  }
+}
+
+/** The stored byte ranges of one shard of one model revision. */
+export interface RangeMeta extends ModelRef {
+  file: string;
+  sha256: string;
+  bytes: number;
+  /** Stored entries [start, end), sorted, not overlapping. */
+  entries: Array<[number, number]>;
+}
+
+const rangeMetaKey = (m: ModelRef & { sha256: string }) => `${shardKey(m, m.sha256)}/ranges`;
+const rangeKey = (m: RangeMeta, start: number, end: number) => `${shardKey(m, m.sha256)}/@${start}+${end - start}`;
+
+export function rangeBytes(m: RangeMeta): number {
+  return m.entries.reduce((a, [s, e]) => a + e - s, 0);
+}
+
+function isRangeMeta(v: unknown): v is RangeMeta {
+  const m = v as RangeMeta;
+  return typeof v === 'object' && v !== null && typeof m.id === 'string' && typeof m.sha256 === 'string' && Array.isArray(m.entries);
+}
+
+/** Byte ranges of shards in IndexedDB, next to the whole shards of ShardCache (same store and keys). */
+export class RangeCache {
+  constructor(readonly store: KeyValueStore = defaultStore()) {}
+
+  async metas(model: ModelRef, shards: ReadonlyArray<{ file: string; bytes: number; sha256: string }>): Promise<RangeMeta[]> {
+    const found = await this.store.getMany(shards.map((s) => rangeMetaKey({ ...model, sha256: s.sha256 })));
+    return shards.map((s, i) => {
+      const m = found[i];
+      const fresh: RangeMeta = { id: model.id, revision: model.revision, file: s.file, sha256: s.sha256, bytes: s.bytes, entries: [] };
+      return isRangeMeta(m) && m.bytes === s.bytes && m.entries.every(([a, b]) => a < b && b <= s.bytes) ? m : fresh;
+    });
+  }
+
+  /** Store runs of bytes not stored yet, in entries of at most `chunkBytes`, with the meta in one transaction. */
+  async put(meta: RangeMeta, runs: ReadonlyArray<{ start: number; bytes: Uint8Array }>, chunkBytes = 4 << 20): Promise<RangeMeta> {
+    const records: Array<[string, unknown]> = [];
+    const added: Array<[number, number]> = [];
+    for (const r of runs) {
+      for (let at = 0; at < r.bytes.length; at += chunkBytes) {
+        const piece = r.bytes.slice(at, Math.min(at + chunkBytes, r.bytes.length));
+        const span: [number, number] = [r.start + at, r.start + at + piece.length];
+        records.push([rangeKey(meta, span[0], span[1]), piece]);
+        added.push(span);
+      }
+    }
+    if (records.length === 0) return meta;
+    const next: RangeMeta = { ...meta, entries: [...meta.entries, ...added].sort((a, b) => a[0] - b[0]) };
+    await this.store.setMany([...records, [rangeMetaKey(next), next]]);
+    return next;
+  }
+
+  /** The stored bytes of [start, end) as a window (runs it does not hold throw when copied). */
+  async window(meta: RangeMeta, start: number, end: number): Promise<ShardWindow> {
+    const starts = meta.entries.map((e) => e[0]);
+    const wanted: Array<[number, number]> = [];
+    for (let i = Math.max(0, upperBound(starts, start) - 1); i < meta.entries.length && meta.entries[i][0] < end; i++) {
+      if (meta.entries[i][1] > start) wanted.push(meta.entries[i]);
+    }
+    const values = await this.store.getMany(wanted.map(([a, b]) => rangeKey(meta, a, b)));
+    const chunks = wanted.map(([a, b], i) => {
+      const v = values[i];
+      if (!(v instanceof Uint8Array) || v.length !== b - a) throw new RangeError(`${meta.file}: stored range [${a}, ${b}) is missing or damaged`);
+      return { start: a, bytes: v };
+    });
+    return chunkWindow(chunks, meta.file);
+  }
+
+  /** Forget a shard's stored ranges. */
+  async drop(meta: RangeMeta): Promise<RangeMeta> {
+    await this.store.delMany([rangeMetaKey(meta), ...meta.entries.map(([a, b]) => rangeKey(meta, a, b))]);
+    return { ...meta, entries: [] };
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * Checkpoint -> artifact, streaming: shards are written one after another, each tensor part in row
  * blocks of at most `blockBytes` source bytes (a column-blocks down_proj is read whole, since every
- * stored unit holds a slice of every row). Memory stays near one block or one down_proj, never the model.
+ * stored unit holds a slice of every row). Memory stays near one shard (kept until it is closed, to hash
+ * its parts' pieces for range verification) plus one block or one down_proj, never the model.
  * The output depends only on the input bytes and the options: no timestamps, a fixed tensor order.
  */
 import type { Checkpoint } from '../checkpoint.ts';
@@ -11,6 +12,7 @@ import { encodeBlock, encodeColumnBlocks, type Encoded } from './encode.ts';
 import {
   ALIGN,
   ARTIFACT_FORMAT,
+  ARTIFACT_MINOR,
   ARTIFACT_VERSION,
   dataBytes,
   GROUP,
@@ -23,6 +25,8 @@ import {
   type TensorPart,
 } from './manifest.ts';
 import { DEFAULT_SHARD_BYTES, planArtifact, shardFileName, type StoragePolicy } from './plan.ts';
+import { hashPieces, pieceGrid } from './pieces.ts';
+import { shardReaderWindows } from './ranges.ts';
 
 export interface ConvertProgress {
   /** Tensors finished so far, of `tensorCount`. */
@@ -87,9 +91,11 @@ export async function convertCheckpoint(ckpt: Checkpoint, options: ConvertOption
   for (let s = 0; s < plan.shardBytes.length; s++) {
     const file = shardFileName(s);
     const out = await sink.openShard(file);
+    const copy = new Uint8Array(plan.shardBytes[s]);
     let pos = 0;
     const emit = async (bytes: Uint8Array) => {
       await out.write(bytes);
+      copy.set(bytes, pos);
       pos += bytes.length;
       written += bytes.length;
     };
@@ -129,12 +135,15 @@ export async function convertCheckpoint(ckpt: Checkpoint, options: ConvertOption
     if (done.bytes !== plan.shardBytes[s]) throw new Error(`${file}: wrote ${done.bytes} bytes, planned ${plan.shardBytes[s]}`);
     const shard = { file, bytes: done.bytes, sha256: done.sha256 };
     shards.push(shard);
+    const windows = shardReaderWindows(async (_s, offset, length) => copy.subarray(offset, offset + length));
+    for (const { tensor, part } of byShard[s]) part.pieces = await hashPieces(tensor, part, pieceGrid(tensor, config), windows);
     const last = byShard[s][byShard[s].length - 1];
     if (last) options.onProgress?.({ tensorsDone: last.index + 1, tensorCount: plan.tensors.length, tensor: last.tensor, writtenBytes: written, totalBytes, shardDone: shard });
   }
   const manifest: Manifest = {
     format: ARTIFACT_FORMAT,
     version: ARTIFACT_VERSION,
+    minor: ARTIFACT_MINOR,
     model: { id: options.modelId, revision: options.revision },
     config: config as Record<string, unknown>,
     quant: options.quant,

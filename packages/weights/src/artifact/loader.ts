@@ -73,7 +73,7 @@ export function shardLockName(manifest: Manifest, shard: ManifestShard): string 
   return `g3n-weights:${shardKey(manifest.model, shard.sha256)}`;
 }
 
-async function fetchManifest(url: string, f: typeof fetch, headers: Record<string, string> | undefined, signal: AbortSignal | undefined): Promise<Manifest> {
+export async function fetchManifest(url: string, f: typeof fetch, headers: Record<string, string> | undefined, signal: AbortSignal | undefined): Promise<Manifest> {
   let res: Response;
   try {
     res = await f(url, { headers, signal, cache: 'no-store' });
@@ -92,23 +92,23 @@ async function fetchManifest(url: string, f: typeof fetch, headers: Record<strin
   return parseManifest(json, url);
 }
 
-function resolveStore(cache: LoadArtifactOptions['cache']): KeyValueStore | null {
+export function resolveStore(cache: LoadArtifactOptions['cache']): KeyValueStore | null {
   if (cache === false) return null;
   if (cache && cache !== true) return cache;
   return typeof indexedDB === 'undefined' ? null : defaultStore();
 }
 
-function defaultStorage(): StorageLike | null {
+export function defaultStorage(): StorageLike | null {
   return (globalThis as { navigator?: { storage?: StorageLike } }).navigator?.storage ?? null;
 }
 
-async function freeBytes(storage: StorageLike | null): Promise<number> {
+export async function freeBytes(storage: StorageLike | null): Promise<number> {
   if (!storage) return Infinity;
   const { usage = 0, quota = Infinity } = await storage.estimate();
   return Math.max(0, quota - usage);
 }
 
-function isQuotaExceeded(e: unknown): boolean {
+export function isQuotaExceeded(e: unknown): boolean {
   return (e as { name?: string } | null)?.name === 'QuotaExceededError';
 }
 

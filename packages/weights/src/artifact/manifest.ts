@@ -16,12 +16,19 @@
  * Concatenating the parts' data (and scales) gives the whole tensor in stored order; every part but the
  * last holds an even number of groups, so the scale words concatenate too. `layout.layers[l]` lists the
  * byte ranges that hold layer l's tensors: each layer is contiguous, in layer order.
+ *
+ * Minor version 1 adds `pieces` to parts, so that a range of a tensor (a MatFormer slice) can be
+ * verified without the rest of its shard: piece (i, j) is the part's units in [i * units, (i + 1) * units)
+ * (absolute unit indices) by the elements [j * elements, (j + 1) * elements) of each of them; its data
+ * bytes then (Q8/Q4) its scale bytes are hashed together. Manifests without `minor` (0) stay readable.
  */
 import { DTYPE_BYTES, type SafetensorsDType } from '../safetensors.ts';
 import { BadManifestError } from './errors.ts';
 
 export const ARTIFACT_FORMAT = 'g3n-artifact';
 export const ARTIFACT_VERSION = 1;
+/** Minor format revision: 1 adds per-part piece hashes (older readers ignore them). */
+export const ARTIFACT_MINOR = 1;
 export const MANIFEST_FILE = 'manifest.json';
 export const GROUP = 32;
 export const ALIGN = 16;
@@ -38,6 +45,16 @@ export interface TensorPart {
   length: number;
   scalesOffset?: number;
   scalesLength?: number;
+  /** Piece hashes (minor >= 1), see the module comment. */
+  pieces?: PartPieces;
+}
+
+/** The sha256 of each piece of a part: a grid of `units` units by `elements` elements of each unit. */
+export interface PartPieces {
+  units: number;
+  elements: number;
+  /** Unit blocks in order, element blocks within each: floor(first / units) .. floor((first + count - 1) / units). */
+  sha256: string[];
 }
 
 export interface ManifestTensor {
@@ -67,6 +84,8 @@ export interface ByteRange {
 export interface Manifest {
   format: typeof ARTIFACT_FORMAT;
   version: typeof ARTIFACT_VERSION;
+  /** Minor format revision; absent (0) in manifests written before piece hashes. */
+  minor?: number;
   model: { id: string; revision: string };
   /** The Hugging Face config.json object, unchanged. */
   config: Record<string, unknown>;
@@ -154,6 +173,7 @@ export function parseManifest(json: unknown, file = MANIFEST_FILE): Manifest {
   const m = json as Obj;
   if (m.format !== ARTIFACT_FORMAT) bad('format', `is ${JSON.stringify(m.format)}, not "${ARTIFACT_FORMAT}"`);
   if (m.version !== ARTIFACT_VERSION) bad('version', `is ${JSON.stringify(m.version)}; this runtime reads version ${ARTIFACT_VERSION}`);
+  if (m.minor !== undefined && !isCount(m.minor)) bad('minor', `is ${JSON.stringify(m.minor)}, not a non-negative integer`);
   const model = m.model;
   if (!isRecord(model) || typeof model.id !== 'string' || model.id === '' || typeof model.revision !== 'string' || model.revision === '') {
     bad('model', 'must be { id, revision } with non-empty strings');
@@ -200,6 +220,7 @@ export function parseManifest(json: unknown, file = MANIFEST_FILE): Manifest {
   return {
     format: ARTIFACT_FORMAT,
     version: ARTIFACT_VERSION,
+    minor: (m.minor as number | undefined) ?? 0,
     model: { id: (model as Obj).id as string, revision: (model as Obj).revision as string },
     config: m.config as Obj,
     quant: m.quant as QuantName,
@@ -257,8 +278,31 @@ function parseTensor(
     for (const [start, len] of [[part.offset, part.length], [part.scalesOffset ?? 0, part.scalesLength ?? 0]]) {
       if (start + len > shards[part.shard].bytes) bad(pw, `reaches byte ${start + len} of ${shards[part.shard].file}, which has ${shards[part.shard].bytes}`);
     }
+    if (p.pieces !== undefined) part.pieces = parsePieces(p.pieces, `${pw}.pieces`, dtype, perUnit, part, bad);
     return part;
   });
   if (next !== units) bad(`${at}.parts`, `cover ${next} units; shape [${shape.join(', ')}] has ${units}`);
   return { name: o.name as string, dtype, source: o.source as SafetensorsDType, shape: [...shape], layer: o.layer as number | null, layout, parts };
+}
+
+/** Number of pieces of a part under a piece grid: unit blocks touched times element blocks per unit. */
+export function pieceCount(part: Pick<TensorPart, 'first' | 'count'>, units: number, elements: number, perUnit: number): number {
+  if (part.count === 0) return 0;
+  const blocks = Math.floor((part.first + part.count - 1) / units) - Math.floor(part.first / units) + 1;
+  return blocks * (perUnit / elements);
+}
+
+function parsePieces(v: unknown, where: string, dtype: StoredDType, perUnit: number, part: TensorPart, bad: (field: string, what: string) => never): PartPieces {
+  if (!isRecord(v) || !isCount(v.units) || v.units < 1 || !isCount(v.elements) || v.elements < 1 || !Array.isArray(v.sha256)) {
+    return bad(where, 'must be { units: integer >= 1, elements: integer >= 1, sha256: [hex digests] }');
+  }
+  const { units, elements } = v as { units: number; elements: number };
+  if (perUnit % elements !== 0) bad(`${where}.elements`, `is ${elements}, which does not divide the ${perUnit} elements of a unit`);
+  if (isQuantized(dtype) && elements % GROUP !== 0) bad(`${where}.elements`, `is ${elements}; ${dtype} pieces need whole ${GROUP}-element groups`);
+  const want = pieceCount(part, units, elements, perUnit);
+  const hashes = v.sha256 as unknown[];
+  if (hashes.length !== want || !hashes.every((h) => typeof h === 'string' && /^[0-9a-f]{64}$/.test(h))) {
+    bad(`${where}.sha256`, `must list ${want} sha256 digests (64 lowercase hex digits each)`);
+  }
+  return { units, elements, sha256: hashes as string[] };
 }

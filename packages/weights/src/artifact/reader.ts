@@ -12,6 +12,7 @@ import { columnBlocksToRowMajor } from './encode.ts';
 import { BadManifestError, IntegrityError } from './errors.ts';
 import { sha256Hex } from './hash.ts';
 import { dataBytes, GROUP, isQuantized, MANIFEST_FILE, parseManifest, scaleWordBytes, unitsOf, type Manifest, type ManifestTensor, type StoredDType } from './manifest.ts';
+import { readSelection, shardReaderWindows, type TensorSelection, type WindowSource } from './ranges.ts';
 
 export type TensorData = { dtype: 'F32' | 'F16' | 'BF16'; bytes: Uint8Array } | { dtype: 'Q8' | 'Q4'; bytes: Uint8Array; scales: Uint8Array };
 
@@ -42,6 +43,8 @@ export interface Artifact extends ModelWeights {
   tensors: Map<string, ManifestTensor>;
   /** Rows [row0, row0 + rows) of a row-major tensor, in the same format (an embedding row block, PLE rows). */
   readRows(name: string, row0: number, rows: number): Promise<TensorData>;
+  /** Some units (and elements of each) of a stored tensor, exactly as stored (see ranges.ts). */
+  readSelection(name: string, selection: TensorSelection): Promise<TensorData>;
 }
 
 /** Exactly `length` bytes at `offset` of shard `shard`. */
@@ -63,8 +66,8 @@ export function tensorDataToF32(d: TensorData, name = ''): Float32Array {
   return toF32(d.bytes, { name, dtype: d.dtype, file: '' });
 }
 
-/** The artifact reader over any shard byte source. */
-export function artifactReader(manifest: Manifest, readShard: ShardReader): Artifact {
+/** The artifact reader over any shard byte source (`windows` for selections: by default whole windows from `readShard`). */
+export function artifactReader(manifest: Manifest, readShard: ShardReader, windows: WindowSource = shardReaderWindows(readShard)): Artifact {
   const tensors = new Map(manifest.tensors.map((t) => [t.name, t]));
   const entryOf = (name: string): ManifestTensor => {
     const t = tensors.get(name);
@@ -122,6 +125,7 @@ export function artifactReader(manifest: Manifest, readShard: ShardReader): Arti
       const { data, scales } = await readStored(t, row0, rows);
       return asTensorData(t.dtype, name, data, scales);
     },
+    readSelection: (name, selection) => readSelection(entryOf(name), selection, windows),
   };
 }
 

@@ -1,0 +1,92 @@
+/**
+ * The engine e2e page: creates the engine in its Worker (createEngine), loads the bundled tiny
+ * model (served with its test tokenizer.json), and lets the Playwright spec drive requests through
+ * window.engineTest. A requestAnimationFrame counter runs on the main thread throughout, so the
+ * spec can measure that generation never blocks the page.
+ */
+import { createEngine, type CompletionUsage, type FinishReason, type ModelInfo } from '../../packages/engine/src/index.ts';
+
+export interface StreamResult {
+  ids: number[];
+  content: string;
+  finish: FinishReason | null;
+  usage: CompletionUsage | null;
+  /** Error name and code, when the request failed. */
+  error: { name: string; code: string | undefined; message: string } | null;
+}
+
+export interface FrameStats {
+  count: number;
+  /** Longest time between two consecutive frames since the last reset, in ms. */
+  maxGapMs: number;
+  elapsedMs: number;
+}
+
+export interface EngineTestApi {
+  load(): Promise<ModelInfo>;
+  /** Stream a greedy answer to `promptIds`; abort through the request's signal after `abortAfter` tokens. */
+  stream(promptIds: number[], maxTokens: number, abortAfter?: number): Promise<StreamResult>;
+  resetFrames(): void;
+  frames(): FrameStats;
+}
+
+declare global {
+  interface Window {
+    engineTest: EngineTestApi;
+  }
+}
+
+const el = (id: string) => document.getElementById(id) as HTMLElement;
+
+let frames = { count: 0, maxGapMs: 0, start: performance.now(), last: 0 };
+function tick(t: number): void {
+  if (frames.last) frames.maxGapMs = Math.max(frames.maxGapMs, t - frames.last);
+  frames.last = t;
+  frames.count++;
+  el('frames').textContent = String(frames.count);
+  requestAnimationFrame(tick);
+}
+requestAnimationFrame(tick);
+
+const engine = createEngine();
+
+window.engineTest = {
+  async load() {
+    el('status').textContent = 'loading';
+    const info = await engine.load({
+      model: `${import.meta.env.BASE_URL}models/tiny/`,
+      maxContext: 96,
+      onProgress: (p) => void (el('status').textContent = `loading: ${p.phase}`),
+    });
+    el('status').textContent = 'ready';
+    return info;
+  },
+  async stream(promptIds, maxTokens, abortAfter) {
+    const controller = new AbortController();
+    const result: StreamResult = { ids: [], content: '', finish: null, usage: null, error: null };
+    el('status').textContent = 'generating';
+    try {
+      const stream = await engine.chat.completions.create({ messages: [], prompt_token_ids: promptIds, max_tokens: maxTokens, temperature: 0, stream: true, signal: controller.signal });
+      for await (const chunk of stream) {
+        const choice = chunk.choices[0];
+        result.ids.push(...choice.token_ids);
+        result.content += choice.delta.content ?? '';
+        result.finish = choice.finish_reason ?? result.finish;
+        result.usage = chunk.usage ?? result.usage;
+        el('out').textContent = result.content;
+        if (abortAfter !== undefined && result.ids.length >= abortAfter) controller.abort();
+      }
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      result.error = { name: err.name, code: err.code, message: err.message };
+    }
+    el('status').textContent = 'ready';
+    return result;
+  },
+  resetFrames() {
+    frames = { count: 0, maxGapMs: 0, start: performance.now(), last: 0 };
+  },
+  frames: () => ({ count: frames.count, maxGapMs: frames.maxGapMs, elapsedMs: performance.now() - frames.start }),
+};
+
+el('status').textContent = 'idle';

@@ -1,0 +1,18 @@
+/** Command-line flags of `pnpm bench`: booleans and `--name value` options; anything else is an error. */
+const FLAGS = new Set(['quick', 'no-kernels', 'no-models', 'breakdown']);
+const OPTIONS = new Set(['json', 'scale', 'models', 'formats', 'kernel-dtypes', 'prompt-tokens', 'decode-tokens', 'peak-gbps']);
+
+export function parseBenchArgs(argv: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i].replace(/^--/, '');
+    if (!argv[i].startsWith('--') || !(FLAGS.has(name) || OPTIONS.has(name))) throw new Error(`unknown argument '${argv[i]}'`);
+    if (FLAGS.has(name)) out.set(name, 'true');
+    else {
+      const v = argv[++i];
+      if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value`);
+      out.set(name, v);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,196 @@
+/**
+ * Kernel benchmarks on the shapes of Gemma 3n E2B / E4B (spec §1.1, §7.1): the q/k/v/o projections,
+ * the FFN at widths 8192 and 16384, the 262,400-row LM head (split by the binding limit), decode
+ * attention at several context lengths, a prefill GEMM, and a plain copy as the bandwidth
+ * reference. Every width is divided by `scale` on a software adapter. Weights are random, written
+ * on the device; on a hardware adapter each call rotates through enough copies of its operands to
+ * defeat the last-level cache.
+ */
+import { createTensor, runOnce, scaleBytes, storageBytes, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
+import { attention, attentionScratchShape, copy, linear } from '@g3n/kernels';
+import { destroyMatrix, uploadMatrix, type MatrixWeight } from '@g3n/gemma3n';
+import { fillRandom, fillWeight, seedOf, weightAmplitude } from './fill.ts';
+import { timeCalls } from './timing.ts';
+import { shapeOnlyData, type BenchFormat } from './synthetic.ts';
+
+export interface KernelCase {
+  name: string;
+  /** Which model has this shape ('E2B/E4B' when both do). */
+  model: string;
+  dtype: string;
+  /** [out, in] of a matrix, [rows, out, in] of a GEMM, [heads, kv heads, head_dim, keys] of attention, [n] of a copy. */
+  shape: number[];
+  /** Bytes one call must read (weights, or the KV cache) and, for the copy, write. */
+  bytes: number;
+  flops: number;
+  /** One copy of the operands: the dispatches that fill them, the call to time, and `destroy` to free them. */
+  build(gpu: Gpu, copyIndex: number): BuiltCase;
+}
+
+export interface BuiltCase {
+  fills: Dispatch[];
+  call: Dispatch[];
+  destroy(): void;
+}
+
+export interface KernelResult {
+  name: string;
+  model: string;
+  dtype: string;
+  shape: number[];
+  ms: number;
+  gbps: number;
+  gflops: number;
+  bytes: number;
+  flops: number;
+  /** onnxruntime-web's time on the same shape and adapter, and ort_ms / ms (null where not measured). */
+  ort_ms: number | null;
+  ratio: number | null;
+}
+
+function f32Tensor(gpu: Gpu, label: string, shape: number[], fills: Dispatch[], seed: number, amp = 1): Tensor {
+  const t = createTensor(gpu, label, 'f32', shape);
+  fills.push(fillRandom(gpu, { out: t, words: t.byteLength / 4, mode: 'f32', seed, amp }));
+  return t;
+}
+
+/** A [rows, cols] weight in `dtype`, split into binding-sized parts like a loaded model's, filled on the device. */
+function randomMatrix(gpu: Gpu, label: string, dtype: BenchFormat, rows: number, cols: number, fills: Dispatch[]): MatrixWeight {
+  const m = uploadMatrix(gpu, label, shapeOnlyData(dtype, cols % 32 === 0), rows, cols, dtype);
+  for (const p of m.parts) fills.push(...fillWeight(gpu, p.tensor, seedOf(label, p.row0), weightAmplitude(cols)));
+  return m;
+}
+
+function matrixBytesOf(dtype: BenchFormat, rows: number, cols: number): number {
+  const n = rows * cols;
+  return storageBytes(dtype, n) + (dtype === 'q4' || dtype === 'q8' ? scaleBytes(n) : 0);
+}
+
+function linearCase(name: string, model: string, dtype: BenchFormat, rows: number, outF: number, inF: number): KernelCase {
+  return {
+    name,
+    model,
+    dtype,
+    shape: rows === 1 ? [outF, inF] : [rows, outF, inF],
+    bytes: matrixBytesOf(dtype, outF, inF),
+    flops: 2 * rows * outF * inF,
+    build(gpu, i) {
+      const fills: Dispatch[] = [];
+      const w = randomMatrix(gpu, `${name}.w#${i}`, dtype, outF, inF, fills);
+      const x = f32Tensor(gpu, `${name}.x#${i}`, [rows, inF], fills, seedOf(name, i));
+      const out = createTensor(gpu, `${name}.out#${i}`, 'f32', [rows, outF]);
+      const call = w.parts.map((p) => linear(gpu, { x, w: p.tensor, out, rows, outOffset: p.row0, outStride: outF }));
+      return { fills, call, destroy: () => (destroyMatrix(w), x.buffer.destroy(), out.buffer.destroy()) };
+    },
+  };
+}
+
+function attentionCase(name: string, heads: number, kvHeads: number, headDim: number, context: number, window: number): KernelCase {
+  const keys = window > 0 ? Math.min(window, context) : context;
+  const capacity = window > 0 ? window : context;
+  return {
+    name,
+    model: 'E2B/E4B',
+    dtype: 'f32',
+    shape: [heads, kvHeads, headDim, keys],
+    bytes: 2 * kvHeads * keys * headDim * 4,
+    flops: 4 * heads * keys * headDim,
+    build(gpu, i) {
+      const fills: Dispatch[] = [];
+      const q = f32Tensor(gpu, `${name}.q#${i}`, [1, heads, headDim], fills, seedOf(name, 3 * i));
+      const kCache = f32Tensor(gpu, `${name}.k#${i}`, [kvHeads, capacity, headDim], fills, seedOf(name, 3 * i + 1));
+      const vCache = f32Tensor(gpu, `${name}.v#${i}`, [kvHeads, capacity, headDim], fills, seedOf(name, 3 * i + 2));
+      const out = createTensor(gpu, `${name}.out#${i}`, 'f32', [1, heads * headDim]);
+      const args = { q, kCache, vCache, out, rows: 1, nHeads: heads, nKV: kvHeads, headDim, pos0: context - 1, capacity, window, scale: 1 };
+      const scratch = createTensor(gpu, `${name}.scratch#${i}`, 'f32', attentionScratchShape(args));
+      const call = attention(gpu, { ...args, scratch });
+      return { fills, call, destroy: () => [q, kCache, vCache, out, scratch].forEach((t) => t.buffer.destroy()) };
+    },
+  };
+}
+
+function copyCase(n: number): KernelCase {
+  return {
+    name: 'copy (bandwidth reference)',
+    model: '-',
+    dtype: 'f32',
+    shape: [n],
+    bytes: 8 * n,
+    flops: 0,
+    build(gpu, i) {
+      const fills: Dispatch[] = [];
+      const a = f32Tensor(gpu, `copy.a#${i}`, [n], fills, seedOf('copy', i));
+      const out = createTensor(gpu, `copy.out#${i}`, 'f32', [n]);
+      return { fills, call: [copy(gpu, { a, out, n })], destroy: () => (a.buffer.destroy(), out.buffer.destroy()) };
+    },
+  };
+}
+
+/** The benchmark cases at 1/scale of every width, for each weight dtype; the copy fits one binding of `maxBinding` bytes. */
+export function kernelCases(scale: number, dtypes: readonly BenchFormat[], maxBinding: number): KernelCase[] {
+  const s = scale;
+  const D = 2048 / s;
+  const hd = 256 / s;
+  const q = 8 * hd;
+  const kv = 2 * hd;
+  const I2 = 8192 / s;
+  const I4 = 16_384 / s;
+  const V = 262_400 / s;
+  const T = Math.max(8, 512 / s);
+  const cases: KernelCase[] = [copyCase(Math.min((64 << 20) / (s * s), Math.floor(maxBinding / 4)))];
+  for (const dt of dtypes) {
+    cases.push(
+      linearCase(`q_proj/o_proj ${dt}`, 'E2B/E4B', dt, 1, q, D),
+      linearCase(`k_proj/v_proj ${dt}`, 'E2B/E4B', dt, 1, kv, D),
+      linearCase(`gate/up_proj ${dt}`, 'E2B', dt, 1, I2, D),
+      linearCase(`down_proj ${dt}`, 'E2B', dt, 1, D, I2),
+      linearCase(`gate/up_proj ${dt}`, 'E4B', dt, 1, I4, D),
+      linearCase(`down_proj ${dt}`, 'E4B', dt, 1, D, I4),
+      linearCase(`lm_head ${dt}`, 'E2B/E4B', dt, 1, V, D),
+      linearCase(`prefill gate/up_proj ${dt}`, 'E2B', dt, T, I2, D),
+    );
+  }
+  for (const ctx of [512, 2048, 8192, 32_768]) cases.push(attentionCase(`attention decode global ctx=${ctx / s}`, 8, 2, hd, ctx / s, 0));
+  cases.push(attentionCase(`attention decode sliding ctx=${32_768 / s}`, 8, 2, hd, 32_768 / s, 512 / s));
+  return cases;
+}
+
+export interface KernelBenchOptions {
+  /** Bytes of distinct operands one measurement cycles through (0: one copy, e.g. on a software adapter). */
+  workingSet: number;
+  reps: number;
+  trials: number;
+  /** Called after each case (progress). */
+  onResult?: (r: KernelResult) => void;
+}
+
+/** Run every case: build its operand copies, fill them, time the call, free them. */
+export async function runKernelBench(gpu: Gpu, cases: readonly KernelCase[], options: KernelBenchOptions): Promise<KernelResult[]> {
+  const out: KernelResult[] = [];
+  for (const c of cases) {
+    const copies = Math.max(1, Math.min(64, Math.ceil(options.workingSet / c.bytes)));
+    const built = Array.from({ length: copies }, (_, i) => c.build(gpu, i));
+    try {
+      await runOnce({ ...gpu, profiler: null }, `${c.name}.fill`, built.flatMap((b) => b.fills));
+      const ms = await timeCalls(gpu, c.name, built.map((b) => b.call), { reps: Math.max(options.reps, copies), trials: options.trials });
+      const r: KernelResult = {
+        name: c.name,
+        model: c.model,
+        dtype: c.dtype,
+        shape: c.shape,
+        ms,
+        gbps: c.bytes / (ms * 1e6),
+        gflops: c.flops / (ms * 1e6),
+        bytes: c.bytes,
+        flops: c.flops,
+        ort_ms: null,
+        ratio: null,
+      };
+      out.push(r);
+      options.onResult?.(r);
+    } finally {
+      for (const b of built) b.destroy();
+    }
+  }
+  return out;
+}

@@ -1,0 +1,97 @@
+/**
+ * `pnpm bench`: kernel and model benchmarks on the `webgpu` package (Dawn) in Node.
+ *   pnpm bench [--quick] [--json <out.json>] [--scale N] [--models E2B,E4B] [--formats q4,q8]
+ *              [--kernel-dtypes q4,q8] [--prompt-tokens N] [--decode-tokens N] [--peak-gbps X]
+ *              [--no-kernels] [--no-models] [--breakdown]
+ * Defaults: full size, E2B and E4B at q4 and q8 on a hardware adapter, every width / 8 on a software
+ * adapter; --quick: E2B at q4 only, q4 kernels only, and every width / 16 on a software adapter
+ * (a few minutes on SwiftShader).
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { requestNodeGpu } from '@g3n/gpu/node';
+import { kernelCases, runKernelBench, type KernelResult } from './kernels.ts';
+import { runModelBench, type ModelResult } from './model.ts';
+import { adapterReport, formatReport, kernelTable, type BenchReport } from './report.ts';
+import { BENCH_FORMATS, type BenchFormat } from './synthetic.ts';
+import { parseBenchArgs } from './args.ts';
+import { timingMethod } from './timing.ts';
+
+function formats(v: string): BenchFormat[] {
+  const list = v.split(',').map((s) => s.trim());
+  for (const f of list) if (!(BENCH_FORMATS as readonly string[]).includes(f)) throw new Error(`unknown format '${f}' (expected ${BENCH_FORMATS.join(', ')})`);
+  return list as BenchFormat[];
+}
+
+function positive(v: string | undefined, fallback: number, name: string): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!(n > 0)) throw new Error(`--${name} must be a positive number, got '${v}'`);
+  return n;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const args = parseBenchArgs(argv);
+  const quick = args.has('quick');
+  const gpu = await requestNodeGpu({ profile: true });
+  const software = gpu.caps.isSoftware;
+  // Full size on a hardware adapter; on a software adapter every width / 8 (/ 16 with --quick).
+  const scale = positive(args.get('scale'), software ? (quick ? 16 : 8) : 1, 'scale');
+  const modelFormats = formats(args.get('formats') ?? (quick ? 'q4' : 'q4,q8'));
+  const kernelDtypes = formats(args.get('kernel-dtypes') ?? (quick ? 'q4' : 'q4,q8'));
+  const models = (args.get('models') ?? (quick ? 'E2B' : 'E2B,E4B')).split(',').map((s) => s.trim());
+  const promptTokens = positive(args.get('prompt-tokens'), software ? 4 : 128, 'prompt-tokens');
+  const decodeTokens = positive(args.get('decode-tokens'), software ? 4 : quick ? 16 : 64, 'decode-tokens');
+  const peak = args.has('peak-gbps') ? positive(args.get('peak-gbps'), 0, 'peak-gbps') : null;
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+
+  const report: BenchReport = {
+    version: 1,
+    date: new Date().toISOString(),
+    machine: { platform: process.platform, arch: process.arch, cpu: cpus()[0]?.model ?? '', cpus: cpus().length, memory_bytes: totalmem(), node: process.version },
+    adapter: adapterReport(gpu),
+    options: { quick, scale, models, formats: modelFormats, kernel_dtypes: kernelDtypes, prompt_tokens: promptTokens, decode_tokens: decodeTokens, peak_gbps: peak },
+    timing: timingMethod(gpu),
+    reference_gbps: peak,
+    kernels: [],
+    decode: null,
+    prefill: null,
+    models: [],
+    ort: { measured: false, note: 'not measured in Node: onnxruntime-web runs in a browser page (see BENCHMARKS.md)' },
+  };
+  log(`adapter: ${report.adapter.description} (${report.adapter.vendor})${software ? ' [software]' : ''}; timing: ${report.timing}; scale 1/${scale}`);
+
+  if (!args.has('no-kernels')) {
+    const cases = kernelCases(scale, kernelDtypes, Math.min(gpu.caps.limits.maxStorageBufferBindingSize, gpu.caps.limits.maxBufferSize));
+    const onResult = (k: KernelResult) => log(`  ${k.name} [${k.shape.join('x')}]: ${k.ms.toFixed(3)} ms, ${k.gbps.toFixed(2)} GB/s`);
+    report.kernels = await runKernelBench(gpu, cases, { workingSet: software ? 0 : 256 << 20, reps: software ? 2 : 20, trials: quick || software ? 1 : 3, onResult });
+    report.reference_gbps ??= report.kernels.find((k) => k.name.startsWith('copy'))?.gbps ?? null;
+    log(kernelTable(report.kernels, report.reference_gbps));
+  }
+  if (!args.has('no-models')) {
+    for (const format of modelFormats) {
+      for (const model of models) {
+        log(`model ${model} ${format} 1/${scale}: loading`);
+        const m: ModelResult = await runModelBench(gpu, { model, format, scale, promptTokens, decodeTokens, breakdown: args.has('breakdown') });
+        report.models.push(m);
+        log(`  ${m.decode.tokens_per_s.toFixed(2)} tok/s decode, TTFT ${m.prefill.ttft_ms.toFixed(1)} ms, weight bytes ${(m.decode.weight_bytes_ratio * 100).toFixed(2)}% of the minimum`);
+      }
+    }
+    report.decode = report.models[0]?.decode ?? null;
+    report.prefill = report.models[0]?.prefill ?? null;
+  }
+  console.log(formatReport(report));
+  const json = args.get('json');
+  if (json) writeFileSync(json, `${JSON.stringify(report, null, 2)}\n`);
+  await gpu.device.queue.onSubmittedWorkDone();
+  gpu.destroy();
+}
+
+main(process.argv.slice(2)).then(
+  () => process.exit(0),
+  (e: unknown) => {
+    const err = e as Error & { code?: string };
+    console.error(`g3n bench: ${err.code ? `${err.code}: ` : ''}${err.message}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,172 @@
+/**
+ * Model benchmarks on a synthetic model: time to first token and prefill tokens/s, decode
+ * tokens/s, and per decode token the budgets of issue 7: dispatches, queue submits, bytes read
+ * back, buffers / bind groups / pipelines created, and weight bytes read against the minimum.
+ */
+import type { Gpu, Profiler } from '@g3n/gpu';
+import { eachWeight, GREEDY, matrixBytes, type Gemma3nTextModel } from '@g3n/gemma3n';
+import { DeviceCounters } from './counters.ts';
+import { loadSyntheticModel, syntheticConfig, type BenchFormat, type SyntheticModel } from './synthetic.ts';
+import { decodeWeightBytesMin, planWeightBytes, weightBuffers } from './traffic.ts';
+
+export interface ModelBenchOptions {
+  /** 'E2B', 'E4B' or a published MatFormer configuration. */
+  model: string;
+  format: BenchFormat;
+  /** Every width divided by this (1 = full size). */
+  scale: number;
+  promptTokens: number;
+  decodeTokens: number;
+  /** Also time one prefill and one decode step kernel by kernel (needs timestamp queries). */
+  breakdown?: boolean;
+}
+
+export interface KernelTime {
+  key: string;
+  ms: number;
+  count: number;
+}
+
+export interface PrefillResult {
+  tokens: number;
+  tokens_per_s: number;
+  /** Prompt in, first token sampled and read back (pipelines already compiled). */
+  ttft_ms: number;
+}
+
+export interface DecodeResult {
+  tokens: number;
+  tokens_per_s: number;
+  ms_per_token: number;
+  dispatches_per_token: number;
+  submits_per_token: number;
+  readback_bytes_per_token: number;
+  /** Buffers + bind groups + pipelines created per token once the decode plan exists. */
+  allocations_per_token: number;
+  buffers_per_token: number;
+  bind_groups_per_token: number;
+  pipelines_per_token: number;
+  /** Weight bytes the recorded decode step reads (from its bind groups). */
+  weight_bytes_per_token: number;
+  /** Spec §9 minimum for this configuration and format (dense: sparse layers counted whole). */
+  weight_bytes_min: number;
+  weight_bytes_ratio: number;
+  /** Weight bytes per token times tokens/s. */
+  weight_gbps: number;
+}
+
+export interface ModelResult {
+  model: string;
+  format: BenchFormat;
+  scale: number;
+  layers: number;
+  hidden_size: number;
+  intermediate_size: number[];
+  weight_bytes_resident: number;
+  load_ms: number;
+  prefill: PrefillResult;
+  decode: DecodeResult;
+  /** GPU time per kernel key of one prefill and one decode step, largest first (with `breakdown`). */
+  breakdown?: { prefill: KernelTime[]; decode: KernelTime[] };
+}
+
+function randomIds(n: number, vocab: number, seed: number): number[] {
+  let s = seed >>> 0;
+  return Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return 3 + (s % (vocab - 3));
+  });
+}
+
+/** Replay one prefill and one decode step with the profiler attached to the model's Gpu. */
+async function kernelBreakdown(model: Gemma3nTextModel, gpu: Gpu, profiler: Profiler, prompt: number[], step: number): Promise<{ prefill: KernelTime[]; decode: KernelTime[] }> {
+  const take = async (run: () => Promise<unknown>): Promise<KernelTime[]> => {
+    profiler.totals.clear();
+    gpu.profiler = profiler;
+    try {
+      await run();
+      await profiler.collect();
+      return profiler.report();
+    } finally {
+      gpu.profiler = null;
+      profiler.totals.clear();
+    }
+  };
+  model.reset();
+  const prefill = await take(() => model.prefillSample(prompt, GREEDY));
+  const decode = await take(() => model.decodeSample(GREEDY, step));
+  return { prefill, decode };
+}
+
+export async function runModelBench(gpuIn: Gpu, options: ModelBenchOptions): Promise<ModelResult> {
+  const gpu: Gpu = { ...gpuIn, profiler: null };
+  const { promptTokens: P, decodeTokens: N } = options;
+  if (!Number.isInteger(P) || P < 1 || !Number.isInteger(N) || N < 1) throw new Error(`prompt and decode token counts must be positive integers (got ${P}, ${N})`);
+  const config = syntheticConfig(options.model, options.scale);
+  const t = config.text;
+  const counters = new DeviceCounters(gpu.device);
+  let loaded: SyntheticModel | null = null;
+  try {
+    loaded = await loadSyntheticModel(gpu, config, options.format, { maxContext: P + N + 8, maxChunk: Math.min(P, 128) });
+    const { model, loadMs } = loaded;
+    const prompt = randomIds(P, t.vocabSizePerLayerInput, 1234);
+    // Warm-up: compile the prefill pipelines, then record the decode plan (its bind groups kept).
+    await model.prefillSample(prompt, GREEDY);
+    counters.recording = [];
+    await model.decodeSample(GREEDY, 1);
+    const plan = counters.recording;
+    counters.recording = null;
+
+    model.reset();
+    const t0 = performance.now();
+    await model.prefillSample(prompt, GREEDY);
+    const ttft = performance.now() - t0;
+
+    const before = { ...counters.snapshot(), pipelines: gpu.pipelines.created };
+    const t1 = performance.now();
+    for (let i = 1; i <= N; i++) await model.decodeSample(GREEDY, i);
+    const decodeMs = performance.now() - t1;
+    const after = counters.snapshot();
+    const per = (x: number) => x / N;
+    const buffers = per(after.buffers - before.buffers);
+    const bindGroups = per(after.bindGroups - before.bindGroups);
+    const pipelines = per(gpu.pipelines.created - before.pipelines);
+    const weightBytes = planWeightBytes(plan, weightBuffers(model.weights));
+    const weightMin = decodeWeightBytesMin(config, options.format);
+    const tokensPerS = N / (decodeMs / 1000);
+    const breakdown = options.breakdown && gpuIn.profiler ? await kernelBreakdown(model, gpu, gpuIn.profiler, prompt, N + 1) : undefined;
+    let resident = 0;
+    for (const w of eachWeight(model.weights)) resident += 'parts' in w ? matrixBytes(w) : w.byteLength;
+    return {
+      model: options.model,
+      format: options.format,
+      scale: options.scale,
+      layers: t.numLayers,
+      hidden_size: t.hiddenSize,
+      intermediate_size: [...new Set(t.intermediateSize)],
+      weight_bytes_resident: resident,
+      load_ms: loadMs,
+      prefill: { tokens: P, tokens_per_s: P / (ttft / 1000), ttft_ms: ttft },
+      decode: {
+        tokens: N,
+        tokens_per_s: tokensPerS,
+        ms_per_token: decodeMs / N,
+        dispatches_per_token: per(after.dispatches - before.dispatches),
+        submits_per_token: per(after.submits - before.submits),
+        readback_bytes_per_token: per(after.readbackBytes - before.readbackBytes),
+        allocations_per_token: buffers + bindGroups + pipelines,
+        buffers_per_token: buffers,
+        bind_groups_per_token: bindGroups,
+        pipelines_per_token: pipelines,
+        weight_bytes_per_token: weightBytes,
+        weight_bytes_min: weightMin,
+        weight_bytes_ratio: weightBytes / weightMin,
+        weight_gbps: (weightBytes * tokensPerS) / 1e9,
+      },
+      ...(breakdown ? { breakdown } : {}),
+    };
+  } finally {
+    counters.dispose();
+    loaded?.model.destroy();
+  }
+}

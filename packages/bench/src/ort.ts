@@ -1,0 +1,167 @@
+/**
+ * The onnxruntime-web side of the kernel comparison: small ONNX models (protobuf wire format,
+ * onnx.proto field numbers) of the two kernels Transformers.js runs quantized LLMs with,
+ * `MatMulNBits` (4-bit, block 32) and `GroupQueryAttention` (decode), both in the com.microsoft
+ * domain, on the same shapes as the g3n kernel cases. Weights are initializers in the model.
+ */
+
+const enum Wire {
+  Varint = 0,
+  Len = 2,
+  Fixed32 = 5,
+}
+
+/** TensorProto.DataType values used here. */
+export const ONNX_FLOAT = 1;
+export const ONNX_UINT8 = 2;
+export const ONNX_INT32 = 6;
+
+class Writer {
+  private readonly chunks: number[] = [];
+
+  varint(field: number, v: number): this {
+    this.tag(field, Wire.Varint);
+    this.raw(v);
+    return this;
+  }
+
+  float(field: number, v: number): this {
+    this.tag(field, Wire.Fixed32);
+    const b = new Uint8Array(new Float32Array([v]).buffer);
+    this.chunks.push(...b);
+    return this;
+  }
+
+  bytes(field: number, data: Uint8Array): this {
+    this.tag(field, Wire.Len);
+    this.raw(data.length);
+    for (let i = 0; i < data.length; i++) this.chunks.push(data[i]);
+    return this;
+  }
+
+  string(field: number, s: string): this {
+    return this.bytes(field, new TextEncoder().encode(s));
+  }
+
+  message(field: number, build: (w: Writer) => void): this {
+    const inner = new Writer();
+    build(inner);
+    return this.bytes(field, inner.finish());
+  }
+
+  finish(): Uint8Array {
+    return Uint8Array.from(this.chunks);
+  }
+
+  private tag(field: number, wire: Wire): void {
+    this.raw(field * 8 + wire);
+  }
+
+  private raw(v: number): void {
+    let x = v;
+    while (x >= 0x80) {
+      this.chunks.push((x % 0x80) | 0x80);
+      x = Math.floor(x / 0x80);
+    }
+    this.chunks.push(x);
+  }
+}
+
+export interface OnnxValue {
+  name: string;
+  type: number;
+  dims: number[];
+}
+
+export interface OnnxNode {
+  op: string;
+  domain: string;
+  inputs: string[];
+  outputs: string[];
+  ints?: Record<string, number>;
+  floats?: Record<string, number>;
+}
+
+export interface OnnxInitializer extends OnnxValue {
+  data: Uint8Array;
+}
+
+function valueInfo(w: Writer, v: OnnxValue): void {
+  w.string(1, v.name).message(2, (t) =>
+    t.message(1, (tt) => tt.varint(1, v.type).message(2, (shape) => v.dims.forEach((d) => shape.message(1, (dim) => dim.varint(1, d))))),
+  );
+}
+
+/** A ModelProto (IR 8, opsets ai.onnx 21 and com.microsoft 1) of one graph. */
+export function onnxModel(graph: { nodes: OnnxNode[]; initializers: OnnxInitializer[]; inputs: OnnxValue[]; outputs: OnnxValue[] }): Uint8Array {
+  const w = new Writer();
+  w.varint(1, 8);
+  w.string(2, 'g3n-bench');
+  w.message(7, (g) => {
+    graph.nodes.forEach((n, i) =>
+      g.message(1, (node) => {
+        n.inputs.forEach((x) => node.string(1, x));
+        n.outputs.forEach((x) => node.string(2, x));
+        node.string(3, `${n.op}_${i}`).string(4, n.op).string(7, n.domain);
+        for (const [name, v] of Object.entries(n.ints ?? {})) node.message(5, (a) => a.string(1, name).varint(3, v).varint(20, 2));
+        for (const [name, v] of Object.entries(n.floats ?? {})) node.message(5, (a) => a.string(1, name).float(2, v).varint(20, 1));
+      }),
+    );
+    g.string(2, 'bench');
+    for (const t of graph.initializers) g.message(5, (tp) => (t.dims.forEach((d) => tp.varint(1, d)), tp.varint(2, t.type).string(8, t.name).bytes(9, t.data)));
+    for (const v of graph.inputs) g.message(11, (x) => valueInfo(x, v));
+    for (const v of graph.outputs) g.message(12, (x) => valueInfo(x, v));
+  });
+  w.message(8, (o) => o.string(1, '').varint(2, 21));
+  w.message(8, (o) => o.string(1, 'com.microsoft').varint(2, 1));
+  return w.finish();
+}
+
+/**
+ * Y[M, N] = A[M, K] B^T with B as MatMulNBits stores it: [N, K / 32, 16] bytes of 4-bit codes (two
+ * per byte, the even element in the low nibble, value = (code - 8) * scale) and one f32 scale per
+ * block of 32, no zero points (the default 8). The same codes and scales as g3n's q4 layout.
+ */
+export function matMulNBitsModel(m: number, n: number, k: number, codes: Uint8Array, scales: Float32Array): Uint8Array {
+  return onnxModel({
+    nodes: [{ op: 'MatMulNBits', domain: 'com.microsoft', inputs: ['A', 'B', 'scales'], outputs: ['Y'], ints: { K: k, N: n, bits: 4, block_size: 32 } }],
+    initializers: [
+      { name: 'B', type: ONNX_UINT8, dims: [n, k / 32, 16], data: codes },
+      { name: 'scales', type: ONNX_FLOAT, dims: [n * (k / 32)], data: new Uint8Array(scales.buffer, scales.byteOffset, scales.byteLength) },
+    ],
+    inputs: [{ name: 'A', type: ONNX_FLOAT, dims: [m, k] }],
+    outputs: [{ name: 'Y', type: ONNX_FLOAT, dims: [m, n] }],
+  });
+}
+
+/**
+ * One decode step of GroupQueryAttention: query [1, 1, H * d], key / value [1, 1, Hkv * d] of the
+ * new token, past_key / past_value [1, Hkv, past, d], seqlens_k = [past] (total keys - 1) and
+ * total_sequence_length = past + 1; scale 1 as in Gemma 3n. Outputs the attention and the present K/V.
+ */
+export function groupQueryAttentionModel(heads: number, kvHeads: number, headDim: number, past: number): Uint8Array {
+  const f = (name: string, dims: number[]): OnnxValue => ({ name, type: ONNX_FLOAT, dims });
+  return onnxModel({
+    nodes: [
+      {
+        op: 'GroupQueryAttention',
+        domain: 'com.microsoft',
+        inputs: ['query', 'key', 'value', 'past_key', 'past_value', 'seqlens_k', 'total_sequence_length'],
+        outputs: ['output', 'present_key', 'present_value'],
+        ints: { num_heads: heads, kv_num_heads: kvHeads },
+        floats: { scale: 1 },
+      },
+    ],
+    initializers: [],
+    inputs: [
+      f('query', [1, 1, heads * headDim]),
+      f('key', [1, 1, kvHeads * headDim]),
+      f('value', [1, 1, kvHeads * headDim]),
+      f('past_key', [1, kvHeads, past, headDim]),
+      f('past_value', [1, kvHeads, past, headDim]),
+      { name: 'seqlens_k', type: ONNX_INT32, dims: [1] },
+      { name: 'total_sequence_length', type: ONNX_INT32, dims: [] },
+    ],
+    outputs: [f('output', [1, 1, heads * headDim]), f('present_key', [1, kvHeads, past + 1, headDim]), f('present_value', [1, kvHeads, past + 1, headDim])],
+  });
+}

@@ -1,0 +1,122 @@
+/**
+ * The benchmark report: one JSON object (a stable contract: `adapter`, `kernels`, `decode`,
+ * `prefill` and the per-model results) and its console tables.
+ */
+import type { Gpu } from '@g3n/gpu';
+import type { KernelResult } from './kernels.ts';
+import type { DecodeResult, ModelResult, PrefillResult } from './model.ts';
+import type { TimingMethod } from './timing.ts';
+
+export interface AdapterReport {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  is_software: boolean;
+  features: string[];
+  limits: Record<string, number>;
+}
+
+export interface BenchReport {
+  version: 1;
+  date: string;
+  machine: Record<string, string | number>;
+  adapter: AdapterReport;
+  options: Record<string, unknown>;
+  timing: TimingMethod;
+  /** Plain f32 copy, bytes read plus written per second: the bandwidth the fractions below are taken of. */
+  reference_gbps: number | null;
+  kernels: KernelResult[];
+  /** The first model run (the contract's `decode` and `prefill`), then every model run. */
+  decode: DecodeResult | null;
+  prefill: PrefillResult | null;
+  models: ModelResult[];
+  /** Where onnxruntime-web's side of `kernels` comes from, or why it is missing. */
+  ort: { measured: boolean; note: string };
+}
+
+export function adapterReport(gpu: Gpu): AdapterReport {
+  const limits: Record<string, number> = {};
+  const l = gpu.device.limits as unknown as Record<string, unknown>;
+  for (const key in l) if (typeof l[key] === 'number') limits[key] = l[key] as number;
+  const a = gpu.caps.adapter;
+  return {
+    vendor: a.vendor,
+    architecture: a.architecture,
+    device: a.device,
+    description: a.description,
+    is_software: gpu.caps.isSoftware,
+    features: [...gpu.device.features].sort(),
+    limits,
+  };
+}
+
+function fmt(x: number | null, digits = 2): string {
+  if (x === null || !Number.isFinite(x)) return '-';
+  if (x !== 0 && Math.abs(x) < 10 ** -digits) return x.toExponential(1);
+  return x.toFixed(digits);
+}
+
+/** Fixed-width text table: right-aligned numbers, left-aligned text. */
+export function table(header: string[], rows: string[][]): string {
+  const width = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => (i < 2 ? c.padEnd(width[i]) : c.padStart(width[i]))).join('  ');
+  return [line(header), width.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+export function kernelTable(kernels: readonly KernelResult[], referenceGbps: number | null): string {
+  return table(
+    ['kernel', 'model', 'shape', 'ms', 'GB/s', 'GFLOP/s', '% ref', 'ort ms', 'ratio'],
+    kernels.map((k) => [
+      k.name,
+      k.model,
+      k.shape.join('x'),
+      fmt(k.ms, 3),
+      fmt(k.gbps),
+      fmt(k.gflops),
+      referenceGbps ? fmt((100 * k.gbps) / referenceGbps, 1) : '-',
+      fmt(k.ort_ms, 3),
+      fmt(k.ratio),
+    ]),
+  );
+}
+
+export function modelTable(models: readonly ModelResult[], referenceGbps: number | null): string {
+  return table(
+    ['model', 'format', 'scale', 'TTFT ms', 'prefill tok/s', 'decode tok/s', 'dispatches', 'submits', 'readback B', 'allocs', 'weight MB/token', 'min MB', 'ratio', 'GB/s', '% ref'],
+    models.map((m) => {
+      const d = m.decode;
+      return [
+        m.model,
+        m.format,
+        `1/${m.scale}`,
+        fmt(m.prefill.ttft_ms, 1),
+        fmt(m.prefill.tokens_per_s),
+        fmt(d.tokens_per_s),
+        fmt(d.dispatches_per_token, 0),
+        fmt(d.submits_per_token),
+        fmt(d.readback_bytes_per_token, 0),
+        fmt(d.allocations_per_token),
+        fmt(d.weight_bytes_per_token / 1e6, 3),
+        fmt(d.weight_bytes_min / 1e6, 3),
+        fmt(d.weight_bytes_ratio, 4),
+        fmt(d.weight_gbps, 3),
+        referenceGbps ? fmt((100 * d.weight_gbps) / referenceGbps, 1) : '-',
+      ];
+    }),
+  );
+}
+
+/** The console summary: adapter, kernels, models. */
+export function formatReport(r: BenchReport): string {
+  const a = r.adapter;
+  const head = [
+    `g3n bench ${r.date}  adapter: ${a.description || a.device || a.vendor} (${a.vendor} ${a.architecture})${a.is_software ? ' [software]' : ''}`,
+    `timing: ${r.timing}; reference copy bandwidth: ${fmt(r.reference_gbps)} GB/s; features: ${a.features.join(', ')}`,
+  ];
+  const parts = [head.join('\n')];
+  if (r.kernels.length) parts.push(kernelTable(r.kernels, r.reference_gbps));
+  if (r.models.length) parts.push(modelTable(r.models, r.reference_gbps));
+  parts.push(`onnxruntime-web: ${r.ort.note}`);
+  return parts.join('\n\n');
+}

@@ -1,0 +1,94 @@
+/**
+ * A read-through IndexedDB cache in front of a checkpoint folder served over HTTP (the Hugging Face
+ * layout: config.json, tokenizer.json, *.safetensors). The engine reads a checkpoint as byte ranges
+ * (headers, then one range per tensor, the same ranges on every load), so each range read is kept
+ * as one record of the weights cache (@g3n/weights ShardCache, database `g3n-weights`): the next load
+ * of the same folder reads everything from IndexedDB and works offline, listCachedModels() counts
+ * the bytes under the folder's URL, and deleteCachedModel(url, FILES_REVISION) removes them. Only
+ * the tensors the engine reads are fetched and stored (a text-only load skips the vision and audio
+ * towers). Each file's size, or its absence, is remembered too, so an offline load asks nothing of
+ * the network.
+ *
+ * A cache record is a ShardMeta whose `sha256` field holds the range's id (`range:<file>:<offset>:
+ * <length>`) instead of a content hash: the key stays unique per (folder, file, range), and a
+ * folder re-published under the same URL is picked up after deleting its cache entry.
+ */
+import { httpFileSource, NetworkError, ShardCache, shardKey, type ByteSource, type FileSource, type HttpInit, type ModelRef, type ShardMeta } from '@g3n/weights';
+
+/** The revision under which folders cached by range are listed (artifacts list their own revision). */
+export const FILES_REVISION = 'files';
+
+/** Bytes per stored chunk: a large tensor is stored as several IndexedDB values. */
+const PIECE = 32 << 20;
+
+export interface CachedFilesOptions extends HttpInit {
+  cache?: ShardCache;
+  /** After each read: its size, and whether it came from the cache or the network. */
+  onRead?: (bytes: number, fromCache: boolean) => void;
+  /** A read that could not be stored (the disk is full): it still loads, from the network next time too. */
+  onNotStored?: (bytes: number, error: unknown) => void;
+}
+
+interface FileRecord {
+  /** null: the file does not exist in the folder. */
+  size: number | null;
+}
+
+function isFileRecord(v: unknown): v is FileRecord {
+  return typeof v === 'object' && v !== null && 'size' in v && ((v as FileRecord).size === null || typeof (v as FileRecord).size === 'number');
+}
+
+/** Files under `base`, served from the weights cache when present and stored there on first read. */
+export function cachedFileSource(base: string, options: CachedFilesOptions = {}): FileSource {
+  const cache = options.cache ?? new ShardCache();
+  const model: ModelRef = { id: base, revision: FILES_REVISION };
+  const http = httpFileSource(base, options);
+  // Not ending in /meta, so the cache's listing ignores it; under the model's prefix, so deleting the model removes it.
+  const fileKey = (path: string) => shardKey(model, `file:${encodeURIComponent(path)}`);
+
+  function source(path: string, size: number, net: ByteSource | null): ByteSource {
+    const url = new URL(path, base.endsWith('/') ? base : `${base}/`).href;
+    let remote = net;
+    return {
+      name: url,
+      size: async () => size,
+      async read(offset, length) {
+        const meta = await cache.meta(model, { file: path, bytes: length, sha256: `range:${encodeURIComponent(path)}:${offset}:${length}` });
+        if (meta.complete) {
+          const bytes = await cache.readAll(meta);
+          options.onRead?.(length, true);
+          return bytes;
+        }
+        remote ??= await http.open(path);
+        if (!remote) throw new NetworkError(url, 404, 'the file is no longer there');
+        const bytes = await remote.read(offset, length);
+        await store(meta, bytes);
+        options.onRead?.(length, false);
+        return bytes;
+      },
+    };
+  }
+
+  async function store(fresh: ShardMeta, bytes: Uint8Array): Promise<void> {
+    let meta = fresh.chunks.length ? await cache.drop(fresh) : fresh;
+    try {
+      for (let p = 0; p < bytes.length || p === 0; p += PIECE) meta = await cache.append(meta, bytes.subarray(p, p + PIECE));
+      await cache.markComplete(meta);
+    } catch (e) {
+      await cache.drop(meta).catch(() => undefined);
+      options.onNotStored?.(bytes.length, e);
+    }
+  }
+
+  return {
+    base,
+    async open(path) {
+      const [known] = await cache.store.getMany([fileKey(path)]);
+      if (isFileRecord(known)) return known.size === null ? null : source(path, known.size, null);
+      const net = await http.open(path);
+      const size = net ? await net.size() : null;
+      await cache.store.setMany([[fileKey(path), { size } satisfies FileRecord]]).catch(() => undefined);
+      return size === null ? null : source(path, size, net);
+    },
+  };
+}

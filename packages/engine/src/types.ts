@@ -1,0 +1,187 @@
+/**
+ * The public API of g3n: one `Engine`, hosted in a Web Worker (createEngine) or run in this thread
+ * (InThreadEngine: Node, tests, or inside the Worker itself). Requests and responses follow the
+ * OpenAI chat-completions shapes; fields beyond OpenAI's are marked as g3n extensions.
+ */
+import type { SliceConfig } from '@g3n/gemma3n';
+import type { Capabilities } from '@g3n/gpu';
+
+/** How weights are stored on the GPU: `auto` keeps the checkpoint's float type (lossless). */
+export type WeightQuant = 'auto' | 'f32' | 'bf16' | 'f16' | 'q8' | 'q4';
+
+export interface LoadProgress {
+  /** config: config.json and tensor headers; tokenizer; weights: tensor bytes; compile: pipelines; ready. */
+  phase: 'config' | 'tokenizer' | 'weights' | 'compile' | 'ready';
+  /** Bytes (weights) or steps done in this phase. */
+  loaded: number;
+  total: number;
+}
+
+export interface LoadOptions {
+  /** Base URL of a Hugging Face-layout checkpoint folder (config.json + *.safetensors) or of a g3n artifact (manifest.json + shards). */
+  model: string;
+  quant?: WeightQuant;
+  /** Called as loading advances; across a Worker it is proxied, so keep it cheap. */
+  onProgress?: (progress: LoadProgress) => void;
+  /** Load a MatFormer slice of the checkpoint: a published configuration's name (e.g. 'E2B') or a slice config. */
+  matformer?: string | SliceConfig;
+  /** tokenizer.json as a URL or its parsed JSON (default: `<model>/tokenizer.json`). */
+  tokenizer?: string | object;
+  /** Longest conversation (prompt + answer) in tokens (default: min(max_position_embeddings, 4096)). */
+  maxContext?: number;
+  /** Tokens per prefill pass (default 128). */
+  maxChunk?: number;
+}
+
+/** Sampling used when a request leaves a field out: the checkpoint's generation_config.json, else greedy. */
+export interface SamplingDefaults {
+  temperature: number;
+  top_k: number;
+  top_p: number;
+}
+
+export interface MemoryEstimate {
+  /** Weights in their GPU storage format. */
+  weightBytes: number;
+  /** KV caches and activation workspaces. */
+  cacheBytes: number;
+  totalBytes: number;
+  /** Memory the platform reports for this device (navigator.deviceMemory / 2), or null when it reports none. */
+  budgetBytes: number | null;
+}
+
+export interface ModelInfo {
+  model: string;
+  maxContext: number;
+  vocabSize: number;
+  numLayers: number;
+  hiddenSize: number;
+  eosTokenIds: number[];
+  defaults: SamplingDefaults;
+  memory: MemoryEstimate;
+}
+
+export interface EngineCapabilities {
+  adapter: Capabilities['adapter'];
+  features: Capabilities['features'];
+  limits: Capabilities['limits'];
+  isSoftware: boolean;
+  /** The loaded model, or null. */
+  model: ModelInfo | null;
+  /** Whether the model's memory fits the budget; null without a model or without a reported budget. */
+  fits: boolean | null;
+}
+
+export interface TextPart {
+  type: 'text';
+  text: string;
+}
+
+/** An image: OpenAI's image_url form, or pixels. Accepted in this shape; the vision tower will consume it. */
+export type ImagePart = { type: 'image_url'; image_url: { url: string } } | { type: 'image'; image: ImageBitmap | ImageData | Blob };
+
+/** Audio: OpenAI's input_audio form, or 16 kHz mono PCM. Accepted in this shape; the audio tower will consume it. */
+export type AudioPart = { type: 'input_audio'; input_audio: { data: string; format: 'wav' | 'mp3' } } | { type: 'audio'; audio: Float32Array; sampleRate?: number };
+
+export type ContentPart = TextPart | ImagePart | AudioPart;
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string | ContentPart[];
+}
+
+export interface ChatCompletionRequestBase {
+  messages: ChatMessage[];
+  /** Most tokens to generate (default: whatever room the context has left). */
+  max_tokens?: number | null;
+  /** 0 is greedy. Default: SamplingDefaults. */
+  temperature?: number | null;
+  /** Sample among the k most likely tokens (0: no limit). */
+  top_k?: number | null;
+  /** Sample among the most likely tokens whose probabilities add up to top_p. */
+  top_p?: number | null;
+  /** Same seed, same prompt, same model: same tokens. Default: a random seed. */
+  seed?: number | null;
+  /** Generation ends before any of these strings; they are not part of the answer. */
+  stop?: string | string[] | null;
+  signal?: AbortSignal;
+  /** g3n extension: run these token ids as the prompt instead of formatting `messages` (tools, tests). */
+  prompt_token_ids?: number[];
+}
+
+export interface ChatCompletionRequestStreaming extends ChatCompletionRequestBase {
+  stream: true;
+}
+
+export interface ChatCompletionRequestNonStreaming extends ChatCompletionRequestBase {
+  stream?: false | null;
+}
+
+export type ChatCompletionRequest = ChatCompletionRequestStreaming | ChatCompletionRequestNonStreaming;
+
+/** stop: an end-of-sequence token or a stop string; length: max_tokens; abort: signal or interrupt(). */
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+export interface CompletionUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  /** From the moment the request started running (after the queue) to the first sampled token. */
+  time_to_first_token_ms: number;
+  prefill_tokens_per_s: number;
+  decode_tokens_per_s: number;
+  /** Prompt tokens actually prefilled: the prompt minus the prefix reused from the KV cache. */
+  prefilled_tokens: number;
+}
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  choices: [
+    {
+      index: 0;
+      message: { role: 'assistant'; content: string };
+      finish_reason: FinishReason;
+      /** g3n extension: every sampled token id, a final end-of-sequence id included. */
+      token_ids: number[];
+    },
+  ];
+  usage: CompletionUsage;
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  choices: [
+    {
+      index: 0;
+      delta: { role?: 'assistant'; content?: string };
+      finish_reason: FinishReason | null;
+      /** g3n extension: the token ids sampled since the previous chunk. */
+      token_ids: number[];
+    },
+  ];
+  /** On the last chunk only. */
+  usage?: CompletionUsage;
+}
+
+export interface ChatCompletions {
+  create(request: ChatCompletionRequestStreaming): Promise<AsyncIterable<ChatCompletionChunk>>;
+  create(request: ChatCompletionRequestNonStreaming): Promise<ChatCompletion>;
+  create(request: ChatCompletionRequest): Promise<AsyncIterable<ChatCompletionChunk> | ChatCompletion>;
+}
+
+export interface Engine {
+  /** Load (or replace) the model; after a device loss this re-creates the device and reloads. */
+  load(options: LoadOptions): Promise<ModelInfo>;
+  /** Free the model and the device. */
+  unload(): Promise<void>;
+  capabilities(): Promise<EngineCapabilities>;
+  readonly chat: { readonly completions: ChatCompletions };
+  /** Stop the running request within one decode step (it finishes with finish_reason 'abort'). */
+  interrupt(): Promise<void>;
+}

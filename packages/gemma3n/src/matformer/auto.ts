@@ -1,0 +1,171 @@
+/**
+ * `matformer: 'auto'`: the largest published MatFormer configuration whose GPU memory fits the
+ * device. A configuration's memory is its weights in the storage format (sliceStats: what the loader
+ * uploads, PLE table included) plus the KV caches at the requested context and the activation
+ * workspaces (prefill chunk and decode step, sized as model.ts allocates them). It fits when every
+ * single buffer is within the adapter's buffer limits and the total within the memory budget
+ * (WebGPU reports no free memory; callers pass an estimate such as navigator.deviceMemory / 2).
+ * Larger means more effective parameters, then the higher published MMLU.
+ */
+import { G3nError, type Capabilities } from '@g3n/gpu';
+import type { ModelConfig, TextConfig } from '../config.ts';
+import { publishedSlices, sliceStats, type PublishedSlice, type StorageFormat } from './published.ts';
+import { planSlice, SliceError } from './slice.ts';
+
+export interface AutoSliceOptions {
+  /** The storage format the weights are loaded in. */
+  format: StorageFormat;
+  /** The device's limits (gpu.caps.limits). */
+  limits: Pick<Capabilities['limits'], 'maxBufferSize' | 'maxStorageBufferBindingSize'>;
+  /** Bytes of GPU memory the model may take; null when the platform gives no estimate (limits alone decide). */
+  budgetBytes: number | null;
+  /** Where the budget comes from, for the reason (e.g. "navigator.deviceMemory 8 GiB / 2"). */
+  budgetSource?: string;
+  /** Context the KV caches are sized for (default min(max_position_embeddings, 4096), as the model loads). */
+  maxContext?: number;
+  /** Tokens per prefill pass (default 128). */
+  maxChunk?: number;
+  /** Configurations to choose from (default: the 16 published ones). */
+  candidates?: readonly PublishedSlice[];
+}
+
+export interface SliceMemory {
+  weights: number;
+  kvCache: number;
+  activations: number;
+  total: number;
+  /** The largest single buffer (a KV cache, an activation buffer or a weight row block). */
+  largestBuffer: number;
+}
+
+export interface AutoSliceCandidate {
+  slice: PublishedSlice;
+  memory: SliceMemory;
+  fits: boolean;
+  /** Why it does not fit (empty when it does). */
+  why: string;
+}
+
+export interface AutoSliceChoice {
+  slice: PublishedSlice;
+  memory: SliceMemory;
+  budgetBytes: number | null;
+  /** One human-readable sentence: what was chosen, what it needs, what the next larger one needs. */
+  reason: string;
+  /** Every applicable configuration, largest first, with its memory and verdict. */
+  candidates: AutoSliceCandidate[];
+}
+
+const F32 = 4;
+
+function workspaceBytes(t: TextConfig, tokens: number, logitRows: number): number {
+  const D = t.hiddenSize;
+  const LP = t.numLayers * t.hiddenSizePerLayerInput;
+  const n = t.altupNumInputs;
+  const I = Math.max(...t.intermediateSize);
+  const stride = Math.ceil((tokens * D) / 64) * 64;
+  const elems =
+    2 * tokens +
+    17 * tokens * D +
+    5 * tokens * LP +
+    2 * n * stride +
+    tokens * (n + n * n + n + t.laurelRank) +
+    tokens * (2 * t.numHeads * t.headDim + 2 * t.numKvHeads * t.headDim) +
+    3 * tokens * I +
+    2 * tokens * t.hiddenSizePerLayerInput +
+    D +
+    logitRows * t.vocabSize;
+  return elems * F32;
+}
+
+/** KV caches and activation workspaces of a text model (f32, as model.ts and workspace.ts allocate them). */
+export function runtimeBytes(t: TextConfig, maxContext: number, maxChunk: number): { kvCache: number; activations: number; largestBuffer: number } {
+  const context = Math.min(maxContext, t.maxPositionEmbeddings);
+  const chunk = Math.min(maxChunk, context);
+  let kvCache = 0;
+  let largest = 0;
+  t.kvSource.forEach((src, l) => {
+    if (src !== l) return;
+    const cap = t.layerTypes[l] === 'full' ? context : t.slidingWindow + chunk - 1;
+    const one = t.numKvHeads * cap * t.headDim * F32;
+    kvCache += 2 * one;
+    largest = Math.max(largest, one);
+  });
+  const activations = workspaceBytes(t, chunk, chunk) + workspaceBytes(t, 1, 1);
+  const I = Math.max(...t.intermediateSize);
+  largest = Math.max(largest, chunk * t.vocabSize * F32, chunk * I * F32, chunk * t.numLayers * t.hiddenSizePerLayerInput * F32);
+  return { kvCache, activations, largestBuffer: largest };
+}
+
+const gb = (n: number): string => `${(n / 1e9).toFixed(2)} GB`;
+const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`;
+
+function memoryOf(parent: ModelConfig, slice: PublishedSlice, o: AutoSliceOptions): SliceMemory {
+  const text = planSlice(parent, slice).config.text;
+  const weights = sliceStats(parent, slice).bytes[o.format];
+  const rt = runtimeBytes(text, o.maxContext ?? Math.min(text.maxPositionEmbeddings, 4096), o.maxChunk ?? 128);
+  return { weights, kvCache: rt.kvCache, activations: rt.activations, total: weights + rt.kvCache + rt.activations, largestBuffer: rt.largestBuffer };
+}
+
+function describe(c: { slice: PublishedSlice; memory: SliceMemory }, format: StorageFormat): string {
+  const m = c.memory;
+  return `"${c.slice.name}" (${c.slice.effectiveParamsB.toFixed(2)}B effective parameters, MMLU ${c.slice.mmlu}%) needs ${gb(m.total)} (${format} weights ${gb(m.weights)} + KV cache ${gb(m.kvCache)} + activations ${gb(m.activations)})`;
+}
+
+/**
+ * Choose the largest configuration of `parent` that fits (see the module comment). Throws a
+ * G3nError 'OUT_OF_MEMORY' when none does, and 'UNSUPPORTED_CONFIG' when no candidate applies to
+ * this parent (published configurations are slices of E4B: 35 layers, FFN 16384).
+ */
+export function chooseSlice(parent: ModelConfig, o: AutoSliceOptions): AutoSliceChoice {
+  const limit = Math.min(o.limits.maxBufferSize, o.limits.maxStorageBufferBindingSize);
+  const applicable: AutoSliceCandidate[] = [];
+  for (const slice of o.candidates ?? publishedSlices) {
+    let memory: SliceMemory;
+    try {
+      memory = memoryOf(parent, slice, o);
+    } catch (e) {
+      if (e instanceof SliceError) continue;
+      throw e;
+    }
+    const why =
+      memory.largestBuffer > limit
+        ? `over the adapter's ${mb(limit)} buffer limit with a ${mb(memory.largestBuffer)} buffer`
+        : o.budgetBytes !== null && memory.total > o.budgetBytes
+          ? `over the ${gb(o.budgetBytes)} budget`
+          : '';
+    applicable.push({ slice, memory, fits: why === '', why });
+  }
+  if (applicable.length === 0) {
+    throw new G3nError('UNSUPPORTED_CONFIG', `No MatFormer configuration applies to this model (${parent.text.numLayers} layers): 'auto' chooses among slices of Gemma 3n E4B. Load it without matformer, or name a slice config.`);
+  }
+  applicable.sort((a, b) => b.slice.effectiveParamsB - a.slice.effectiveParamsB || b.slice.mmlu - a.slice.mmlu || a.memory.total - b.memory.total);
+  const budget =
+    o.budgetBytes === null ? `the adapter's ${mb(limit)} buffer limit (the platform gives no memory estimate, so only limits apply)` : `a budget of ${gb(o.budgetBytes)}${o.budgetSource ? ` (${o.budgetSource})` : ''}`;
+  const index = applicable.findIndex((c) => c.fits);
+  if (index < 0) {
+    const smallest = applicable.reduce((a, b) => (b.memory.total < a.memory.total ? b : a));
+    throw new G3nError(
+      'OUT_OF_MEMORY',
+      `No MatFormer configuration fits ${budget}: the smallest, ${describe(smallest, o.format)}: ${smallest.why}. Load a smaller quantization (q4), a shorter context or prefill chunk, or free GPU memory.`,
+      { budgetBytes: o.budgetBytes, neededBytes: smallest.memory.total },
+    );
+  }
+  const chosen = applicable[index];
+  const larger = applicable.slice(0, index).filter((c) => c.slice.effectiveParamsB > chosen.slice.effectiveParamsB);
+  const next = larger[larger.length - 1];
+  const tail = next ? `; the next larger, ${describe(next, o.format)}: ${next.why}` : index === 0 ? '; it is the largest configuration' : '';
+  return {
+    slice: chosen.slice,
+    memory: chosen.memory,
+    budgetBytes: o.budgetBytes,
+    reason: `Chose ${describe(chosen, o.format)}, within ${budget}${tail}.`,
+    candidates: applicable,
+  };
+}
+
+/** A budget from navigator.deviceMemory (GiB, capped by browsers), half of it for the GPU; null where it is not reported. */
+export function deviceMemoryBudget(): { bytes: number; source: string } | null {
+  const gib = (globalThis.navigator as { deviceMemory?: number } | undefined)?.deviceMemory;
+  return typeof gib === 'number' && gib > 0 ? { bytes: (gib * 2 ** 30) / 2, source: `navigator.deviceMemory ${gib} GiB / 2` } : null;
+}
