@@ -100,8 +100,18 @@ export function artifactSliceBytes(parent: ModelConfig, plan: SlicePlan | null, 
   return artifactSliceTensors(parent, plan, manifest).reduce((a, t) => a + t.bytes, 0);
 }
 
+export interface ArtifactSliceReader {
+  /** Every tensor the model loads, with its selection and stored bytes. */
+  tensors: ArtifactSliceTensor[];
+  has(name: string): boolean;
+  /** Fetch all of `tensors` first where the artifact reads by HTTP ranges (null where it does not). */
+  prefetch(onProgress?: (p: LoadProgress) => void): Promise<PrefetchReport | null>;
+  /** One tensor of the (sliced) model, by its name in the model. */
+  read(name: string): Promise<TensorData>;
+}
+
 /** The sliced model's tensors, read from the artifact by selection (prefetched first where the artifact fetches by ranges). */
-export function artifactSliceReader(parent: ModelConfig, plan: SlicePlan | null, weights: SelectableWeights) {
+export function artifactSliceReader(parent: ModelConfig, plan: SlicePlan | null, weights: SelectableWeights): ArtifactSliceReader {
   const tensors = artifactSliceTensors(parent, plan, weights.manifest);
   const byName = new Map(tensors.map((t) => [t.name, t]));
   const stored = new Map(weights.manifest.tensors.map((t) => [t.name, t]));
@@ -116,15 +126,15 @@ export function artifactSliceReader(parent: ModelConfig, plan: SlicePlan | null,
   };
   return {
     tensors,
-    has: (name: string) => locate(name) !== undefined,
-    async prefetch(onProgress?: (p: LoadProgress) => void): Promise<PrefetchReport | null> {
+    has: (name) => locate(name) !== undefined,
+    async prefetch(onProgress) {
       if (!weights.prefetch) return null;
       return weights.prefetch(
         tensors.map((t) => ({ name: t.parent, selection: t.selection })),
         { onProgress },
       );
     },
-    async read(name: string): Promise<TensorData> {
+    async read(name) {
       const e = locate(name);
       if (!e) throw new CheckpointError('missing-tensor', `The artifact has no tensor for "${name}" of the ${plan ? `slice "${plan.slice.name}"` : 'model'}.`, { tensor: name });
       const t = stored.get(e.parent) as ManifestTensor;
