@@ -7,3 +7,4 @@ export * from './kernels.ts';
 export * from './model.ts';
 export * from './report.ts';
 export * from './args.ts';
+export * from './ort.ts';
