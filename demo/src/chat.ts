@@ -29,7 +29,7 @@ export function describeUsage(u: CompletionUsage, finish: FinishReason): string 
     `first token after ${formatCount(u.time_to_first_token_ms / 1000, 2)} s`,
     `prefill ${formatCount(u.prefill_tokens_per_s)} tok/s (${u.prefilled_tokens} of ${u.prompt_tokens} prompt tokens run)`,
     `decode ${formatCount(u.decode_tokens_per_s)} tok/s`,
-    `${u.completion_tokens} tokens, ${FINISH[finish]}`,
+    `${u.completion_tokens} ${u.completion_tokens === 1 ? 'token' : 'tokens'}, ${FINISH[finish]}`,
   ];
   return parts.join(' · ');
 }

@@ -27,6 +27,11 @@ export function setUpPwa(): void {
       document.addEventListener('visibilitychange', () => document.visibilityState === 'visible' && check());
     },
   });
-  byId<HTMLButtonElement>('update-apply').addEventListener('click', () => void updateSW(true));
+  byId<HTMLButtonElement>('update-apply').addEventListener('click', async () => {
+    // A page the old version never controlled (the first visit) has no waiting worker: the new one is already active.
+    const waiting = (await navigator.serviceWorker.getRegistration())?.waiting;
+    if (waiting) await updateSW(true);
+    else location.reload();
+  });
   byId<HTMLButtonElement>('update-dismiss').addEventListener('click', () => (banner.hidden = true));
 }
