@@ -1,4 +1,4 @@
-import type { Dispatch, Gpu, Tensor } from '@g3n/gpu';
+import { G3nError, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
 import {
   add,
   addInplace,
@@ -44,6 +44,16 @@ export interface ForwardOptions {
 /** y = x W^T over every row part of W (parts write their own column range of the output). */
 export function linearAll(gpu: Gpu, x: Tensor, w: MatrixWeight, out: Tensor, rows: number): Dispatch[] {
   return w.parts.map((p) => linear(gpu, { x, w: p.tensor, out, rows, outOffset: p.row0, outStride: w.rows }));
+}
+
+/** Elements of the named intermediate (golden.safetensors names) for T tokens. */
+export function captureElements(c: TextConfig, name: string, T: number): number {
+  const D = c.hiddenSize;
+  if (name === 'per_layer_inputs') return T * c.numLayers * c.hiddenSizePerLayerInput;
+  if (name === 'altup_init' || /^layers\.\d+\.output$/.test(name)) return c.altupNumInputs * T * D;
+  if (name === 'logits') return T * c.vocabSize;
+  if (['inputs_embeds', 'final_hidden'].includes(name) || /^layers\.\d+\.(attn_out|mlp_out)$/.test(name)) return T * D;
+  throw new G3nError('BAD_INPUT', `unknown intermediate '${name}'`);
 }
 
 /** Copy `src` (n elements) into a capture tensor at element `at`, when that name is being captured. */
@@ -101,11 +111,7 @@ export function forwardDispatches(ctx: ForwardContext, opts: ForwardOptions): Di
   }
   for (let k = 0; k < n; k++) out.push(...captureCopy(gpu, opts, 'altup_init', stream(k), T * D, k * T * D));
 
-  for (let l = 0; l < L; l++) {
-    out.push(...decoderLayer(ctx, opts, l));
-    for (let k = 0; k < n; k++) out.push(...captureCopy(gpu, opts, `layers.${l}.output`, stream(k), T * D, k * T * D));
-  }
-
+  out.push(...layerDispatches(ctx, opts, 0, L));
   out.push(...finalDispatches(ctx, opts));
   return out;
 }

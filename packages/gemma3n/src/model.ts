@@ -1,7 +1,7 @@
 import { createTensor, Plan, readBytes, runOnce, submitPlans, G3nError, type Dispatch, type Gpu, type SubmitOptions, type Tensor } from '@g3n/gpu';
 import { embedGather, rmsNorm, SAMPLE_SCRATCH_WORDS } from '@g3n/kernels';
 import type { ModelConfig, TextConfig } from './config.ts';
-import { forwardDispatches, linearAll, type ForwardContext } from './forward.ts';
+import { captureElements, forwardDispatches, linearAll, type ForwardContext } from './forward.ts';
 import type { WeightFormat } from './gpu-weights.ts';
 import { destroyTextWeights, loadTextWeights, type MultimodalHardWeights, type TensorExists, type TensorReader, type TextWeights } from './text-weights.ts';
 import { samplerDispatches, samplerParams, TokenReadback, type SamplingOptions } from './sampling.ts';
@@ -145,7 +145,7 @@ export class Gemma3nTextModel {
       const T = chunk.length;
       const isLast = start + T >= ids.length;
       const capture = new Map<string, Tensor>();
-      if (isLast) for (const name of options.capture ?? []) capture.set(name, createTensor(this.gpu, `capture.${name}`, 'f32', [this.captureSize(name, T)]));
+      if (isLast) for (const name of options.capture ?? []) capture.set(name, createTensor(this.gpu, `capture.${name}`, 'f32', [captureElements(this.cfg, name, T)]));
       this.writeIds(this.ctx.ws, chunk);
       const plan = await Plan.build(this.gpu, 'prefill', forwardDispatches(this.ctx, { tokens: T, pos0: this.position, allLogits, capture }));
       submitPlans(this.gpu, [plan]);
@@ -216,15 +216,7 @@ export class Gemma3nTextModel {
     return token;
   }
 
-  private captureSize(name: string, T: number): number {
-    const c = this.cfg;
-    const D = c.hiddenSize;
-    if (name === 'per_layer_inputs') return T * c.numLayers * c.hiddenSizePerLayerInput;
-    if (name === 'altup_init' || /^layers\.\d+\.output$/.test(name)) return c.altupNumInputs * T * D;
-    if (name === 'logits') return T * c.vocabSize;
-    if (['inputs_embeds', 'final_hidden'].includes(name) || /^layers\.\d+\.(attn_out|mlp_out)$/.test(name)) return T * D;
-    throw new G3nError('BAD_INPUT', `unknown intermediate '${name}'`);
-  }
+
 
   /** Feed one token and return the logits of the next position. */
   async decode(id: number): Promise<Float32Array> {

@@ -1,5 +1,5 @@
 import { createTensor, Plan, readBytes, submitPlans, type Dispatch, type Tensor } from '@g3n/gpu';
-import { finalDispatches, layerDispatches, type ForwardOptions } from './forward.ts';
+import { captureElements, finalDispatches, layerDispatches, type ForwardOptions } from './forward.ts';
 import type { Gemma3nTextModel } from './model.ts';
 
 /**
@@ -29,7 +29,7 @@ async function runStage(
   const captures = new Map<string, Tensor>();
   const sizes: Record<string, number> = {};
   for (const name of capture) {
-    const size = /\.output$/.test(name) ? cfg.altupNumInputs * T * D : name === 'logits' ? T * cfg.vocabSize : T * D;
+    const size = captureElements(cfg, name, T);
     sizes[name] = size;
     captures.set(name, createTensor(gpu, `capture.${name}`, 'f32', [size]));
   }

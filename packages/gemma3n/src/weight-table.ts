@@ -3,7 +3,7 @@
  * loading, checkpoint validation and memory accounting all enumerate it (DESIGN.md rule 9).
  */
 import { numel, scaleBytes, ShapeError, storageBytes, type DType } from '@g3n/gpu';
-import { CheckpointError, type TensorEntry } from '@g3n/weights';
+import { CheckpointError } from '@g3n/weights';
 import type { ModelConfig, MultimodalEmbedderConfig } from './config.ts';
 
 export type WeightRole = 'embedding' | 'ple' | 'linear' | 'norm' | 'vector' | 'coefs';
