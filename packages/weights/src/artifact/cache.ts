@@ -124,7 +124,10 @@ export class ShardCache {
     return { ...meta, chunks: [], complete: false };
   }
 
-  /** `length` stored bytes from `offset`, read from the chunks that hold them. */
+  /**
+   * `length` stored bytes from `offset`, read from the chunks that hold them one chunk at a time, so a
+   * whole-shard read holds the shard and one chunk, not the shard twice.
+   */
   async read(meta: ShardMeta, offset: number, length: number): Promise<Uint8Array> {
     const out = new Uint8Array(length);
     const want: number[] = [];
@@ -138,13 +141,13 @@ export class ShardCache {
       pos += n;
     });
     if (offset + length > pos) throw new RangeError(`${meta.file}: bytes [${offset}, ${offset + length}) are not stored (${pos} are)`);
-    const chunks = await this.store.getMany(want.map((i) => chunkKey(meta, i)));
-    chunks.forEach((c, j) => {
+    for (let j = 0; j < want.length; j++) {
+      const [c] = await this.store.getMany([chunkKey(meta, want[j])]);
       if (!(c instanceof Uint8Array) || c.length !== meta.chunks[want[j]]) throw new RangeError(`${meta.file}: stored chunk ${want[j]} is missing or damaged`);
       const from = Math.max(offset - starts[j], 0);
       const to = Math.min(offset + length - starts[j], c.length);
       out.set(c.subarray(from, to), starts[j] + from - offset);
-    });
+    }
     return out;
   }
 

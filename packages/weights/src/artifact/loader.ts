@@ -147,8 +147,8 @@ export async function loadArtifact(url: string, options: LoadArtifactOptions = {
 
   const inMemory: Uint8Array[] = [];
   let allCached = true;
-  for (let i = 0; i < manifest.shards.length; i++) {
-    if (signal?.aborted) throw new AbortedError('Loading the model');
+  /** Obtain shard i (cache or network), verify it, hand it on; its bytes go out of reach when this returns. */
+  const loadShard = async (i: number): Promise<void> => {
     const shard = manifest.shards[i];
     const shardUrl = new URL(shard.file, base).href;
     const obtain = async (): Promise<{ bytes: Uint8Array; fromCache: boolean }> => {
@@ -191,6 +191,10 @@ export async function loadArtifact(url: string, options: LoadArtifactOptions = {
       emit('upload', uploaded, got.fromCache, i);
     }
     if (!cache) inMemory.push(got.bytes);
+  };
+  for (let i = 0; i < manifest.shards.length; i++) {
+    if (signal?.aborted) throw new AbortedError('Loading the model');
+    await loadShard(i);
   }
 
   const reader = cache
