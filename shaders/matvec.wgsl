@@ -10,6 +10,16 @@
 // unit (a q4 unit is exactly one group, a q8 unit half of one). Per-thread sums are then reduced in
 // workgroup memory by a tree of WG / 2, WG / 4, ... 1 additions per row.
 //
+// Entry points (the same per-unit arithmetic and reduction, so every sum they compute is bit-identical):
+//   matvec         the dense product.
+//   matvec_masked  rows masked by a vector (the FFN up_proj under a Gaussian top-k gate): where
+//                  mask[out_offset + o] == 0 the row is written as 0 and none of its weights or scales
+//                  are read; a workgroup whose ROWS rows are all masked only writes zeros.
+//   matvec_skip    zero blocks of x skipped (the FFN down_proj of a sparse activation): x is cut into
+//                  blocks of 32 columns (the quantization group, the same for float weights); a unit
+//                  whose block of x is all zero is not read. Those units only add zeros to the sums, so
+//                  skipping them keeps every sum bit-identical to matvec's.
+//
 // Bindings (group 0):
 //   0 params  uniform Params
 //   1 x       storage read        array<vec4<f32>>   the input row, in_features values
@@ -17,6 +27,8 @@
 //   3 scales  storage read        array<u32>         q8/q4: f16 pairs, group g = element / 32 in word g >> 1
 //                                                    (low half when g is even); f32/bf16/f16: unused (bind w)
 //   4 out     storage read_write  array<f32>
+//   5 mask    storage read        array<f32>         matvec_masked only: row o is kept where
+//                                                    mask[out_offset + o] != 0
 // Params: in_features, out_features, out_offset (row o is written at out[out_offset + o]).
 // Overrides: DTYPE (0 f32, 1 bf16, 2 f16, 3 q8, 4 q4), WG threads per workgroup (a power of two),
 //   ROWS rows per workgroup (<= MAX_ROWS).
@@ -46,8 +58,10 @@ override ROWS: u32 = 4u;
 @group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read> scales: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read> mask: array<f32>;
 
 var<workgroup> partial: array<f32, ROWS * WG>;
+var<workgroup> live_rows: u32;
 
 // x vec4s per weight unit.
 fn x_vecs() -> u32 {
@@ -102,6 +116,34 @@ fn unit_dot(u: vec4<u32>, xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
   }
 }
 
+// Unit u of weight row `row` (`units` per row) dotted with its x values, times the unit's group scale.
+fn unit_term(row: u32, units: u32, u: u32, xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
+  var d = unit_dot(w[row * units + u], xv);
+  if (DTYPE == Q8) {
+    d *= scale_of(row * (units >> 1u) + (u >> 1u));
+  } else if (DTYPE == Q4) {
+    d *= scale_of(row * units + u);
+  }
+  return d;
+}
+
+// Sum the threads' per-row partials; thread lid < ROWS gets the sum of row row0 + lid.
+fn reduce_rows(lid: u32, acc: array<f32, MAX_ROWS>) -> f32 {
+  for (var r = 0u; r < ROWS; r++) {
+    partial[r * WG + lid] = acc[r];
+  }
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      for (var r = 0u; r < ROWS; r++) {
+        partial[r * WG + lid] += partial[r * WG + lid + s];
+      }
+    }
+    workgroupBarrier();
+  }
+  return partial[min(lid, ROWS - 1u) * WG];
+}
+
 @compute @workgroup_size(WG)
 fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row0 = (wid.x + wid.y * nwg.x) * ROWS;
@@ -116,29 +158,85 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
       xv[j] = x[u * xn + j];
     }
     for (var r = 0u; r < ROWS; r++) {
-      let row = min(row0 + r, last);
-      var d = unit_dot(w[row * units + u], &xv);
-      if (DTYPE == Q8) {
-        d *= scale_of(row * (units >> 1u) + (u >> 1u));
-      } else if (DTYPE == Q4) {
-        d *= scale_of(row * units + u);
-      }
-      acc[r] += d;
+      acc[r] += unit_term(min(row0 + r, last), units, u, &xv);
     }
   }
-  for (var r = 0u; r < ROWS; r++) {
-    partial[r * WG + lid] = acc[r];
-  }
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      for (var r = 0u; r < ROWS; r++) {
-        partial[r * WG + lid] += partial[r * WG + lid + s];
-      }
-    }
-    workgroupBarrier();
-  }
+  let sum = reduce_rows(lid, acc);
   if (lid < ROWS && row0 + lid < params.out_features) {
-    out[params.out_offset + row0 + lid] = partial[lid * WG];
+    out[params.out_offset + row0 + lid] = sum;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn matvec_masked(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row0 = (wid.x + wid.y * nwg.x) * ROWS;
+  if (row0 >= params.out_features) { return; }
+  if (lid == 0u) {
+    var bits = 0u;
+    for (var r = 0u; r < ROWS; r++) {
+      if (row0 + r < params.out_features && mask[params.out_offset + row0 + r] != 0.0) {
+        bits |= 1u << r;
+      }
+    }
+    live_rows = bits;
+  }
+  let live = workgroupUniformLoad(&live_rows);
+  if (live == 0u) {
+    if (lid < ROWS && row0 + lid < params.out_features) {
+      out[params.out_offset + row0 + lid] = 0.0;
+    }
+    return;
+  }
+  let xn = x_vecs();
+  let units = params.in_features / (4u * xn);
+  var acc: array<f32, MAX_ROWS>;
+  var xv: array<vec4<f32>, 8>;
+  for (var u = lid; u < units; u += WG) {
+    for (var j = 0u; j < xn; j++) {
+      xv[j] = x[u * xn + j];
+    }
+    for (var r = 0u; r < ROWS; r++) {
+      if ((live & (1u << r)) != 0u) {
+        acc[r] += unit_term(row0 + r, units, u, &xv);
+      }
+    }
+  }
+  let sum = reduce_rows(lid, acc);
+  if (lid < ROWS && row0 + lid < params.out_features) {
+    out[params.out_offset + row0 + lid] = sum;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn matvec_skip(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row0 = (wid.x + wid.y * nwg.x) * ROWS;
+  if (row0 >= params.out_features) { return; }
+  let xn = x_vecs();
+  let units = params.in_features / (4u * xn);
+  let nv = params.in_features / 4u;
+  let last = params.out_features - 1u;
+  var acc: array<f32, MAX_ROWS>;
+  var xv: array<vec4<f32>, 8>;
+  var xb: array<vec4<f32>, 8>;
+  for (var u = lid; u < units; u += WG) {
+    let v0 = u * xn;
+    let b0 = v0 & ~7u;
+    var nonzero = false;
+    for (var j = 0u; j < 8u; j++) {
+      xb[j] = x[min(b0 + j, nv - 1u)];
+      nonzero = nonzero || (b0 + j < nv && any(xb[j] != vec4<f32>(0.0)));
+    }
+    if (nonzero) {
+      for (var j = 0u; j < xn; j++) {
+        xv[j] = xb[v0 - b0 + j];
+      }
+      for (var r = 0u; r < ROWS; r++) {
+        acc[r] += unit_term(min(row0 + r, last), units, u, &xv);
+      }
+    }
+  }
+  let sum = reduce_rows(lid, acc);
+  if (lid < ROWS && row0 + lid < params.out_features) {
+    out[params.out_offset + row0 + lid] = sum;
   }
 }

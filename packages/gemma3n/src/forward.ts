@@ -53,6 +53,8 @@ export function captureElements(c: TextConfig, name: string, T: number): number 
   if (name === 'altup_init' || /^layers\.\d+\.output$/.test(name)) return c.altupNumInputs * T * D;
   if (name === 'logits') return T * c.vocabSize;
   if (['inputs_embeds', 'final_hidden'].includes(name) || /^layers\.\d+\.(attn_out|mlp_out)$/.test(name)) return T * D;
+  const gate = /^layers\.(\d+)\.mlp_gate$/.exec(name);
+  if (gate && Number(gate[1]) < c.numLayers) return T * c.intermediateSize[Number(gate[1])];
   throw new G3nError('BAD_INPUT', `unknown intermediate '${name}'`);
 }
 

@@ -9,6 +9,9 @@ import {
   gaussianTopK,
   geglu,
   kvAppend,
+  linearMaskedRows,
+  linearSkipZeroBlocks,
+  matvecFits,
   mul,
   rmsNorm,
   rope,
@@ -16,7 +19,13 @@ import {
   tanhInplace,
 } from '@g3n/kernels';
 import { captureCopy, linearAll, type ForwardContext, type ForwardOptions } from './forward.ts';
+import type { MatrixWeight } from './gpu-weights.ts';
 import { view } from './workspace.ts';
+
+/** Whether every row part of W runs as a one-token matrix-vector product (which the sparse variants need). */
+function matvecParts(m: MatrixWeight): boolean {
+  return m.parts.every((p) => matvecFits(p.tensor));
+}
 
 /** One Gemma 3n decoder layer (spec §3.4) over T tokens; the AltUp streams are updated in place. */
 export function decoderLayer(ctx: ForwardContext, opts: ForwardOptions, l: number): Dispatch[] {
@@ -93,7 +102,9 @@ export function decoderLayer(ctx: ForwardContext, opts: ForwardOptions, l: numbe
   out.push(add(gpu, predActive, att, h, Math.SQRT1_2));
   out.push(addInplace(gpu, h, lau, Math.SQRT1_2));
 
-  // 6. FFN with optional Gaussian top-k sparsity of the gate: o = h + norm(down(gelu(gate) * up))
+  // 6. FFN with optional Gaussian top-k sparsity of the gate: o = h + norm(down(gelu(gate) * up)).
+  // One token through a sparse layer reads only the up_proj rows where the gate survived top-k and the
+  // down_proj columns of non-zero 32-column blocks of the activation (gelu(0) = 0: bit-identical).
   const u = at('u', T, D);
   const gate = at('gate', T, I);
   const up = at('up', T, I);
@@ -103,10 +114,14 @@ export function decoderLayer(ctx: ForwardContext, opts: ForwardOptions, l: numbe
   out.push(rmsNorm(gpu, { x: h, out: u, weight: w.preFeedforwardLayernorm, rows: T, cols: D, eps }));
   out.push(...linearAll(gpu, u, w.gateProj, gate, T));
   const sparsity = cfg.activationSparsity[l];
+  const sparseToken = sparsity > 0 && T === 1 && matvecParts(w.upProj) && matvecParts(w.downProj);
   if (sparsity > 0) out.push(gaussianTopK(gpu, { x: gate, rows: T, cols: I, z: sparsityZ(sparsity) }));
-  out.push(...linearAll(gpu, u, w.upProj, up, T));
+  out.push(...captureCopy(gpu, opts, `layers.${l}.mlp_gate`, gate, T * I));
+  if (sparseToken) out.push(...w.upProj.parts.map((p) => linearMaskedRows(gpu, { x: u, w: p.tensor, out: up, mask: gate, outOffset: p.row0 })));
+  else out.push(...linearAll(gpu, u, w.upProj, up, T));
   out.push(geglu(gpu, { gate, up, out: act, rows: T, cols: I }));
-  out.push(...linearAll(gpu, act, w.downProj, f, T));
+  if (sparseToken) out.push(...w.downProj.parts.map((p) => linearSkipZeroBlocks(gpu, { x: act, w: p.tensor, out: f, outOffset: p.row0 })));
+  else out.push(...linearAll(gpu, act, w.downProj, f, T));
   out.push(...captureCopy(gpu, opts, `layers.${l}.mlp_out`, f, T * D));
   out.push(rmsNorm(gpu, { x: f, out: ffn, weight: w.postFeedforwardLayernorm, rows: T, cols: D, eps }));
   out.push(addInplace(gpu, h, ffn));

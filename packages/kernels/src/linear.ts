@@ -17,20 +17,27 @@ const MATVEC_ROWS = 4;
 const GEMM = { WG_M: 16, WG_N: 16, TILE_K: 16 };
 const GEMM_TILE = 4 * GEMM.WG_M;
 
-type Variant = 'matvec' | 'matvec_subgroups' | 'matmul';
+type Variant = 'matvec' | 'matvec_masked' | 'matvec_skip' | 'matvec_subgroups' | 'matvec_subgroups_masked' | 'matvec_subgroups_skip' | 'matmul';
 
 function variants(): Record<`${Variant}_${WeightDType}`, Kernel> {
   const out = {} as Record<`${Variant}_${WeightDType}`, Kernel>;
   for (const dt of WEIGHT_DTYPES) {
-    const DTYPE = DTYPE_CODE[dt];
-    out[`matvec_${dt}`] = defineKernel('matvec', matvecSource, 'matvec', { DTYPE, WG: MATVEC_WG[dt], ROWS: MATVEC_ROWS });
-    out[`matvec_subgroups_${dt}`] = defineKernel('matvec_subgroups', matvecSubgroupsSource, 'matvec', { DTYPE, WG: MATVEC_WG[dt], ROWS: MATVEC_ROWS });
-    out[`matmul_${dt}`] = defineKernel('matmul', matmulSource, 'matmul', { DTYPE, ...GEMM });
+    const c = { DTYPE: DTYPE_CODE[dt], WG: MATVEC_WG[dt], ROWS: MATVEC_ROWS };
+    out[`matvec_${dt}`] = defineKernel('matvec', matvecSource, 'matvec', c);
+    out[`matvec_masked_${dt}`] = defineKernel('matvec', matvecSource, 'matvec_masked', c);
+    out[`matvec_skip_${dt}`] = defineKernel('matvec', matvecSource, 'matvec_skip', c);
+    out[`matvec_subgroups_${dt}`] = defineKernel('matvec_subgroups', matvecSubgroupsSource, 'matvec', c);
+    out[`matvec_subgroups_masked_${dt}`] = defineKernel('matvec_subgroups', matvecSubgroupsSource, 'matvec_masked', c);
+    out[`matvec_subgroups_skip_${dt}`] = defineKernel('matvec_subgroups', matvecSubgroupsSource, 'matvec_skip', c);
+    out[`matmul_${dt}`] = defineKernel('matmul', matmulSource, 'matmul', { DTYPE: DTYPE_CODE[dt], ...GEMM });
   }
   return out;
 }
 
-/** Every linear-layer variant: matrix-vector (plain and subgroup reduction) and tiled GEMM, per weight dtype. */
+/**
+ * Every linear-layer variant, per weight dtype: matrix-vector (plain and subgroup reduction; dense, with
+ * rows masked by a vector, with zero blocks of x skipped) and tiled GEMM.
+ */
 export const linearKernels = variants();
 
 export interface LinearArgs {
@@ -45,8 +52,53 @@ export interface LinearArgs {
   outStride?: number;
 }
 
+/** The arguments of the one-token products that skip weights: `x` is one row, `out` one row at `outOffset`. */
+export interface SparseMatvecArgs {
+  /** f32, in_features values. */
+  x: Tensor;
+  /** [outFeatures, in] as for `linear`, with whole 16-byte units per row (see `matvecFits`). */
+  w: Tensor;
+  /** f32; column o is written at out[outOffset + o]. */
+  out: Tensor;
+  outOffset?: number;
+}
+
+export interface MaskedMatvecArgs extends SparseMatvecArgs {
+  /** f32; row o of W is used where mask[outOffset + o] != 0, and out[outOffset + o] = 0 elsewhere. */
+  mask: Tensor;
+}
+
 function isWeightDType(d: string): d is WeightDType {
   return (WEIGHT_DTYPES as readonly string[]).includes(d);
+}
+
+/** Throw before any GPU work unless the shapes fit; returns the matrix sizes and the output placement. */
+function guard(op: string, args: LinearArgs): { dt: WeightDType; outFeatures: number; inFeatures: number; outOffset: number; outStride: number } {
+  const { x, w, out, rows } = args;
+  if (w.shape.length !== 2) throw new ShapeError(op, `${w.label} must be [out, in], got [${w.shape.join(', ')}]`);
+  const [outFeatures, inFeatures] = w.shape;
+  const outOffset = args.outOffset ?? 0;
+  const outStride = args.outStride ?? outFeatures;
+  const dt = w.dtype;
+  if (!isWeightDType(dt)) throw new ShapeError(op, `${w.label}: ${dt} is not a weight dtype`);
+  if (x.dtype !== 'f32' || out.dtype !== 'f32') throw new ShapeError(op, `x and out must be f32, got ${x.dtype} and ${out.dtype}`);
+  if (!Number.isInteger(rows) || rows < 1) throw new ShapeError(op, `rows must be a positive integer, got ${rows}`);
+  if (outFeatures < 1 || inFeatures < 1) throw new ShapeError(op, `${w.label} is empty`);
+  if (numel(x.shape) < rows * inFeatures) throw new ShapeError(op, `${x.label} has ${numel(x.shape)} values, ${rows} rows of ${inFeatures} need ${rows * inFeatures}`);
+  if (!Number.isInteger(outOffset) || outOffset < 0 || !Number.isInteger(outStride) || outOffset + outFeatures > outStride) {
+    throw new ShapeError(op, `columns [${outOffset}, ${outOffset + outFeatures}) do not fit out rows of stride ${outStride}`);
+  }
+  if (numel(out.shape) < (rows - 1) * outStride + outOffset + outFeatures) throw new ShapeError(op, `${out.label} is too small for ${rows} rows of stride ${outStride}`);
+  if ((dt === 'q8' || dt === 'q4') && (inFeatures % GROUP_SIZE !== 0 || !w.scales)) {
+    throw new ShapeError(op, `${w.label}: ${dt} needs in % ${GROUP_SIZE} == 0 and scales (in = ${inFeatures})`);
+  }
+  if ((dt === 'bf16' || dt === 'f16') && inFeatures % 2 !== 0) throw new ShapeError(op, `${w.label}: ${dt} rows must start on a word (in = ${inFeatures} is odd)`);
+  return { dt, outFeatures, inFeatures, outOffset, outStride };
+}
+
+/** Whether one row through W runs as a matrix-vector product: rows of whole 16-byte units (the sparse variants need it). */
+export function matvecFits(w: Tensor): boolean {
+  return w.shape.length === 2 && isWeightDType(w.dtype) && w.shape[1] % UNIT[w.dtype] === 0;
 }
 
 /**
@@ -55,28 +107,10 @@ function isWeightDType(d: string): d is WeightDType {
  */
 export function linear(gpu: Gpu, args: LinearArgs): Dispatch {
   const { x, w, out, rows } = args;
-  if (w.shape.length !== 2) throw new ShapeError('linear', `${w.label} must be [out, in], got [${w.shape.join(', ')}]`);
-  const [outFeatures, inFeatures] = w.shape;
-  const outOffset = args.outOffset ?? 0;
-  const outStride = args.outStride ?? outFeatures;
-  const dt = w.dtype;
-  if (!isWeightDType(dt)) throw new ShapeError('linear', `${w.label}: ${dt} is not a weight dtype`);
-  if (x.dtype !== 'f32' || out.dtype !== 'f32') throw new ShapeError('linear', `x and out must be f32, got ${x.dtype} and ${out.dtype}`);
-  if (!Number.isInteger(rows) || rows < 1) throw new ShapeError('linear', `rows must be a positive integer, got ${rows}`);
-  if (outFeatures < 1 || inFeatures < 1) throw new ShapeError('linear', `${w.label} is empty`);
-  if (numel(x.shape) < rows * inFeatures) throw new ShapeError('linear', `${x.label} has ${numel(x.shape)} values, ${rows} rows of ${inFeatures} need ${rows * inFeatures}`);
-  if (!Number.isInteger(outOffset) || outOffset < 0 || !Number.isInteger(outStride) || outOffset + outFeatures > outStride) {
-    throw new ShapeError('linear', `columns [${outOffset}, ${outOffset + outFeatures}) do not fit out rows of stride ${outStride}`);
-  }
-  if (numel(out.shape) < (rows - 1) * outStride + outOffset + outFeatures) throw new ShapeError('linear', `${out.label} is too small for ${rows} rows of stride ${outStride}`);
-  if ((dt === 'q8' || dt === 'q4') && (inFeatures % GROUP_SIZE !== 0 || !w.scales)) {
-    throw new ShapeError('linear', `${w.label}: ${dt} needs in % ${GROUP_SIZE} == 0 and scales (in = ${inFeatures})`);
-  }
-  if ((dt === 'bf16' || dt === 'f16') && inFeatures % 2 !== 0) throw new ShapeError('linear', `${w.label}: ${dt} rows must start on a word (in = ${inFeatures} is odd)`);
-
+  const { dt, outFeatures, inFeatures, outOffset, outStride } = guard('linear', args);
   const maxPerDim = gpu.caps.limits.maxComputeWorkgroupsPerDimension;
   const bindings = { x, w, scales: w.scales ?? w, out };
-  if (rows === 1 && inFeatures % UNIT[dt] === 0) {
+  if (rows === 1 && matvecFits(w)) {
     const kernel = gpu.caps.features.subgroups ? linearKernels[`matvec_subgroups_${dt}`] : linearKernels[`matvec_${dt}`];
     return {
       kernel,
@@ -92,4 +126,40 @@ export function linear(gpu: Gpu, args: LinearArgs): Dispatch {
     params: { rows, in_features: inFeatures, out_features: outFeatures, out_offset: outOffset, out_stride: outStride, tiles_n: tilesN, _pad0: 0, _pad1: 0 },
     workgroups: foldWorkgroups(tilesN * Math.ceil(rows / GEMM_TILE), maxPerDim),
   };
+}
+
+/** The one-token dispatch of a sparse matvec entry point (`masked` or `skip`) after the shared guards. */
+function sparseMatvec(gpu: Gpu, op: string, entry: 'masked' | 'skip', args: SparseMatvecArgs, mask?: Tensor): Dispatch {
+  const { x, w, out } = args;
+  // One row: the stride only has to hold the columns written.
+  const { dt, outFeatures, inFeatures, outOffset } = guard(op, { x, w, out, rows: 1, outOffset: args.outOffset, outStride: (args.outOffset ?? 0) + (w.shape[0] ?? 0) });
+  if (!matvecFits(w)) throw new ShapeError(op, `${w.label}: rows of ${inFeatures} ${dt} values are not whole 16-byte units (${UNIT[dt]} values)`);
+  const variant = gpu.caps.features.subgroups ? (`matvec_subgroups_${entry}_${dt}` as const) : (`matvec_${entry}_${dt}` as const);
+  return {
+    kernel: linearKernels[variant],
+    bindings: { x, w, scales: w.scales ?? w, out, ...(mask ? { mask } : {}) },
+    params: { in_features: inFeatures, out_features: outFeatures, out_offset: outOffset, _pad: 0 },
+    workgroups: foldWorkgroups(Math.ceil(outFeatures / MATVEC_ROWS), gpu.caps.limits.maxComputeWorkgroupsPerDimension),
+  };
+}
+
+/**
+ * One token through W with its rows masked: out[outOffset + o] = x . W[o] where mask[outOffset + o] != 0
+ * (bit-identical to `linear`'s matvec there) and 0 elsewhere, without reading the masked rows: the FFN
+ * up_proj of a layer whose gate went through Gaussian top-k (gelu(0) = 0 makes those rows irrelevant).
+ */
+export function linearMaskedRows(gpu: Gpu, args: MaskedMatvecArgs): Dispatch {
+  const { mask, w } = args;
+  const need = (args.outOffset ?? 0) + (w.shape[0] ?? 0);
+  if (mask.dtype !== 'f32' || numel(mask.shape) < need) throw new ShapeError('linear_masked_rows', `${mask.label} must be f32 with at least ${need} values, got ${mask.dtype} [${mask.shape.join(', ')}]`);
+  return sparseMatvec(gpu, 'linear_masked_rows', 'masked', args, mask);
+}
+
+/**
+ * One token through W, skipping the weights of every 32-column block where x is all zero (the FFN
+ * down_proj of a sparse activation). Those weights only add zeros, so the result is bit-identical to
+ * `linear`'s matvec.
+ */
+export function linearSkipZeroBlocks(gpu: Gpu, args: SparseMatvecArgs): Dispatch {
+  return sparseMatvec(gpu, 'linear_skip_zero_blocks', 'skip', args);
 }

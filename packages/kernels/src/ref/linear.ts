@@ -10,3 +10,10 @@ export function linearRef(x: Float32Array, w: Float32Array, rows: number, inFeat
   }
   return y;
 }
+
+/** CPU reference of linearMaskedRows: one row, y[o] = sum_i x[i] * w[o, i] where mask[o] != 0, else 0 (f64). */
+export function linearMaskedRowsRef(x: Float32Array, w: Float32Array, mask: ArrayLike<number>, inFeatures: number, outFeatures: number): Float64Array {
+  const y = linearRef(x, w, 1, inFeatures, outFeatures);
+  for (let o = 0; o < outFeatures; o++) if (mask[o] === 0) y[o] = 0;
+  return y;
+}
