@@ -2,11 +2,14 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 import { VitePWA } from 'vite-plugin-pwa';
 import { embedBuild } from './packages/embed/vite-plugin.ts';
+import { matformerFixture } from './tools/vite-matformer-fixture.ts';
 import { tinyModel } from './tools/vite-tiny-model.ts';
 import { enginePage } from './e2e/pages/engine.vite.ts';
 
 // The repository is cloned next to shared/, which holds the tiny fixture checkpoints.
 const tinyModelDir = fileURLToPath(new URL('../shared/fixtures/gemma3n-tiny-a', import.meta.url));
+// The tiny MatFormer parent (15 layers) and its slicing configurations, for the size selector.
+const tinyMatformerDir = fileURLToPath(new URL('../shared/fixtures/gemma3n-tiny-matformer', import.meta.url));
 // The tokenizer made for the tiny model's 1024-token vocabulary, served as its tokenizer.json.
 const tinyTokenizer = fileURLToPath(new URL('./packages/preprocess/test/fixtures/tiny-tokenizer.json', import.meta.url));
 
@@ -20,6 +23,8 @@ export default defineConfig({
   preview: { host: 'localhost', port: 4173, strictPort: true },
   plugins: [
     tinyModel(tinyModelDir, '/models/tiny/', { 'tokenizer.json': tinyTokenizer }),
+    tinyModel(tinyMatformerDir, '/models/tiny-matformer/', { 'tokenizer.json': tinyTokenizer }),
+    matformerFixture(tinyMatformerDir),
     enginePage(fileURLToPath(new URL('./e2e/pages', import.meta.url))),
     // The installable, offline demo: the service worker precaches the app shell and the engine
     // Worker; model weights stay in IndexedDB (the weights cache), so models/ is left out, as are

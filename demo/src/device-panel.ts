@@ -1,6 +1,7 @@
 /**
  * The device panel: the WebGPU adapter the engine Worker got, its optional features and key
- * limits, the loaded model's memory estimate, and what to do when WebGPU is missing or too small.
+ * limits, the loaded model's memory estimate and MatFormer configuration (which one, and why), and
+ * what to do when WebGPU is missing or too small.
  */
 import type { EngineCapabilities } from '@g3n/engine';
 import { byId, el, formatBytes } from './format.ts';
@@ -49,6 +50,8 @@ export function showCapabilities(caps: EngineCapabilities): string | null {
     const budget = m.budgetBytes === null ? 'this browser does not report the device memory' : `the device reports about ${formatBytes(m.budgetBytes)} for the GPU`;
     memory.textContent = `${formatBytes(m.totalBytes)} (weights ${formatBytes(m.weightBytes)}, caches ${formatBytes(m.cacheBytes)}); ${budget}${caps.fits === false ? ': it may not fit' : ''}.`;
   }
+  const slice = model?.matformer ?? null;
+  byId('matformer').textContent = !model ? 'no model loaded' : slice ? `${slice.name}: ${slice.reason}` : 'the whole model (no MatFormer slice)';
   if (caps.limits.maxStorageBufferBindingSize < SMALL_BINDING) {
     return `This GPU allows storage bindings of only ${formatBytes(caps.limits.maxStorageBufferBindingSize)}: the full Gemma 3n models may fail to load here. The tiny model works; for E2B or E4B try another browser or a device with a larger GPU.`;
   }

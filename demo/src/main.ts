@@ -1,16 +1,19 @@
 /**
  * The g3n demo: a chat on the engine (in its Worker, through the public Engine API), with a model
  * picker, a load panel, the storage view and the device panel. Hooks for automated checks:
- * `?model=tiny` loads the bundled tiny model (`?model=none` loads nothing); #status reads `ready` once a model is loaded;
- * data-testids prompt, send, stop and answer (the latest answer's text).
+ * `?model=tiny` loads the bundled tiny model (`?model=none` loads nothing); `?slice=<name>` preselects a MatFormer
+ * configuration (or `auto`) of a model that has them (`?model=tiny-matformer&slice=e2b-like`); #status reads `ready`
+ * once a model is loaded; data-testids prompt, send, stop and answer (the latest answer's text), size-select.
  */
 import { connectEngine, errorDetail, listCachedModels, renderMarkdown, type EngineClient } from '@g3n/embed';
 import { ChatView, type AnswerOptions } from './chat.ts';
 import { adviceFor, NO_WEBGPU_HELP, showCapabilities, showNoDevice } from './device-panel.ts';
 import { byId, formatBytes } from './format.ts';
 import { LoadPanel } from './load-panel.ts';
-import { accessToken, checkpointBytes, describeTiny, lastModel, specFor, specFromQuery, TINY_URL, type ModelChoice, type ModelSpec } from './models.ts';
+import { describeTinyMatformer } from './matformer.ts';
+import { accessToken, checkpointBytes, describeTiny, lastModel, specFor, specFromQuery, type ModelChoice, type ModelSpec } from './models.ts';
 import { setUpPwa } from './pwa.ts';
+import { SizeSelect } from './size-select.ts';
 import { estimateStorage, StoragePanel } from './storage-panel.ts';
 import './style.css';
 
@@ -49,11 +52,11 @@ function showMessage(text: string): void {
 }
 
 function nameOf(id: string): string {
-  if (id === TINY_URL) return 'Tiny demo model';
-  for (const choice of ['e2b', 'e4b'] as const) if (specFor(choice)?.url === id) return specFor(choice)!.label;
+  for (const choice of ['tiny', 'tiny-matformer', 'e2b', 'e4b'] as const) if (specFor(choice)?.url === id) return specFor(choice)!.label;
   return id;
 }
 
+const sizeSelect = new SizeSelect({ row: byId('size-row'), select: byId<HTMLSelectElement>('size-select'), detail: byId('size-detail'), quant: byId<HTMLSelectElement>('quant') });
 const loadPanel = new LoadPanel(byId<HTMLOListElement>('phases'), byId('traffic'));
 const storagePanel = new StoragePanel(byId<HTMLUListElement>('cached'), byId('quota'), byId<HTMLButtonElement>('clear-cache'), nameOf, () => void updateSpace());
 
@@ -85,10 +88,11 @@ function selectedSpec(): ModelSpec | null {
   return specFor(selectedChoice(), customUrl.value);
 }
 
-function selectChoice(spec: ModelSpec): void {
+function selectChoice(spec: ModelSpec, slice: string | null = null): void {
   (form.elements.namedItem('model') as RadioNodeList).value = spec.choice;
   if (spec.choice === 'custom') customUrl.value = spec.url;
   syncForm();
+  sizeSelect.show(spec.choice, slice);
 }
 
 function syncForm(): void {
@@ -96,6 +100,8 @@ function syncForm(): void {
   customUrl.disabled = choice !== 'custom';
   customUrl.required = choice === 'custom';
   byId('token-row').hidden = choice !== 'e2b' && choice !== 'e4b' && !(choice === 'custom' && customUrl.value.includes('huggingface.co'));
+  sizeSelect.show(choice);
+  describeChoice(choice);
   void updateSpace();
 }
 
@@ -134,11 +140,12 @@ async function load(spec: ModelSpec): Promise<void> {
   await client.setAccessToken(token || null);
   await client.watchTraffic((t) => loadPanel.onTraffic(t));
   try {
-    const info = await client.engine.load({ model: spec.url, onProgress: (p) => loadPanel.progress(p) });
+    const info = await client.engine.load({ model: spec.url, quant: sizeSelect.quant(), ...sizeSelect.loadOptions(), onProgress: (p) => loadPanel.progress(p) });
     loadPanel.finish(true);
     loaded = spec;
     lastModel.set(spec);
-    byId('model-name').textContent = `${spec.label}: ${info.numLayers} layers, up to ${info.maxContext.toLocaleString('en')} tokens of context`;
+    const size = info.matformer ? ` (${info.matformer.name})` : '';
+    byId('model-name').textContent = `${spec.label}${size}: ${info.numLayers} layers, up to ${info.maxContext.toLocaleString('en')} tokens of context`;
     setStatus('ready');
     chat.newChat();
     chat.setReady(true);
@@ -170,13 +177,22 @@ async function refreshDevice(): Promise<boolean> {
   }
 }
 
+let bundledText = '';
+
 async function describeBundled(): Promise<boolean | null> {
   const info = byId('model-info');
   const tiny = await describeTiny();
   info.dataset.bundled = String(tiny.bundled);
-  if (tiny.bundled) info.textContent = tiny.text;
-  else if (tiny.bundled === false) info.textContent = 'The tiny model is not bundled in this build (its fixture folder was missing when it was built).';
+  if (tiny.bundled) bundledText = tiny.text;
+  else if (tiny.bundled === false) bundledText = 'The tiny model is not bundled in this build (its fixture folder was missing when it was built).';
+  describeChoice(selectedChoice());
   return tiny.bundled;
+}
+
+/** The model line: the tiny MatFormer parent's own description while it is chosen, else the bundled tiny model's. */
+function describeChoice(choice: ModelChoice): void {
+  const parent = choice === 'tiny-matformer' ? describeTinyMatformer() : null;
+  byId('model-info').textContent = parent ?? bundledText;
 }
 
 /** What to open with: ?model= (none: nothing), else the last model if it is cached, else the bundled tiny model. */
@@ -216,7 +232,7 @@ if (!('gpu' in navigator) || !navigator.gpu) {
   if (await refreshDevice()) {
     const first = await initialModel(bundled);
     if (first) {
-      selectChoice(first);
+      selectChoice(first, new URLSearchParams(location.search).get('slice'));
       await load(first);
     } else syncForm();
   }

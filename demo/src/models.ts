@@ -1,12 +1,12 @@
 /**
- * The models the demo offers: the bundled tiny model, Gemma 3n E2B and E4B from their Hugging Face
+ * The models the demo offers: the bundled tiny model and tiny MatFormer parent, Gemma 3n E2B and E4B from their Hugging Face
  * repositories (gated: an optional access token), or any checkpoint folder URL. Also the choice's
  * `?model=` form, the remembered last choice and token (localStorage only), and the checkpoint's
  * size, for comparing with the free storage before a download starts.
  */
 import { authHeaders } from '@g3n/embed';
 
-export type ModelChoice = 'tiny' | 'e2b' | 'e4b' | 'custom';
+export type ModelChoice = 'tiny' | 'tiny-matformer' | 'e2b' | 'e4b' | 'custom';
 
 export interface ModelSpec {
   choice: ModelChoice;
@@ -16,6 +16,7 @@ export interface ModelSpec {
 }
 
 export const TINY_URL = new URL(`${import.meta.env.BASE_URL}models/tiny/`, location.href).href;
+export const TINY_MATFORMER_URL = new URL(`${import.meta.env.BASE_URL}models/tiny-matformer/`, location.href).href;
 
 const REPOS: Record<'e2b' | 'e4b', { repo: string; label: string }> = {
   e2b: { repo: 'google/gemma-3n-E2B-it', label: 'Gemma 3n E2B' },
@@ -37,6 +38,7 @@ export function hfUrl(repo: string): string {
 /** The spec of a choice; `custom` needs a URL (null when it is missing or not http(s)). */
 export function specFor(choice: ModelChoice, customUrl = ''): ModelSpec | null {
   if (choice === 'tiny') return { choice, url: TINY_URL, label: 'Tiny demo model' };
+  if (choice === 'tiny-matformer') return { choice, url: TINY_MATFORMER_URL, label: 'Tiny MatFormer demo model' };
   if (choice === 'custom') {
     try {
       const url = new URL(customUrl.trim(), location.href);
@@ -49,12 +51,12 @@ export function specFor(choice: ModelChoice, customUrl = ''): ModelSpec | null {
   return { choice, url: hfUrl(REPOS[choice].repo), label: REPOS[choice].label };
 }
 
-/** `?model=tiny|e2b|e4b|<url>`, or null without the parameter. */
+/** `?model=tiny|tiny-matformer|e2b|e4b|<url>`, or null without the parameter. */
 export function specFromQuery(search: string): ModelSpec | null {
   const value = new URLSearchParams(search).get('model');
   if (!value) return null;
   const key = value.toLowerCase();
-  if (key === 'tiny' || key === 'e2b' || key === 'e4b') return specFor(key);
+  if (key === 'tiny' || key === 'tiny-matformer' || key === 'e2b' || key === 'e4b') return specFor(key);
   return specFor('custom', value);
 }
 

@@ -27,7 +27,15 @@ export interface ErrorDetail {
   message: string;
 }
 
-const PHASES: Record<LoadProgress['phase'], string> = { config: 'reading the config', tokenizer: 'loading the tokenizer', weights: 'loading weights', compile: 'compiling shaders', ready: 'ready' };
+const PHASES: Record<LoadProgress['phase'], string> = {
+  config: 'reading the config',
+  tokenizer: 'loading the tokenizer',
+  download: 'downloading weights',
+  cache: 'reading weights from the cache',
+  upload: 'uploading weights',
+  compile: 'compiling shaders',
+  ready: 'ready',
+};
 
 export function errorDetail(e: unknown): ErrorDetail {
   const err = e as { name?: unknown; code?: unknown; message?: unknown } | null;

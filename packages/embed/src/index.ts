@@ -1,7 +1,6 @@
 export { parseInline, parseMarkdown, safeHref, type Block, type Inline } from './markdown.ts';
 export { renderMarkdown } from './markdown-dom.ts';
-export { cachedFileSource, FILES_REVISION, type CachedFilesOptions } from './cached-files.ts';
 export { connectEngine, type EngineClient, type Traffic } from './client.ts';
 export { defineG3nChat, errorDetail, type DoneDetail, type ErrorDetail, type TokenDetail } from './element.ts';
 export { authHeaders, TOKEN_HOST } from './auth.ts';
-export { clearCache, deleteCachedModel, listCachedModels, type CachedModel } from '@g3n/weights';
+export { cachedFileSource, clearCache, deleteCachedModel, FILES_REVISION, listCachedModels, type CachedFilesOptions, type CachedModel } from '@g3n/weights';

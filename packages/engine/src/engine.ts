@@ -1,14 +1,17 @@
 /**
  * The Engine, run in this thread: in Node, in tests, and inside the Worker that createEngine starts.
  * Requests run one at a time in arrival order (a promise-chain queue); load and unload queue too.
- * A lost device turns every later call into a DeviceLostError until load() builds a new device.
+ * A lost device turns every later call into a DeviceLostError until load() builds a new device and
+ * reads the model again, from the IndexedDB weights cache by default (files.ts).
  */
-import { G3nError, requestGpu, type DeviceLostError, type Gpu } from '@g3n/gpu';
-import { httpFileSource, type FileSource } from '@g3n/weights';
+import { requestGpu, type DeviceLostError, type Gpu } from '@g3n/gpu';
+import type { FileSource } from '@g3n/weights';
 import { Channel } from './channel.ts';
-import { NotLoadedError } from './errors.ts';
+import { NotLoadedError, OutOfMemoryError } from './errors.ts';
+import { modelFiles, type FileSourceRequest } from './files.ts';
 import { DecoderSession, generate, type GenerationJob, type GenerationResult } from './generate.ts';
 import { loadModel, type LoadedModel } from './load.ts';
+import { LoadTracker } from './progress.ts';
 import { prepareJob } from './request.ts';
 import type {
   ChatCompletion,
@@ -26,11 +29,11 @@ export interface InThreadEngineOptions {
   /** Where the device comes from (default: requestGpu(), i.e. navigator.gpu). In Node: () => requestNodeGpu(). */
   requestGpu?: () => Promise<Gpu>;
   /**
-   * How a model URL becomes files (default: HTTP Range reads). This is where the weights cache
-   * plugs in: a FileSource that serves shards from IndexedDB first makes load() after a device
-   * loss download nothing.
+   * How a model URL becomes files for one load (default: modelFiles, the IndexedDB weights cache
+   * where IndexedDB exists, else HTTP Range reads). The source should report each read through
+   * `request.onRead`, which drives the download / cache progress.
    */
-  files?: (model: string) => FileSource;
+  files?: (model: string, request: FileSourceRequest) => FileSource;
 }
 
 /** How long a failed GPU call waits for device.lost to say whether the device is gone. */
@@ -54,11 +57,11 @@ export class InThreadEngine implements Engine {
     return this.enqueue(async () => {
       this.dropModel();
       const gpu = await this.device();
-      const files = (this.options.files ?? ((m: string) => httpFileSource(m)))(options.model);
-      const report = (p: LoadProgress) => {
+      const tracker = new LoadTracker((p: LoadProgress) => {
         if (options.onProgress) void Promise.resolve(options.onProgress(p)).catch(() => undefined);
-      };
-      const loaded = await this.outOfMemoryAs(gpu, options.model, () => this.guardLoss(gpu, () => loadModel(gpu, files, options, report)));
+      });
+      const files = (this.options.files ?? modelFiles)(options.model, { onRead: tracker.onRead, cache: options.cache ?? true });
+      const loaded = await this.outOfMemoryAs(gpu, options.model, () => this.guardLoss(gpu, () => loadModel(gpu, files, options, tracker)));
       this.loaded = loaded;
       this.session = new DecoderSession(loaded.model, loaded.tokenizer);
       return loaded.info;
@@ -199,7 +202,11 @@ export class InThreadEngine implements Engine {
     }
   }
 
-  /** Run a load inside an out-of-memory error scope; an allocation that failed becomes an OUT_OF_MEMORY error. */
+  /**
+   * Run a load inside an out-of-memory error scope. An allocation that failed becomes an
+   * OutOfMemoryError (OUT_OF_MEMORY): the model it left is destroyed, and so is the device, which
+   * frees whatever else the load allocated; the next call gets a new device.
+   */
   private async outOfMemoryAs(gpu: Gpu, model: string, load: () => Promise<LoadedModel>): Promise<LoadedModel> {
     gpu.device.pushErrorScope('out-of-memory');
     let loaded: LoadedModel | null = null;
@@ -209,7 +216,9 @@ export class InThreadEngine implements Engine {
       const oom = await gpu.device.popErrorScope().catch(() => null);
       if (oom) {
         loaded?.model.destroy();
-        throw new G3nError('OUT_OF_MEMORY', `The GPU ran out of memory while loading ${model} (${oom.message}). Load it with quant: 'q4' or a MatFormer slice, or close other tabs that use the GPU.`, { model });
+        if (this.gpu && (await this.gpu.catch(() => null)) === gpu) this.gpu = null;
+        gpu.destroy();
+        throw new OutOfMemoryError(model, oom.message);
       }
     }
     return loaded;

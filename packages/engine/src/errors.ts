@@ -35,6 +35,15 @@ export class UnsupportedInputError extends G3nError {
   }
 }
 
+/** A GPU allocation failed while loading (the device's out-of-memory error scope caught it). */
+export class OutOfMemoryError extends G3nError {
+  /** Kept as a literal so that it survives minification. */
+  override name = 'OutOfMemoryError';
+  constructor(model: string, reason: string) {
+    super('OUT_OF_MEMORY', `The GPU ran out of memory while loading ${model} (${reason}). Load it with quant: 'q4' or a MatFormer slice, or close other tabs that use the GPU.`, { model });
+  }
+}
+
 /**
  * Rebuilds errors by their `name` (a literal in every class, so it survives minification); unknown
  * names come back as G3nError with their name kept.
@@ -60,6 +69,7 @@ const ERROR_CLASSES: Record<string, abstract new (...args: never[]) => G3nError>
   BadRequestError,
   NotLoadedError,
   UnsupportedInputError,
+  OutOfMemoryError,
 };
 
 /** A G3nError as plain, structured-cloneable data. */

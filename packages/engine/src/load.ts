@@ -1,28 +1,44 @@
 /**
  * Loading a model for the engine: the weights (a Hugging Face checkpoint or a g3n artifact, read
- * through the engine's FileSource), optionally MatFormer-sliced at load, the tokenizer, generation
- * defaults, the GPU upload with byte progress, a warm-up pass that builds the pipelines, and the
- * memory estimate.
+ * through the engine's FileSource), optionally a MatFormer slice (named, given, or chosen by 'auto'
+ * for this device), the tokenizer, generation defaults, the GPU upload with byte progress, a warm-up
+ * pass that builds the pipelines, and the memory estimate.
  */
 import {
+  artifactSliceTensors,
+  chooseSlice,
+  deviceMemoryBudget,
   GREEDY,
+  isSelectable,
   loadTextModel,
   parentTensorName,
   parseConfig,
   planSlice,
   resolveSlice,
+  SliceError,
+  sliceStats,
   storageDtype,
   tableBytes,
+  TEXT_PREFIX,
   textWeightTable,
   type Gemma3nTextModel,
   type ModelConfig,
+  type PublishedSlice,
+  type SelectableWeights,
+  type SliceConfig,
+  type SlicePlan,
+  type StorageFormat,
   type WeightSpec,
 } from '@g3n/gemma3n';
-import type { DType, Gpu } from '@g3n/gpu';
+import { numel, type Gpu } from '@g3n/gpu';
 import { Tokenizer } from '@g3n/preprocess';
 import { CheckpointError, NetworkError, openModelDir, type FileSource, type ModelWeights, type TensorData } from '@g3n/weights';
+import type { LoadTracker } from './progress.ts';
 import { samplingDefaults } from './sampling.ts';
-import type { LoadOptions, LoadProgress, MemoryEstimate, ModelInfo } from './types.ts';
+import type { LoadOptions, MatformerCandidate, MemoryEstimate, ModelInfo } from './types.ts';
+
+/** A Hugging Face checkpoint or a g3n artifact (which reads by selection: MatFormer slices fetch only their bytes). */
+type Weights = ModelWeights & Partial<SelectableWeights>;
 
 export interface LoadedModel {
   model: Gemma3nTextModel;
@@ -32,8 +48,6 @@ export interface LoadedModel {
   eosIds: Set<number>;
   info: ModelInfo;
 }
-
-type Report = (p: LoadProgress) => void;
 
 async function readText(files: FileSource, path: string): Promise<string | null> {
   const src = await files.open(path);
@@ -100,75 +114,148 @@ function isVector(s: WeightSpec): boolean {
   return s.role === 'norm' || s.role === 'vector' || s.role === 'coefs';
 }
 
-/** Bytes of the stored weights (progress) and of the GPU copies (matrices in the load format, vectors in f32). */
-function weightSizes(config: ModelConfig, weights: ModelWeights, parentName: (name: string) => string | undefined, quant: LoadOptions['quant']) {
+/**
+ * Whether the text model reads a tensor: every required text tensor and, of an embedder the weights
+ * have, the three tensors its hard-token table is built from (soft_embedding_norm belongs to the
+ * vision and audio towers, which a text load leaves out).
+ */
+function isRead(s: WeightSpec, present: (s: WeightSpec) => boolean): boolean {
+  return s.stage === 'text' ? s.required : present(s) && !s.name.endsWith('.soft_embedding_norm.weight');
+}
+
+const FLOAT_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
+
+/**
+ * Bytes of the weights as read (progress: exactly what the loader reads, a MatFormer slice of an
+ * artifact by selection, of a checkpoint whole parent tensors) and of their GPU copies (memory:
+ * matrices in the load format, vectors in f32).
+ */
+function weightSizes(parent: ModelConfig, plan: SlicePlan | null, weights: Weights, quant: LoadOptions['quant']) {
+  const parentName = (name: string) => (plan ? parentTensorName(plan, name) : name);
   const present = (s: WeightSpec) => {
     const p = parentName(s.name);
     return p !== undefined && weights.tensors.has(p);
   };
-  const table = textWeightTable(config);
-  const stored = tableBytes(table, (s) => sourceDtype(weights, parentName(s.name)).toLowerCase() as DType, present);
-  const gpu = tableBytes(
-    table,
-    (s) => (isVector(s) ? 'f32' : storageDtype(quant ?? 'auto', sourceDtype(weights, parentName(s.name)), s.shape[s.shape.length - 1], s.quantizable)),
-    present,
-  );
+  const table = textWeightTable(plan?.config ?? parent);
+  const read = table.filter((s) => isRead(s, present));
+  let stored = 0;
+  if (isSelectable(weights)) {
+    const names = new Set(read.map((s) => s.name));
+    for (const t of artifactSliceTensors(parent, plan, weights.manifest)) if (names.has(t.name)) stored += t.bytes;
+  } else {
+    for (const s of read) {
+      const info = weights.tensors.get(parentName(s.name) ?? '');
+      stored += info ? numel(info.shape) * (FLOAT_BYTES[info.dtype] ?? 0) : 0;
+    }
+  }
+  const gpu = tableBytes(read, (s) => (isVector(s) ? 'f32' : storageDtype(quant ?? 'auto', sourceDtype(weights, parentName(s.name)), s.shape[s.shape.length - 1], s.quantizable)));
   return { stored, gpu };
 }
 
-/** Bytes of one tensor's data as read (quantized data words plus their scales). */
-function dataBytes(d: TensorData): number {
-  return d.bytes.length + ('scales' in d ? d.scales.length : 0);
+/** The format the weights take on the GPU, for sizing matformer 'auto'. */
+function storageFormat(weights: Weights, quant: LoadOptions['quant']): StorageFormat {
+  if (quant && quant !== 'auto') return quant;
+  if (isSelectable(weights)) return weights.manifest.quant;
+  const d = weights.tensors.get(`${TEXT_PREFIX}embed_tokens.weight`)?.dtype;
+  return d === 'F32' ? 'f32' : d === 'F16' ? 'f16' : 'bf16';
 }
 
-/** Memory the platform reports (navigator.deviceMemory, in GiB, capped by browsers), half of it for the GPU. */
-function memoryBudget(): number | null {
-  const gib = (globalThis.navigator as { deviceMemory?: number } | undefined)?.deviceMemory;
-  return typeof gib === 'number' && gib > 0 ? (gib * 2 ** 30) / 2 : null;
+/** A candidate of 'auto' as chooseSlice takes it: its effective parameters computed where not given. */
+function asPublished(parent: ModelConfig, c: MatformerCandidate): PublishedSlice {
+  let params = c.effectiveParamsB ?? null;
+  if (params === null) {
+    try {
+      params = sliceStats(parent, c).effectiveParams / 1e9;
+    } catch (e) {
+      if (!(e instanceof SliceError)) throw e;
+      params = 0;
+    }
+  }
+  return { ...c, numLayers: c.numLayers ?? c.ffnHiddenDims.length, aliases: [], effectiveParamsB: params, mmlu: c.mmlu ?? Number.NaN };
 }
 
-export async function loadModel(gpu: Gpu, files: FileSource, options: LoadOptions, report: Report): Promise<LoadedModel> {
-  report({ phase: 'config', loaded: 0, total: 1 });
-  const weights = await openModelDir(files);
+interface Budget {
+  bytes: number;
+  source: string;
+}
+
+/** GPU memory the model may take: the load option, else navigator.deviceMemory / 2, else unknown. */
+function memoryBudget(options: LoadOptions): Budget | null {
+  if (options.memoryBudgetBytes !== undefined) return { bytes: options.memoryBudgetBytes, source: 'memoryBudgetBytes' };
+  return deviceMemoryBudget();
+}
+
+interface MatformerPick {
+  slice: SliceConfig;
+  plan: SlicePlan;
+  reason: string;
+}
+
+/**
+ * The MatFormer slice to load: the one given, the one named (among matformerCandidates, then the
+ * published configurations), or the one 'auto' chooses for this device; null for the whole model.
+ */
+function pickMatformer(gpu: Gpu, parent: ModelConfig, weights: Weights, options: LoadOptions, budget: Budget | null): MatformerPick | null {
+  const m = options.matformer;
+  if (m === undefined) return null;
+  if (m !== 'auto') {
+    const slice = typeof m === 'string' ? (options.matformerCandidates?.find((c) => c.name === m) ?? resolveSlice(m)) : m;
+    const plan = planSlice(parent, slice);
+    const asked = typeof m === 'string' ? `Requested by name ('${m}')` : 'Requested as a slice config';
+    return { slice, plan, reason: `${asked}: "${slice.name}", ${plan.keptLayers.length} of ${parent.text.numLayers} layers.` };
+  }
+  const choice = chooseSlice(parent, {
+    format: storageFormat(weights, options.quant),
+    limits: gpu.caps.limits,
+    budgetBytes: budget?.bytes ?? null,
+    budgetSource: budget?.source,
+    maxContext: options.maxContext,
+    maxChunk: options.maxChunk,
+    candidates: options.matformerCandidates?.map((c) => asPublished(parent, c)),
+  });
+  return { slice: choice.slice, plan: planSlice(parent, choice.slice), reason: choice.reason };
+}
+
+/**
+ * Load the model read through `files` onto `gpu`, reporting to `tracker`. On any failure after the
+ * model exists, it is destroyed before the error propagates.
+ */
+export async function loadModel(gpu: Gpu, files: FileSource, options: LoadOptions, tracker: LoadTracker): Promise<LoadedModel> {
+  tracker.step('config', 0, 1);
+  const weights: Weights = await openModelDir(files);
   const parent = parseConfig(weights.config);
   const gen = await readJson(files, 'generation_config.json');
-  report({ phase: 'config', loaded: 1, total: 1 });
+  tracker.step('config', 1, 1);
 
-  report({ phase: 'tokenizer', loaded: 0, total: 1 });
+  tracker.step('tokenizer', 0, 1);
   const { tokenizer, template } = await loadTokenizer(files, options.tokenizer);
-  report({ phase: 'tokenizer', loaded: 1, total: 1 });
+  tracker.step('tokenizer', 1, 1);
 
-  const plan = options.matformer === undefined ? null : planSlice(parent, resolveSlice(options.matformer));
+  const budget = memoryBudget(options);
+  const matformer = pickMatformer(gpu, parent, weights, options, budget);
+  const plan = matformer?.plan ?? null;
   const config = plan?.config ?? parent;
-  const sizes = weightSizes(config, weights, (name) => (plan ? parentTensorName(plan, name) : name), options.quant);
-  let loaded = 0;
-  const total = Math.max(sizes.stored, 1);
-  report({ phase: 'weights', loaded, total });
-  const counted = {
-    config: weights.config,
-    tensors: weights.tensors,
-    async readTensorData(name: string) {
-      const data = await weights.readTensorData(name);
-      loaded = Math.min(total, loaded + dataBytes(data));
-      report({ phase: 'weights', loaded, total });
-      return data;
-    },
-  };
-  const model = await loadTextModel(gpu, counted, { format: options.quant ?? 'auto', maxContext: options.maxContext, maxChunk: options.maxChunk, matformer: options.matformer });
-  report({ phase: 'weights', loaded: total, total });
-
-  // Build every pipeline now: a prefill, a greedy and a sampled decode step, then forget them.
-  report({ phase: 'compile', loaded: 0, total: 3 });
-  await model.prefillSample([config.text.bosTokenId], GREEDY, 0);
-  report({ phase: 'compile', loaded: 1, total: 3 });
-  await model.decodeSample(GREEDY, 1);
-  report({ phase: 'compile', loaded: 2, total: 3 });
-  await model.decodeSample({ ...GREEDY, temperature: 1 }, 2);
-  model.reset(0);
-  report({ phase: 'compile', loaded: 3, total: 3 });
+  const sizes = weightSizes(parent, plan, weights, options.quant);
+  tracker.weightsStart(sizes.stored);
+  const model = await loadTextModel(gpu, weights, { format: options.quant ?? 'auto', maxContext: options.maxContext, maxChunk: options.maxChunk, matformer: matformer?.slice });
+  try {
+    tracker.weightsDone();
+    // Build every pipeline now: a prefill, a greedy and a sampled decode step, then forget them.
+    tracker.step('compile', 0, 3);
+    await model.prefillSample([config.text.bosTokenId], GREEDY, 0);
+    tracker.step('compile', 1, 3);
+    await model.decodeSample(GREEDY, 1);
+    tracker.step('compile', 2, 3);
+    await model.decodeSample({ ...GREEDY, temperature: 1 }, 2);
+    model.reset(0);
+    tracker.step('compile', 3, 3);
+  } catch (e) {
+    model.destroy();
+    throw e;
+  }
 
   const cache = model.memoryBytes();
-  const memory: MemoryEstimate = { weightBytes: sizes.gpu, cacheBytes: cache, totalBytes: sizes.gpu + cache, budgetBytes: memoryBudget() };
+  const memory: MemoryEstimate = { weightBytes: sizes.gpu, cacheBytes: cache, totalBytes: sizes.gpu + cache, budgetBytes: budget?.bytes ?? null };
   const eos = eosIds(config, gen);
   const info: ModelInfo = {
     model: files.base,
@@ -179,7 +266,8 @@ export async function loadModel(gpu: Gpu, files: FileSource, options: LoadOption
     eosTokenIds: [...eos],
     defaults: samplingDefaults(gen),
     memory,
+    matformer: matformer ? { name: matformer.slice.name, reason: matformer.reason } : null,
   };
-  report({ phase: 'ready', loaded: 1, total: 1 });
+  tracker.step('ready', 1, 1);
   return { model, tokenizer, chatTemplate: template, eosIds: eos, info };
 }

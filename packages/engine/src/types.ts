@@ -9,10 +9,31 @@ import type { Capabilities } from '@g3n/gpu';
 /** How weights are stored on the GPU: `auto` keeps the checkpoint's float type (lossless). */
 export type WeightQuant = 'auto' | 'f32' | 'bf16' | 'f16' | 'q8' | 'q4';
 
+/**
+ * Where a load is: `config` (config.json, the tensor index or manifest), `tokenizer`, then the
+ * weights, read by read: `download` (bytes from the network) or `cache` (bytes from the IndexedDB
+ * weights cache), each followed by `upload` (those bytes written into GPU buffers); then `compile`
+ * (pipelines, built by a warm-up pass) and `ready`.
+ */
+export type LoadPhase = 'config' | 'tokenizer' | 'download' | 'cache' | 'upload' | 'compile' | 'ready';
+
+/** One progress event of load(). */
 export interface LoadProgress {
-  /** config: config.json and tensor headers; tokenizer; weights: tensor bytes; compile: pipelines; ready. */
-  phase: 'config' | 'tokenizer' | 'weights' | 'compile' | 'ready';
-  /** Bytes (weights) or steps done in this phase. */
+  phase: LoadPhase;
+  /**
+   * Weight bytes obtained so far, from the network and the cache together (download, cache and
+   * every later phase), or written to the GPU so far (upload).
+   */
+  loadedBytes: number;
+  /** Stored bytes of the weights this load reads (0 until the weights start). */
+  totalBytes: number;
+  /** This phase's bytes per second since the weights started (download: network, cache: IndexedDB, upload: GPU writes); 0 in the other phases. */
+  bytesPerSecond: number;
+  /** Seconds until this phase reaches totalBytes at that rate: 0 once it has; null while there is no rate or for the phases not measured in bytes. */
+  etaSeconds: number | null;
+  /** Whether every weight byte read so far came from the IndexedDB cache (false before the first one). */
+  fromCache: boolean;
+  /** Progress within the phase: bytes for download, cache and upload (as loadedBytes); steps for config, tokenizer, compile (3 warm-up passes) and ready. */
   loaded: number;
   total: number;
 }
@@ -23,8 +44,22 @@ export interface LoadOptions {
   quant?: WeightQuant;
   /** Called as loading advances; across a Worker it is proxied, so keep it cheap. */
   onProgress?: (progress: LoadProgress) => void;
-  /** Load a MatFormer slice of the checkpoint: a published configuration's name (e.g. 'E2B') or a slice config. */
-  matformer?: string | SliceConfig;
+  /**
+   * Keep the model's files in the IndexedDB weights cache and read them from there next time
+   * (default true; only where IndexedDB exists). A reload after a device loss then downloads nothing.
+   */
+  cache?: boolean;
+  /**
+   * Load a MatFormer slice of the checkpoint: a slice config, a configuration's name (one of
+   * matformerCandidates, or a published one such as 'E2B'), or 'auto': the largest configuration
+   * whose GPU memory fits the adapter's buffer limits and the memory budget (ModelInfo.matformer says
+   * which and why).
+   */
+  matformer?: 'auto' | (string & {}) | SliceConfig;
+  /** The configurations matformer names and 'auto' choose among (default: the 16 published slices of Gemma 3n E4B), e.g. the rows of a configs.csv (parseConfigsCsv). */
+  matformerCandidates?: readonly MatformerCandidate[];
+  /** For matformer 'auto': GPU memory the model may take, in bytes (default: navigator.deviceMemory / 2 where the platform reports it, else only the limits decide). */
+  memoryBudgetBytes?: number;
   /** tokenizer.json as a URL or its parsed JSON (default: `<model>/tokenizer.json`). */
   tokenizer?: string | object;
   /** Longest conversation (prompt + answer) in tokens (default: min(max_position_embeddings, 4096)). */
@@ -32,6 +67,9 @@ export interface LoadOptions {
   /** Tokens per prefill pass (default 128). */
   maxChunk?: number;
 }
+
+/** A configuration matformer 'auto' may choose; a missing effectiveParamsB is computed from the slice, a missing MMLU only ranks it last among equals. */
+export type MatformerCandidate = SliceConfig & { effectiveParamsB?: number | null; mmlu?: number | null };
 
 /** Sampling used when a request leaves a field out: the checkpoint's generation_config.json, else greedy. */
 export interface SamplingDefaults {
@@ -46,7 +84,7 @@ export interface MemoryEstimate {
   /** KV caches and activation workspaces. */
   cacheBytes: number;
   totalBytes: number;
-  /** Memory the platform reports for this device (navigator.deviceMemory / 2), or null when it reports none. */
+  /** GPU memory the model may take: memoryBudgetBytes, else navigator.deviceMemory / 2; null when neither is known. */
   budgetBytes: number | null;
 }
 
@@ -59,6 +97,8 @@ export interface ModelInfo {
   eosTokenIds: number[];
   defaults: SamplingDefaults;
   memory: MemoryEstimate;
+  /** The MatFormer slice loaded and why (the request, or the choice of 'auto'); null for the whole model. */
+  matformer: { name: string; reason: string } | null;
 }
 
 export interface EngineCapabilities {

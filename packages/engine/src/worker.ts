@@ -1,6 +1,7 @@
 /**
- * The engine's dedicated module Worker: an InThreadEngine with its own WebGPU device, exposed to
- * the page with Comlink (createEngine in create.ts is the other side).
+ * The engine's dedicated module Worker: an InThreadEngine with its own WebGPU device, reading models
+ * through the IndexedDB weights cache (files.ts), exposed to the page with Comlink (createEngine in
+ * create.ts is the other side).
  */
 import { expose } from 'comlink';
 import { InThreadEngine } from './engine.ts';

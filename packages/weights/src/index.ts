@@ -1,5 +1,6 @@
 export * from './errors.ts';
 export * from './sources.ts';
+export * from './cached-files.ts';
 export * from './safetensors.ts';
 export * from './checkpoint.ts';
 export * from './node-source.ts';

@@ -15,9 +15,17 @@ export interface FileSource {
   open(path: string): Promise<ByteSource | null>;
 }
 
+/**
+ * Told after each read of a file: how many bytes, and whether they came from a cache in front of
+ * the files (IndexedDB) rather than from the files' own place (the network, the disk).
+ */
+export type ReadListener = (bytes: number, fromCache: boolean) => void;
+
 export interface HttpInit {
   headers?: Record<string, string>;
   fetch?: typeof fetch;
+  /** After each read (never for the size probes); HTTP reads are never from a cache. */
+  onRead?: ReadListener;
 }
 
 /**
@@ -45,7 +53,11 @@ export function httpFileSource(baseUrl: string, init: HttpInit = {}): FileSource
       return {
         name: url,
         size: async () => size,
-        read: (offset, length) => rangeRead(url, size, offset, length, request),
+        async read(offset, length) {
+          const bytes = await rangeRead(url, size, offset, length, request);
+          init.onRead?.(length, false);
+          return bytes;
+        },
       };
     },
   };

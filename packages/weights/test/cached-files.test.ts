@@ -1,7 +1,7 @@
-import { ShardCache, type KeyValueStore } from '@g3n/weights';
 import { describe, expect, it } from 'vitest';
-import { authHeaders } from '../src/auth.ts';
+import { ShardCache, type KeyValueStore } from '../src/artifact/cache.ts';
 import { cachedFileSource, FILES_REVISION } from '../src/cached-files.ts';
+import { httpFileSource } from '../src/sources.ts';
 
 /** An in-memory KeyValueStore (the cache's IndexedDB store in the browser). */
 function memoryStore(): KeyValueStore & { map: Map<string, unknown> } {
@@ -99,14 +99,15 @@ describe('cachedFileSource', () => {
   });
 });
 
-describe('authHeaders', () => {
-  it('sends the token only to https://huggingface.co', () => {
-    expect(authHeaders('https://huggingface.co/google/gemma-3n-E2B-it/resolve/main/', 'hf_x')).toEqual({ Authorization: 'Bearer hf_x' });
-    expect(authHeaders('https://huggingface.co/x/', null)).toEqual({});
-    expect(authHeaders('http://huggingface.co/x/', 'hf_x')).toEqual({});
-    expect(authHeaders('https://huggingface.co.evil.example/x/', 'hf_x')).toEqual({});
-    expect(authHeaders('https://evil.example/huggingface.co/', 'hf_x')).toEqual({});
-    expect(authHeaders('https://cdn-lfs.huggingface.co/x', 'hf_x')).toEqual({});
-    expect(authHeaders('not a url', 'hf_x')).toEqual({});
+describe('httpFileSource reads', () => {
+  it('are reported with their size, as network reads; size probes are not', async () => {
+    const srv = server();
+    const reads: Array<[number, boolean]> = [];
+    const src = httpFileSource(BASE, { fetch: srv.fetch, onRead: (n, c) => reads.push([n, c]) });
+    const model = await src.open('model.safetensors');
+    expect(reads).toEqual([]);
+    expect([...(await model!.read(250, 3))]).toEqual([250, 0, 1]);
+    expect(reads).toEqual([[3, false]]);
+    expect(srv.log).toEqual(['HEAD model.safetensors', 'GET model.safetensors bytes=250-252']);
   });
 });

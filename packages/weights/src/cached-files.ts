@@ -1,19 +1,21 @@
 /**
- * A read-through IndexedDB cache in front of a checkpoint folder served over HTTP (the Hugging Face
- * layout: config.json, tokenizer.json, *.safetensors). The engine reads a checkpoint as byte ranges
- * (headers, then one range per tensor, the same ranges on every load), so each range read is kept
- * as one record of the weights cache (@g3n/weights ShardCache, database `g3n-weights`): the next load
- * of the same folder reads everything from IndexedDB and works offline, listCachedModels() counts
- * the bytes under the folder's URL, and deleteCachedModel(url, FILES_REVISION) removes them. Only
- * the tensors the engine reads are fetched and stored (a text-only load skips the vision and audio
- * towers). Each file's size, or its absence, is remembered too, so an offline load asks nothing of
- * the network.
+ * A read-through IndexedDB cache in front of a model folder served over HTTP (a Hugging Face
+ * checkpoint: config.json, tokenizer.json, *.safetensors; or a g3n artifact: manifest.json and its
+ * shards). A model is read as byte ranges (headers, then one range per tensor, the same ranges on
+ * every load), so each range read is kept as one record of the weights cache (ShardCache, database
+ * `g3n-weights`): the next load of the same folder reads everything from IndexedDB and works
+ * offline, listCachedModels() counts the bytes under the folder's URL, and
+ * deleteCachedModel(url, FILES_REVISION) removes them. Only the ranges actually read are fetched
+ * and stored (a text-only load skips the vision and audio towers). Each file's size, or its
+ * absence, is remembered too, so an offline load asks nothing of the network.
  *
  * A cache record is a ShardMeta whose `sha256` field holds the range's id (`range:<file>:<offset>:
  * <length>`) instead of a content hash: the key stays unique per (folder, file, range), and a
  * folder re-published under the same URL is picked up after deleting its cache entry.
  */
-import { httpFileSource, NetworkError, ShardCache, shardKey, type ByteSource, type FileSource, type HttpInit, type ModelRef, type ShardMeta } from '@g3n/weights';
+import { ShardCache, shardKey, type ModelRef, type ShardMeta } from './artifact/cache.ts';
+import { NetworkError } from './errors.ts';
+import { httpFileSource, type ByteSource, type FileSource, type HttpInit } from './sources.ts';
 
 /** The revision under which folders cached by range are listed (artifacts list their own revision). */
 export const FILES_REVISION = 'files';
@@ -22,9 +24,8 @@ export const FILES_REVISION = 'files';
 const PIECE = 32 << 20;
 
 export interface CachedFilesOptions extends HttpInit {
+  /** The cache to read and fill (default: the shared `g3n-weights` IndexedDB store). */
   cache?: ShardCache;
-  /** After each read: its size, and whether it came from the cache or the network. */
-  onRead?: (bytes: number, fromCache: boolean) => void;
   /** A read that could not be stored (the disk is full): it still loads, from the network next time too. */
   onNotStored?: (bytes: number, error: unknown) => void;
 }
@@ -38,11 +39,14 @@ function isFileRecord(v: unknown): v is FileRecord {
   return typeof v === 'object' && v !== null && 'size' in v && ((v as FileRecord).size === null || typeof (v as FileRecord).size === 'number');
 }
 
-/** Files under `base`, served from the weights cache when present and stored there on first read. */
+/**
+ * Files under `base`, served from the weights cache when present and stored there on first read.
+ * `onRead` tells each read's size and whether it came from the cache or the network.
+ */
 export function cachedFileSource(base: string, options: CachedFilesOptions = {}): FileSource {
   const cache = options.cache ?? new ShardCache();
   const model: ModelRef = { id: base, revision: FILES_REVISION };
-  const http = httpFileSource(base, options);
+  const http = httpFileSource(base, { headers: options.headers, fetch: options.fetch });
   // Not ending in /meta, so the cache's listing ignores it; under the model's prefix, so deleting the model removes it.
   const fileKey = (path: string) => shardKey(model, `file:${encodeURIComponent(path)}`);
 

@@ -1,0 +1,84 @@
+/**
+ * Load progress: one tracker per load turns the loader's steps and the FileSource's reads into
+ * LoadProgress events. While the weights load, every read the FileSource reports is a `download`
+ * or a `cache` event by where its bytes came from. The loader reads the weights in order and hands
+ * each piece to the GPU before it reads the next, so when a read arrives the bytes read before it
+ * are on the GPU: an `upload` event (and the last ones when the weights are done).
+ */
+import type { ReadListener } from '@g3n/weights';
+import type { LoadPhase, LoadProgress } from './types.ts';
+
+type BytePhase = 'download' | 'cache' | 'upload';
+type StepPhase = Exclude<LoadPhase, BytePhase>;
+
+interface Rate {
+  bytes: number;
+  /** When the phase's bytes started to move (ms). */
+  since: number;
+}
+
+export class LoadTracker {
+  private totalBytes = 0;
+  private obtained = 0;
+  private uploaded = 0;
+  private allCached: boolean | null = null;
+  private weights = false;
+  private readonly rates = new Map<BytePhase, Rate>();
+
+  constructor(
+    private readonly emit: (p: LoadProgress) => void,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** Handed to the FileSource: each read's size and whether it came from the cache. */
+  readonly onRead: ReadListener = (bytes, fromCache) => {
+    if (!this.weights) return;
+    this.flushUpload();
+    const phase = fromCache ? 'cache' : 'download';
+    this.obtained += bytes;
+    this.allCached = (this.allCached ?? true) && fromCache;
+    this.advance(phase, bytes, this.obtained);
+  };
+
+  /** A phase measured in steps (config, tokenizer, compile, ready). */
+  step(phase: StepPhase, loaded: number, total: number): void {
+    this.emit({ ...this.common(phase), bytesPerSecond: 0, etaSeconds: null, loaded, total });
+  }
+
+  /** The weights start to load: `bytes` of them, as stored. */
+  weightsStart(bytes: number): void {
+    this.totalBytes = bytes;
+    this.weights = true;
+    const now = this.now();
+    for (const phase of ['download', 'cache', 'upload'] as const) this.rates.set(phase, { bytes: 0, since: now });
+  }
+
+  /** Every weight is read and on the GPU. A total that missed what the source reported reading is corrected to it. */
+  weightsDone(): void {
+    if (this.obtained > 0) this.totalBytes = this.obtained;
+    this.flushUpload();
+    this.weights = false;
+  }
+
+  private flushUpload(): void {
+    const bytes = this.obtained - this.uploaded;
+    if (bytes === 0) return;
+    this.uploaded = this.obtained;
+    this.advance('upload', bytes, this.uploaded);
+  }
+
+  private advance(phase: BytePhase, bytes: number, loaded: number): void {
+    const rate = this.rates.get(phase) as Rate;
+    rate.bytes += bytes;
+    const seconds = (this.now() - rate.since) / 1000;
+    const bytesPerSecond = seconds > 0 ? rate.bytes / seconds : 0;
+    const shown = Math.min(loaded, this.totalBytes);
+    const left = this.totalBytes - shown;
+    const etaSeconds = left === 0 ? 0 : bytesPerSecond > 0 ? left / bytesPerSecond : null;
+    this.emit({ ...this.common(phase), loadedBytes: shown, bytesPerSecond, etaSeconds, loaded: shown, total: this.totalBytes });
+  }
+
+  private common(phase: LoadPhase): Pick<LoadProgress, 'phase' | 'loadedBytes' | 'totalBytes' | 'fromCache'> {
+    return { phase, loadedBytes: Math.min(this.obtained, this.totalBytes), totalBytes: this.totalBytes, fromCache: this.allCached === true };
+  }
+}
