@@ -6,6 +6,7 @@ import {
   altupCorrect,
   altupPredict,
   attention,
+  attentionScratchShape,
   gaussianTopK,
   geglu,
   kvAppend,
@@ -88,8 +89,12 @@ export function decoderLayer(ctx: ForwardContext, opts: ForwardOptions, l: numbe
   }
   const attn = at('attn', T, cfg.numHeads * hd);
   const window = cfg.layerTypes[l] === 'sliding' ? cfg.slidingWindow : 0;
+  const attnArgs = { q, kCache: cache.k, vCache: cache.v, out: attn, rows: T, nHeads: cfg.numHeads, nKV: cfg.numKvHeads, headDim: hd, pos0: opts.pos0, capacity: cache.capacity, window, scale: 1 };
+  // Decode splits the keys over workgroups; its partial results live in one workspace buffer per shape.
+  const scratchShape = attentionScratchShape(attnArgs);
+  const scratch = T === 1 ? ws.owned(`attention.scratch.${scratchShape.join('x')}`, 'f32', scratchShape) : undefined;
   out.push(
-    ...[attention(gpu, { q, kCache: cache.k, vCache: cache.v, out: attn, rows: T, nHeads: cfg.numHeads, nKV: cfg.numKvHeads, headDim: hd, pos0: opts.pos0, capacity: cache.capacity, window, scale: 1 })].flat(),
+    ...[attention(gpu, { ...attnArgs, scratch })].flat(),
   );
   const o = at('o', T, D);
   out.push(...linearAll(gpu, attn, w.oProj, o, T));

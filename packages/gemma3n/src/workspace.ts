@@ -67,6 +67,22 @@ export class Workspace {
     return t;
   }
 
+  /**
+   * A buffer kept for the workspace's lifetime under `key` (created on first use, destroyed with the
+   * workspace): scratch space that kernels of several layers share because they run one after another.
+   */
+  owned(key: string, dtype: Tensor['dtype'], shape: number[]): Tensor {
+    const name = `owned.${key}`;
+    let t = this.buffers.get(name);
+    if (!t) {
+      t = createTensor(this.gpu, `ws.${key}`, dtype, shape);
+      this.buffers.set(name, t);
+    } else if (t.dtype !== dtype || numel(t.shape) < numel(shape)) {
+      throw new ShapeError(t.label, `owned buffer '${key}' is ${t.dtype} [${t.shape.join(', ')}], asked for ${dtype} [${shape.join(', ')}]`);
+    }
+    return t;
+  }
+
   bytes(): number {
     let s = 0;
     for (const t of this.buffers.values()) s += t.byteLength;
