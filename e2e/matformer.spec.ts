@@ -3,7 +3,9 @@
  * static server. The tiny parent (gemma3n-tiny-matformer) is converted by `g3n convert` into a
  * temporary directory; the slice's bytes are computed here from the manifest, independently of the
  * loader: kept layers only (no KV-sharing layer's unused k/v/k_norm), FFN prefixes, the kept layers'
- * PLE columns and projection rows, everything else of the text model whole.
+ * PLE columns and projection rows, everything else of the text model whole. The PLE table is stored
+ * layer-major, so the number of Range requests depends on the kept layers and the tensors, not on the
+ * vocabulary.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -26,7 +28,7 @@ interface SliceJson {
 }
 interface ManifestView {
   config: { text_config: { num_hidden_layers: number; num_kv_shared_layers: number; hidden_size_per_layer_input: number } };
-  tensors: Array<{ name: string; dtype: string; shape: number[]; parts: Array<{ shard: number; offset: number; length: number; scalesLength?: number }> }>;
+  tensors: Array<{ name: string; dtype: string; shape: number[]; layout: string; parts: Array<{ shard: number; offset: number; length: number; scalesLength?: number }> }>;
   shards: Array<{ file: string; bytes: number }>;
   layout: { layers: Record<string, Array<{ shard: number; start: number; end: number }>> };
 }
@@ -121,6 +123,15 @@ test('the e2b-like slice fetches exactly its bytes plus the manifest and predict
   expect(shardGets().every((r) => r.status === 206 && /^bytes=\d+-\d+$/.test(r.range ?? ''))).toBe(true);
   expect(first.report).toMatchObject({ neededBytes: e2b, cachedBytes: 0, networkBytes: e2b });
   console.log(`e2b-like: ${e2b} of ${manifest.shards.reduce((a, s) => a + s.bytes, 0)} shard bytes in ${shardGets().length} Range requests`);
+  // Per kept layer: its tensors less the FFN suffixes and unused k/v (at most 6 runs), its PLE block and
+  // projection rows (2); per shard, one run of global tensors. A row-major PLE table needs one per row.
+  const kept = manifest.config.text_config.num_hidden_layers - slice('e2b-like').layers_skipped.length;
+  const ple = manifest.tensors.find((t) => t.name.endsWith('.embed_tokens_per_layer.weight'))!;
+  expect(ple.layout).toBe('layer-major');
+  expect(shardGets().length).toBeLessThanOrEqual(8 * kept + manifest.shards.length);
+  expect(first.report?.requests).toBe(shardGets().length);
+  const inPle = (g: { path: string; start: number; sent: number }) => ple.parts.some((p) => g.path === `/model/${manifest.shards[p.shard].file}` && g.start < p.offset + p.length && g.start + g.sent > p.offset);
+  expect(shardGets().filter(inPle).length).toBeLessThanOrEqual(kept + ple.parts.length);
   for (const l of slice('e2b-like').layers_skipped) {
     for (const r of manifest.layout.layers[l]) {
       const file = `/model/${manifest.shards[r.shard].file}`;

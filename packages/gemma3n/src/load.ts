@@ -1,11 +1,11 @@
 import type { Gpu } from '@g3n/gpu';
-import { CheckpointError, type LoadProgress, type ModelWeights, type PrefetchReport } from '@g3n/weights';
+import { CheckpointError, DEFAULT_BLOCK_BYTES, partBytes, type LoadProgress, type ModelWeights, type PrefetchReport, type WeightInfo } from '@g3n/weights';
 import { parseConfig, type ModelConfig } from './config.ts';
 import type { FloatTensorData, TensorData, WeightFormat } from './gpu-weights.ts';
 import { artifactSliceReader, isSelectable } from './matformer/artifact-slice.ts';
 import { chooseSlice, deviceMemoryBudget, type AutoSliceChoice } from './matformer/auto.ts';
 import { findPublishedSlice, type StorageFormat } from './matformer/published.ts';
-import { sliceReader } from './matformer/reader.ts';
+import { parentTensorName, sliceReader } from './matformer/reader.ts';
 import { planSlice, SliceError, type SliceConfig } from './matformer/slice.ts';
 import { Gemma3nTextModel, type TextModelOptions } from './model.ts';
 import { checkWeights, TEXT_PREFIX, textWeightTable } from './weight-table.ts';
@@ -24,6 +24,11 @@ export interface LoadTextModelOptions extends TextModelOptions {
   onProgress?: (p: LoadProgress) => void;
   /** Told what fetching an artifact opened by ranges took (bytes needed, cached, fetched; requests). */
   onPrefetch?: (report: PrefetchReport) => void;
+  /**
+   * Stored bytes read at a time (default 16 MiB): a matrix larger than this (the embedding and PLE
+   * tables) is read and uploaded block by block, never whole in JS memory.
+   */
+  blockBytes?: number;
 }
 
 /** Resolve a slice given by name (the 16 published configurations) or as a configuration object. */
@@ -34,7 +39,14 @@ export function resolveSlice(slice: SliceConfig | string): SliceConfig {
   return found;
 }
 
-type Weights = Pick<ModelWeights, 'config' | 'tensors' | 'readTensorData'>;
+type Weights = Pick<ModelWeights, 'config' | 'tensors' | 'readTensorData'> & Partial<Pick<ModelWeights, 'readBlocks'>>;
+
+/** Stored bytes of a whole tensor (data and, for Q8/Q4, scales). */
+function storedBytes(info: WeightInfo | undefined): number {
+  if (!info) return 0;
+  const b = partBytes(info.dtype, info.shape.reduce((a, x) => a * x, 1), 1);
+  return b.data + b.scales;
+}
 
 /** The storage format the weights will take on the GPU, for sizing 'auto'. */
 function storageFormat(weights: Weights, format: WeightFormat | undefined): StorageFormat {
@@ -67,27 +79,34 @@ function pickSlice(gpu: Gpu, parent: ModelConfig, weights: Weights, options: Loa
  * and load the text decoder onto the GPU, or a MatFormer slice of it, with no sliced copy written
  * anywhere. From a g3n artifact the slice is read in the artifact's stored layout (any storage format,
  * Q8/Q4 included): only its bytes are read, and an artifact opened by ranges fetches only those (see
- * matformer/artifact-slice.ts). From an HF checkpoint the float tensors are read whole and sliced on
- * the CPU.
+ * matformer/artifact-slice.ts). From an HF checkpoint the float tensors are read and sliced on the
+ * CPU. Either way a matrix of more than `blockBytes` stored bytes is read and uploaded in blocks.
  */
 export async function loadTextModel(gpu: Gpu, weights: Weights, options: LoadTextModelOptions = {}): Promise<Gemma3nTextModel> {
   const parent: ModelConfig = parseConfig(weights.config);
   checkWeights(textWeightTable(parent), weights.tensors);
   const plan = options.matformer === undefined ? null : planSlice(parent, pickSlice(gpu, parent, weights, options));
+  const maxBytes = options.blockBytes ?? DEFAULT_BLOCK_BYTES;
   if (isSelectable(weights) && (plan || weights.prefetch)) {
     const sliced = artifactSliceReader(parent, plan, weights);
     const report = await sliced.prefetch(options.onProgress);
     if (report) options.onPrefetch?.(report);
-    return Gemma3nTextModel.load(gpu, plan ? plan.config : parent, sliced.read, sliced.has, options);
+    return Gemma3nTextModel.load(gpu, plan ? plan.config : parent, sliced.read, sliced.has, options, (name) => sliced.blocks(name, maxBytes));
   }
   const has = (name: string) => weights.tensors.has(name);
   const read = async (name: string): Promise<TensorData> => {
     if (!has(name)) throw new CheckpointError('missing-tensor', `tensor '${name}' is missing from the weights`, { tensor: name });
     return weights.readTensorData(name);
   };
-  if (!plan) return Gemma3nTextModel.load(gpu, parent, read, has, options);
+  const readBlocks = weights.readBlocks?.bind(weights);
+  const large = (name: string | undefined) => name !== undefined && storedBytes(weights.tensors.get(name)) > maxBytes;
+  if (!plan) {
+    const blocks = (name: string) => (readBlocks && large(name) ? (wholeRows: boolean) => readBlocks(name, { maxBytes, wholeRows }) : null);
+    return Gemma3nTextModel.load(gpu, parent, read, has, options, blocks);
+  }
   const sliced = sliceReader(plan, {
     has,
+    readBlocks,
     shape: (name) => weights.tensors.get(name)?.shape,
     read: async (name): Promise<FloatTensorData> => {
       const data = await read(name);
@@ -97,5 +116,6 @@ export async function loadTextModel(gpu: Gpu, weights: Weights, options: LoadTex
       return data;
     },
   });
-  return Gemma3nTextModel.load(gpu, plan.config, sliced.read, sliced.has, options);
+  const blocks = (name: string) => (large(parentTensorName(plan, name)) ? sliced.blocks(name, maxBytes) : null);
+  return Gemma3nTextModel.load(gpu, plan.config, sliced.read, sliced.has, options, blocks);
 }

@@ -3,7 +3,7 @@ import { embedGather, rmsNorm, SAMPLE_SCRATCH_WORDS } from '@g3n/kernels';
 import type { ModelConfig, TextConfig } from './config.ts';
 import { captureElements, forwardDispatches, linearAll, type ForwardContext } from './forward.ts';
 import type { WeightFormat } from './gpu-weights.ts';
-import { destroyTextWeights, loadTextWeights, type MultimodalHardWeights, type TensorExists, type TensorReader, type TextWeights } from './text-weights.ts';
+import { destroyTextWeights, loadTextWeights, type MultimodalHardWeights, type TensorBlockReader, type TensorExists, type TensorReader, type TextWeights } from './text-weights.ts';
 import { samplerDispatches, samplerParams, TokenReadback, type SamplingOptions } from './sampling.ts';
 import { createKvCache, Workspace, type KvCache } from './workspace.ts';
 
@@ -70,8 +70,8 @@ export class Gemma3nTextModel {
     this.tokenReadback = new TokenReadback(gpu, this.decodeWs.raw('ids'));
   }
 
-  static async load(gpu: Gpu, config: ModelConfig, read: TensorReader, has: TensorExists, options: TextModelOptions = {}): Promise<Gemma3nTextModel> {
-    const weights = await loadTextWeights(gpu, config, read, has, options.format ?? 'auto');
+  static async load(gpu: Gpu, config: ModelConfig, read: TensorReader, has: TensorExists, options: TextModelOptions = {}, blocks?: TensorBlockReader): Promise<Gemma3nTextModel> {
+    const weights = await loadTextWeights(gpu, config, read, has, options.format ?? 'auto', blocks);
     const model = new Gemma3nTextModel(gpu, config, weights, options);
     await model.buildMultimodalTables();
     return model;

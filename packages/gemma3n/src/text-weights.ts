@@ -1,6 +1,7 @@
 import type { Gpu, Tensor } from '@g3n/gpu';
 import type { ModelConfig } from './config.ts';
 import { destroyMatrix, storageDtype, toF32, uploadMatrix, uploadVector, type MatrixWeight, type TensorData, type WeightFormat } from './gpu-weights.ts';
+import { uploadMatrixBlocks, type OpenBlocks } from './upload-blocks.ts';
 
 export interface LayerWeights {
   qProj: MatrixWeight;
@@ -51,17 +52,21 @@ export interface TextWeights {
 /** Reads one tensor of the (possibly sliced) checkpoint by its HF name, already shaped as the model needs it. */
 export type TensorReader = (name: string) => Promise<TensorData>;
 export type TensorExists = (name: string) => boolean;
+/** The blocks of a tensor too large to read whole (see upload-blocks.ts); null for one read whole. */
+export type TensorBlockReader = (name: string) => OpenBlocks | null;
 
 const LM = 'model.language_model.';
 
 /**
  * Upload every text-decoder weight the forward pass uses. Linear and embedding matrices go in
- * `format` (lossless by default); norms, scales and AltUp coefficients stay f32, coefficients
- * clamped to +-altup_coef_clip as HF does at run time.
+ * `format` (lossless by default), block by block where `blocks` has them; norms, scales and AltUp
+ * coefficients stay f32, coefficients clamped to +-altup_coef_clip as HF does at run time.
  */
-export async function loadTextWeights(gpu: Gpu, cfg: ModelConfig, read: TensorReader, has: TensorExists, format: WeightFormat = 'auto'): Promise<TextWeights> {
+export async function loadTextWeights(gpu: Gpu, cfg: ModelConfig, read: TensorReader, has: TensorExists, format: WeightFormat = 'auto', blocks?: TensorBlockReader): Promise<TextWeights> {
   const t = cfg.text;
   const matrix = async (name: string, rows: number, cols: number, quantizable = true): Promise<MatrixWeight> => {
+    const open = blocks?.(name);
+    if (open) return uploadMatrixBlocks(gpu, name, open, rows, cols, (source) => storageDtype(format, source, cols, quantizable));
     const data = await read(name);
     return uploadMatrix(gpu, name, data, rows, cols, storageDtype(format, data.dtype, cols, quantizable));
   };

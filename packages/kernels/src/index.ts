@@ -9,3 +9,4 @@ export * from './embedding.ts';
 export * from './attention.ts';
 export * from './kv-cache.ts';
 export * from './sample.ts';
+export * from './copy-rows.ts';

@@ -17,6 +17,7 @@ export * from './artifact/locks.ts';
 export * from './artifact/fetch.ts';
 export * from './artifact/loader.ts';
 export * from './artifact/ranges.ts';
+export * from './artifact/blocks.ts';
 export * from './artifact/pieces.ts';
 export * from './artifact/range-fetch.ts';
 export * from './artifact/range-loader.ts';

@@ -19,6 +19,7 @@ import { pieceSpans, selectionPieces, verifyPiece } from '../src/artifact/pieces
 import {
   mergeSpans,
   planRequests,
+  rangeSpans,
   selectionBytes,
   selectionRanges,
   selectionShape,
@@ -58,15 +59,16 @@ function checkpoint() {
   return syntheticCheckpoint(tensors, { model_type: 'gemma3n', text_config: { hidden_size_per_layer_input: P, num_hidden_layers: L } });
 }
 
-async function convert(quant: QuantName, shardBytes = SHARD): Promise<{ manifest: Manifest; files: Map<string, Uint8Array>; artifact: Artifact }> {
+/** Converted in memory; `pleColumns: null` stores the PLE table row-major, as artifacts before minor 2 do. */
+async function convert(quant: QuantName, shardBytes = SHARD, pleColumns?: null): Promise<{ manifest: Manifest; files: Map<string, Uint8Array>; artifact: Artifact }> {
   const sink = memorySink();
-  const manifest = await convertCheckpoint(await checkpoint(), { quant, modelId: 'ranges', revision: quant, shardBytes }, sink);
+  const manifest = await convertCheckpoint(await checkpoint(), { quant, modelId: 'ranges', revision: quant, shardBytes, pleColumns }, sink);
   return { manifest, files: sink.files, artifact: await openArtifact(memoryFiles(sink.files)) };
 }
 
 /** The CPU reference: gather a selection out of the whole tensor's row-major data, group by group. */
 function gatherReference(t: ManifestTensor, whole: TensorData, sel: TensorSelection): TensorData {
-  const [rows, cols] = t.layout === 'column-blocks' ? [t.shape[0], t.shape[1]] : [unitsOf(t.shape, t.layout).units, unitsOf(t.shape, t.layout).perUnit];
+  const [rows, cols] = t.layout === 'row-major' ? [unitsOf(t.shape, t.layout).units, unitsOf(t.shape, t.layout).perUnit] : [t.shape[0], t.shape[1]];
   const colRuns: ReadonlyArray<readonly [number, number]> = t.layout === 'column-blocks' ? sel.units.map(([f, c]) => [f * GROUP, c * GROUP] as const) : (sel.elements ?? [[0, cols]]);
   const rowRuns: ReadonlyArray<readonly [number, number]> = t.layout === 'column-blocks' ? [[0, rows]] : [...sel.units];
   const C = colRuns.reduce((a, r) => a + r[1], 0);
@@ -107,9 +109,10 @@ const SELECTIONS: Array<[keyof typeof NAMES, TensorSelection]> = [
 ];
 
 describe('selections of stored tensors', () => {
-  for (const quant of ['bf16', 'q8', 'q4'] as const) {
-    it(`${quant}: every selection reads exactly the gathered bytes (Q8/Q4 data and scales group by group)`, async () => {
-      const { artifact } = await convert(quant);
+  for (const [quant, layout] of [['bf16', 'layer-major'], ['q8', 'layer-major'], ['q4', 'layer-major'], ['q4', 'row-major']] as const) {
+    it(`${quant}, PLE ${layout}: every selection reads exactly the gathered bytes (Q8/Q4 data and scales group by group)`, async () => {
+      const { artifact } = await convert(quant, SHARD, layout === 'row-major' ? null : undefined);
+      expect(artifact.tensors.get(NAMES.ple)!.layout).toBe(layout);
       expect(artifact.tensors.get(NAMES.ple)!.parts.length).toBeGreaterThan(1);
       expect(artifact.tensors.get(NAMES.gate)!.parts.length).toBeGreaterThan(1);
       for (const [key, sel] of SELECTIONS) {
@@ -123,13 +126,19 @@ describe('selections of stored tensors', () => {
     });
   }
 
-  it('describes a per-row gather compactly: one strided range per part and element run, data and scales', async () => {
+  it('describes a per-row gather compactly: row-major, one strided range per part and element run; layer-major, one contiguous range per layer and part', async () => {
+    const sel: TensorSelection = { units: [[0, ROWS]], elements: [[0, 32], [64, 32]] };
+    const rowMajor = (await convert('q4', SHARD, null)).artifact.tensors.get(NAMES.ple)!;
+    const ranges = selectionRanges(rowMajor, sel);
+    expect(ranges).toHaveLength(rowMajor.parts.length * 2 * 2);
+    expect(ranges.reduce((a, r) => a + r.count, 0)).toBe(ROWS * 2 * 2);
+    expect(selectionBytes(rowMajor, sel)).toBe(ROWS * 64 * 0.5 + ((ROWS * 64) / GROUP) * 2);
     const { artifact } = await convert('q4');
     const t = artifact.tensors.get(NAMES.ple)!;
-    const sel: TensorSelection = { units: [[0, ROWS]], elements: [[0, 32], [64, 32]] };
-    const ranges = selectionRanges(t, sel);
-    expect(ranges).toHaveLength(t.parts.length * 2 * 2);
-    expect(ranges.reduce((a, r) => a + r.count, 0)).toBe(ROWS * 2 * 2);
+    const touched = (l: number) => t.parts.filter((p) => p.first < (l + 1) * ROWS && p.first + p.count > l * ROWS).length;
+    const blocks = selectionRanges(t, sel);
+    expect(blocks).toHaveLength(2 * (touched(0) + touched(2)));
+    expect(blocks.every((r) => r.stride === r.length && rangeSpans(r).length === 1)).toBe(true);
     expect(selectionBytes(t, sel)).toBe(ROWS * 64 * 0.5 + ((ROWS * 64) / GROUP) * 2);
     const gate = artifact.tensors.get(NAMES.gate)!;
     expect(selectionRanges(gate, { units: [[0, 64]] }).every((r) => r.count === 1)).toBe(true);
@@ -156,7 +165,7 @@ describe('selections of stored tensors', () => {
 describe('piece hashes (manifest minor 1)', () => {
   it('the converter hashes pieces where a MatFormer slice cuts; each verifies, a flipped byte does not', async () => {
     const { manifest, files, artifact } = await convert('q4');
-    expect(manifest.minor).toBe(1);
+    expect(manifest.minor).toBe(2);
     const grid = (name: string) => manifest.tensors.find((t) => t.name === name)!.parts[0].pieces!;
     expect(grid(NAMES.gate)).toMatchObject({ units: 32, elements: D });
     expect(grid(NAMES.down)).toMatchObject({ units: 1, elements: D * GROUP });
@@ -171,7 +180,8 @@ describe('piece hashes (manifest minor 1)', () => {
       });
     const t = artifact.tensors.get(NAMES.ple)!;
     const pieces = selectionPieces(t, { units: [[0, ROWS]], elements: [[64, 32]] });
-    expect(pieces).toHaveLength(t.parts.length);
+    expect(pieces).toHaveLength(t.parts.filter((p) => p.first < 3 * ROWS && p.first + p.count > 2 * ROWS).length);
+    expect(pieces.every((p) => p.part.first + p.part.count > 2 * ROWS)).toBe(true);
     for (const p of pieces) expect((await verifyPiece(p, source())).ok).toBe(true);
     const [first] = pieceSpans(pieces[0]);
     const bad = await verifyPiece(pieces[0], source((b) => (b[first[0]] ^= 1)));
@@ -212,12 +222,13 @@ describe('openArtifactRanges over HTTP with the IndexedDB range cache', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'g3n-ranges-'));
     for (const quant of ['q4', 'bf16'] as const) manifests[quant] = await convertCheckpoint(await checkpoint(), { quant, modelId: 'ranges', revision: quant, shardBytes: SHARD }, nodeArtifactSink(join(dir, quant)));
-    await convertCheckpoint(await checkpoint(), { quant: 'q4', modelId: 'ranges', revision: 'old', shardBytes: SHARD }, nodeArtifactSink(join(dir, 'old')));
+    manifests.rows = await convertCheckpoint(await checkpoint(), { quant: 'q4', modelId: 'ranges', revision: 'rows', shardBytes: SHARD, pleColumns: null }, nodeArtifactSink(join(dir, 'rows')));
+    await convertCheckpoint(await checkpoint(), { quant: 'q4', modelId: 'ranges', revision: 'old', shardBytes: SHARD, pleColumns: null }, nodeArtifactSink(join(dir, 'old')));
     const old = JSON.parse(readFileSync(join(dir, 'old', 'manifest.json'), 'utf8'));
     delete old.minor;
     for (const t of old.tensors) for (const p of t.parts) delete p.pieces;
     writeFileSync(join(dir, 'old', 'manifest.json'), JSON.stringify(old));
-    server = await startArtifactServer({ '/q4/': join(dir, 'q4'), '/bf16/': join(dir, 'bf16'), '/old/': join(dir, 'old') });
+    server = await startArtifactServer({ '/q4/': join(dir, 'q4'), '/bf16/': join(dir, 'bf16'), '/rows/': join(dir, 'rows'), '/old/': join(dir, 'old') });
   });
 
   afterAll(async () => {
@@ -290,8 +301,8 @@ describe('openArtifactRanges over HTTP with the IndexedDB range cache', () => {
     await expect(bad.prefetch([{ name: NAMES.gate, selection: { units: [[0, 32]] } }])).rejects.toMatchObject({ code: 'INTEGRITY', message: expect.stringContaining(NAMES.gate) });
   });
 
-  it('with a request limit per shard, fills the smallest gaps and keeps whole pieces it happened to fetch', async () => {
-    const art = await openArtifactRanges(url('q4'), { ...noQuota, maxRequestsPerShard: 1 });
+  it('with a request limit per shard, fills the smallest gaps and keeps whole pieces it happened to fetch (a row-major PLE table)', async () => {
+    const art = await openArtifactRanges(url('rows'), { ...noQuota, maxRequestsPerShard: 1 });
     const sel: NamedSelection[] = [{ name: NAMES.ple, selection: { units: [[0, ROWS]], elements: [[0, 32], [64, 32]] } }];
     const r = await art.prefetch(sel);
     const shards = new Set(art.tensors.get(NAMES.ple)!.parts.map((p) => p.shard));
@@ -300,7 +311,7 @@ describe('openArtifactRanges over HTTP with the IndexedDB range cache', () => {
     server.reset();
     const rest = await art.prefetch([{ name: NAMES.ple, selection: { units: [[0, ROWS]], elements: [[32, 32]] } }]);
     expect(rest.networkBytes).toBe(0);
-    const disk = await openArtifact(nodeFileSource(join(dir, 'q4')));
+    const disk = await openArtifact(nodeFileSource(join(dir, 'rows')));
     expectSame(await art.readTensorData(NAMES.ple), await disk.readTensorData(NAMES.ple), 'ple');
   });
 

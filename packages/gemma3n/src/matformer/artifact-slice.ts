@@ -6,19 +6,22 @@
  *   mlp.gate_proj / mlp.up_proj [I, D]     -> rows [0, w_j): a data prefix and a scale prefix
  *   mlp.down_proj, column-blocks [D, I]    -> its first w_j / 32 column blocks: one prefix again
  *   mlp.down_proj, row-major               -> every row, elements [0, w_j)
- *   embed_tokens_per_layer [V, L*P]        -> every row, the kept layers' P-element runs (one strided
- *                                             range per run of consecutive kept layers)
+ *   embed_tokens_per_layer [V, L*P]        -> every row, the kept layers' P-element runs: layer-major,
+ *                                             one range per kept layer (row-major in artifacts of minor
+ *                                             < 2: one strided range per run of consecutive kept layers)
  *   per_layer_model_projection [L*P, H]    -> the kept layers' P-row runs
  *   anything else                          -> whole
  * The tensors are those of the sliced config's weight table that the model reads: the KV-sharing
  * layers' unused k/v projections and k_norm are left out, an embedder is read when the parent has it.
+ * A tensor of more stored bytes than a block holds is read in blocks (@g3n/weights blocks.ts).
  */
-import { CheckpointError, dataBytes, scaleWordBytes, selectionBytes, selectionShape, unitsOf, wholeSelection } from '@g3n/weights';
-import type { LoadProgress, Manifest, ManifestTensor, NamedSelection, PrefetchReport, TensorSelection } from '@g3n/weights';
+import { CheckpointError, dataBytes, scaleWordBytes, selectionBytes, selectionShape, wholeSelection } from '@g3n/weights';
+import type { BlockOptions, LoadProgress, Manifest, ManifestTensor, NamedSelection, PrefetchReport, TensorBlock, TensorSelection } from '@g3n/weights';
 import type { ModelConfig } from '../config.ts';
 import type { TensorData } from '../gpu-weights.ts';
+import type { OpenBlocks } from '../upload-blocks.ts';
 import { textWeightTable } from '../weight-table.ts';
-import { keptRuns, parentTensorName, slicedShape, transformOf } from './reader.ts';
+import { parentTensorName, slicedShape, sliceRuns, transformOf } from './reader.ts';
 import { SliceError, type SlicePlan } from './slice.ts';
 
 /** Weights that can be read by selection: any g3n artifact (openModelDir, loadArtifact, openArtifactRanges). */
@@ -27,6 +30,8 @@ export interface SelectableWeights {
   readSelection(name: string, selection: TensorSelection): Promise<TensorData>;
   /** Present on an artifact read by HTTP ranges: make these selections local before reading them. */
   prefetch?(selections: readonly NamedSelection[], options?: { onProgress?: (p: LoadProgress) => void; signal?: AbortSignal }): Promise<PrefetchReport>;
+  /** A selection in blocks (every g3n artifact; without it, tensors are read whole). */
+  readBlocks?(name: string, options?: BlockOptions): AsyncIterable<TensorBlock>;
 }
 
 export function isSelectable(w: object): w is SelectableWeights {
@@ -46,27 +51,10 @@ export interface ArtifactSliceTensor {
 
 /** The selection of the parent's stored tensor `t` that is the sliced model's tensor `name`. */
 export function sliceSelection(plan: SlicePlan, name: string, t: ManifestTensor): TensorSelection {
-  const { units } = unitsOf(t.shape, t.layout);
-  const P = plan.config.text.hiddenSizePerLayerInput;
   const tr = transformOf(plan, name);
   const want = slicedShape(plan, name, t.shape);
-  let sel: TensorSelection;
-  switch (tr.kind) {
-    case 'whole':
-      return wholeSelection(t);
-    case 'rows':
-      sel = { units: [[0, tr.width]] };
-      break;
-    case 'cols':
-      sel = t.layout === 'column-blocks' ? { units: [[0, tr.width / 32]] } : { units: [[0, units]], elements: [[0, tr.width]] };
-      break;
-    case 'ple-table':
-      sel = { units: [[0, units]], elements: keptRuns(plan).map(([f, c]) => [f * P, c * P] as const) };
-      break;
-    case 'ple-projection':
-      sel = { units: keptRuns(plan).map(([f, c]) => [f * P, c * P] as const) };
-      break;
-  }
+  if (tr.kind === 'whole') return wholeSelection(t);
+  const sel: TensorSelection = tr.kind === 'cols' && t.layout === 'column-blocks' ? { units: [[0, tr.width / 32]] } : sliceRuns(plan, name, t.shape);
   const got = selectionShape(t, sel);
   if (got.join() !== want.join()) {
     throw new SliceError('tensor-shape', `"${t.name}" stored as ${t.layout} [${t.shape.join(', ')}] cannot give the sliced [${want.join(', ')}] (the selection gives [${got.join(', ')}]).`, { tensor: t.name });
@@ -108,6 +96,8 @@ export interface ArtifactSliceReader {
   prefetch(onProgress?: (p: LoadProgress) => void): Promise<PrefetchReport | null>;
   /** One tensor of the (sliced) model, by its name in the model. */
   read(name: string): Promise<TensorData>;
+  /** Its blocks where its stored bytes exceed `maxBytes` and the artifact reads blocks; null to read it whole. */
+  blocks(name: string, maxBytes: number): OpenBlocks | null;
 }
 
 /** The sliced model's tensors, read from the artifact by selection (prefetched first where the artifact fetches by ranges). */
@@ -133,6 +123,12 @@ export function artifactSliceReader(parent: ModelConfig, plan: SlicePlan | null,
         tensors.map((t) => ({ name: t.parent, selection: t.selection })),
         { onProgress },
       );
+    },
+    blocks(name, maxBytes) {
+      const e = locate(name);
+      const readBlocks = weights.readBlocks?.bind(weights);
+      if (!e || !readBlocks || e.bytes <= maxBytes) return null;
+      return (wholeRows) => readBlocks(e.parent, { selection: e.selection, maxBytes, wholeRows });
     },
     async read(name) {
       const e = locate(name);

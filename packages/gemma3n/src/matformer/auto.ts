@@ -25,7 +25,7 @@ export interface AutoSliceOptions {
   maxContext?: number;
   /** Tokens per prefill pass (default 128). */
   maxChunk?: number;
-  /** Configurations to choose from (default: the 16 published ones). */
+  /** Configurations to choose from (default: the 16 published ones); an `mmlu` of NaN means not known, and the reason leaves it out. */
   candidates?: readonly PublishedSlice[];
 }
 
@@ -109,7 +109,8 @@ function memoryOf(parent: ModelConfig, slice: PublishedSlice, o: AutoSliceOption
 
 function describe(c: { slice: PublishedSlice; memory: SliceMemory }, format: StorageFormat): string {
   const m = c.memory;
-  return `"${c.slice.name}" (${c.slice.effectiveParamsB.toFixed(2)}B effective parameters, MMLU ${c.slice.mmlu}%) needs ${gb(m.total)} (${format} weights ${gb(m.weights)} + KV cache ${gb(m.kvCache)} + activations ${gb(m.activations)})`;
+  const mmlu = Number.isFinite(c.slice.mmlu) ? `, MMLU ${c.slice.mmlu}%` : '';
+  return `"${c.slice.name}" (${c.slice.effectiveParamsB.toFixed(2)}B effective parameters${mmlu}) needs ${gb(m.total)} (${format} weights ${gb(m.weights)} + KV cache ${gb(m.kvCache)} + activations ${gb(m.activations)})`;
 }
 
 /**

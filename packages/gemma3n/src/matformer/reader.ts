@@ -9,8 +9,11 @@
  *   embed_tokens_per_layer [V, L*P]      -> the kept layers' P-column chunks of every row: [V, N*P]
  *   per_layer_model_projection [L*P, H]  -> the kept layers' P-row blocks: [N*P, H]
  *   anything else                        -> unchanged
+ * A parent that reads blocks (an HF checkpoint) serves the large tensors block by block too: each
+ * sliced tensor is a selection of parent rows and columns (sliceRuns), read a row block at a time.
  */
-import { CheckpointError } from '@g3n/weights';
+import { CheckpointError, type BlockOptions, type TensorBlock, type TensorSelection } from '@g3n/weights';
+import type { OpenBlocks } from '../upload-blocks.ts';
 import { SliceError, type SlicePlan } from './slice.ts';
 
 /** Raw little-endian bytes of one float tensor, in its checkpoint dtype. */
@@ -29,6 +32,8 @@ export interface ParentTensors {
   read(name: string): Promise<FloatTensorBytes>;
   has(name: string): boolean;
   shape(name: string): number[] | undefined;
+  /** A parent tensor (a selection of its rows and elements) in row blocks. */
+  readBlocks?(name: string, options: BlockOptions): AsyncIterable<TensorBlock>;
 }
 
 /** The sliced model's tensors, by the sliced model's tensor names. */
@@ -36,6 +41,8 @@ export interface SlicedTensors {
   read(name: string): Promise<FloatTensorBytes>;
   has(name: string): boolean;
   shape(name: string): number[] | undefined;
+  /** A sliced tensor in blocks of at most about `maxBytes` of the parent; null where the parent reads no blocks. */
+  blocks(name: string, maxBytes: number): OpenBlocks | null;
 }
 
 const LAYER = /^(model\.(?:language_model\.)?)layers\.(0|[1-9]\d*)\.(.+)$/;
@@ -128,6 +135,30 @@ export function slicedShape(plan: SlicePlan, name: string, parentShape: readonly
   }
 }
 
+/**
+ * The sliced tensor as a selection of the parent's rows (units) and of the elements of each row,
+ * for a parent stored row-major ([rows, cols], leading axes folded into rows).
+ */
+export function sliceRuns(plan: SlicePlan, name: string, parentShape: readonly number[]): TensorSelection {
+  const t = transformOf(plan, name);
+  const P = plan.config.text.hiddenSizePerLayerInput;
+  slicedShape(plan, name, parentShape);
+  const rows = parentShape.slice(0, -1).reduce((a, b) => a * b, 1);
+  const kept = keptRuns(plan).map(([f, c]) => [f * P, c * P] as const);
+  switch (t.kind) {
+    case 'whole':
+      return { units: [[0, rows]] };
+    case 'rows':
+      return { units: [[0, t.width]] };
+    case 'cols':
+      return { units: [[0, rows]], elements: [[0, t.width]] };
+    case 'ple-table':
+      return { units: [[0, rows]], elements: kept };
+    case 'ple-projection':
+      return { units: kept };
+  }
+}
+
 /** Merge ranges that continue one another. */
 function coalesce(ranges: ByteRange[]): ByteRange[] {
   const out: ByteRange[] = [];
@@ -198,6 +229,14 @@ export function sliceReader(plan: SlicePlan, parent: ParentTensors): SlicedTenso
   };
   return {
     has: (name) => source(name) !== undefined,
+    blocks(name, maxBytes) {
+      const p = source(name);
+      const shape = p === undefined ? undefined : parent.shape(p);
+      const readBlocks = parent.readBlocks?.bind(parent);
+      if (p === undefined || shape === undefined || !readBlocks) return null;
+      const selection = sliceRuns(plan, name, shape);
+      return (wholeRows) => readBlocks(p, { selection, maxBytes, wholeRows });
+    },
     shape(name) {
       const p = source(name);
       const s = p === undefined ? undefined : parent.shape(p);

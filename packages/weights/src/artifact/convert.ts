@@ -1,7 +1,8 @@
 /**
  * Checkpoint -> artifact, streaming: shards are written one after another, each tensor part in row
  * blocks of at most `blockBytes` source bytes (a column-blocks down_proj is read whole, since every
- * stored unit holds a slice of every row). Memory stays near one shard (kept until it is closed, to hash
+ * stored unit holds a slice of every row; a layer-major table is read once per layer, in row blocks of
+ * which that layer's columns are kept). Memory stays near one shard (kept until it is closed, to hash
  * its parts' pieces for range verification) plus one block or one down_proj, never the model.
  * The output depends only on the input bytes and the options: no timestamps, a fixed tensor order.
  */
@@ -18,14 +19,14 @@ import {
   GROUP,
   isQuantized,
   scaleWordBytes,
-  unitsOf,
+  storedUnits,
   type Manifest,
   type ManifestShard,
   type ManifestTensor,
   type TensorPart,
 } from './manifest.ts';
 import { DEFAULT_SHARD_BYTES, planArtifact, shardFileName, type StoragePolicy } from './plan.ts';
-import { hashPieces, pieceGrid } from './pieces.ts';
+import { hashPieces, pieceGrid, pleColumnsOf } from './pieces.ts';
 import { shardReaderWindows } from './ranges.ts';
 
 export interface ConvertProgress {
@@ -77,7 +78,8 @@ export async function convertCheckpoint(ckpt: Checkpoint, options: ConvertOption
   const config = ckpt.config;
   if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new CheckpointError('bad-json', 'config.json is not a JSON object; it cannot go into the manifest.');
   const inputs = [...ckpt.tensors.values()].map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape }));
-  const plan = planArtifact(inputs, options, options.shardBytes ?? DEFAULT_SHARD_BYTES);
+  const pleColumns = options.pleColumns === undefined ? pleColumnsOf(config) : options.pleColumns;
+  const plan = planArtifact(inputs, { ...options, pleColumns }, options.shardBytes ?? DEFAULT_SHARD_BYTES);
   const totalBytes = plan.shardBytes.reduce((a, b) => a + b, 0);
   const blockBytes = options.blockBytes ?? 16 << 20;
   const byShard: Array<Array<{ tensor: ManifestTensor; part: TensorPart; index: number }>> = plan.shardBytes.map(() => []);
@@ -112,7 +114,7 @@ export async function convertCheckpoint(ckpt: Checkpoint, options: ConvertOption
           const [rows, cols] = tensor.shape;
           whole = { name: tensor.name, enc: encodeColumnBlocks(await ckpt.read(tensor.name), entry.dtype, tensor.dtype, rows, cols, tensor.name) };
         }
-        const { perUnit } = unitsOf(tensor.shape, tensor.layout);
+        const { perUnit } = storedUnits(tensor);
         const { data, scales: sc } = whole.enc;
         await emit(data.subarray(dataBytes(tensor.dtype, part.first * perUnit), dataBytes(tensor.dtype, (part.first + part.count) * perUnit)));
         if (sc) scales = sc.subarray(((part.first * perUnit) / GROUP) * 2, (((part.first + part.count) * perUnit) / GROUP) * 2);
@@ -156,7 +158,11 @@ export async function convertCheckpoint(ckpt: Checkpoint, options: ConvertOption
   return manifest;
 }
 
-/** Encode and write a row-major part block by block; returns its scale halves (Q8/Q4) for the caller to write after the data. */
+/**
+ * Encode and write a row-major or layer-major part block by block; returns its scale halves (Q8/Q4)
+ * for the caller to write after the data. Unit u of a layer-major table is row u % V of layer
+ * floor(u / V): a block of its units is rows of the checkpoint, of which the layer's columns are kept.
+ */
 async function writeRows(
   ckpt: Checkpoint,
   tensor: ManifestTensor,
@@ -165,18 +171,30 @@ async function writeRows(
   blockBytes: number,
   emit: (b: Uint8Array) => Promise<void>,
 ): Promise<Uint8Array | null> {
-  const { perUnit: cols } = unitsOf(tensor.shape, tensor.layout);
-  const rowBytes = cols * DTYPE_BYTES[from];
+  const { perUnit } = storedUnits(tensor);
+  const eb = DTYPE_BYTES[from];
+  const cols = tensor.shape.length ? tensor.shape[tensor.shape.length - 1] : 1;
+  const rows = tensor.layout === 'layer-major' ? tensor.shape[0] : Number.MAX_SAFE_INTEGER;
+  const rowBytes = cols * eb;
   const step = Math.max(1, Math.floor(blockBytes / Math.max(rowBytes, 1)));
   const quant = isQuantized(tensor.dtype);
-  const halves = quant ? new Uint8Array(scaleWordBytes(part.count * cols)) : null;
-  for (let r = 0; r < part.count; r += step) {
-    const n = Math.min(step, part.count - r);
-    const src = await ckpt.readRange(tensor.name, (part.first + r) * rowBytes, n * rowBytes);
-    const enc = encodeBlock(src, from, tensor.dtype, n, cols, tensor.name);
+  const halves = quant ? new Uint8Array(scaleWordBytes(part.count * perUnit)) : null;
+  for (let r = 0; r < part.count; ) {
+    const u = part.first + r;
+    const [layer, row] = tensor.layout === 'layer-major' ? [Math.floor(u / rows), u % rows] : [0, u];
+    const n = Math.min(step, part.count - r, rows - row);
+    const src = await ckpt.readRange(tensor.name, row * rowBytes, n * rowBytes);
+    const enc = encodeBlock(perUnit === cols ? src : keepColumns(src, n, rowBytes, layer * perUnit * eb, perUnit * eb), from, tensor.dtype, n, perUnit, tensor.name);
     await emit(enc.data);
-    if (halves && enc.scales) halves.set(enc.scales.subarray(0, ((n * cols) / GROUP) * 2), ((r * cols) / GROUP) * 2);
+    if (halves && enc.scales) halves.set(enc.scales.subarray(0, ((n * perUnit) / GROUP) * 2), ((r * perUnit) / GROUP) * 2);
+    r += n;
   }
   return halves;
 }
 
+/** Bytes [start, start + length) of each of `rows` rows of `rowBytes` bytes, one after another. */
+function keepColumns(src: Uint8Array, rows: number, rowBytes: number, start: number, length: number): Uint8Array {
+  const out = new Uint8Array(rows * length);
+  for (let i = 0; i < rows; i++) out.set(src.subarray(i * rowBytes + start, i * rowBytes + start + length), i * length);
+  return out;
+}

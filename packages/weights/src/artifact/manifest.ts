@@ -3,39 +3,47 @@
  * format (F32/F16/BF16 little-endian; Q8/Q4 as the u32 data words, then the f16 scale pairs) in one or
  * more parts, each part a run of whole units along the tensor's major stored axis:
  *
- * - layout `row-major` (every tensor but down_proj): unit = one row of the last axis, stored as in the
+ * - layout `row-major` (every other tensor): unit = one row of the last axis, stored as in the
  *   checkpoint. The first w rows of gate_proj / up_proj (a MatFormer width prefix) are the first w units.
  * - layout `column-blocks` (mlp.down_proj [D, I], I % 32 == 0): unit = one block of 32 columns, stored as
  *   [I/32][D][32]: column block c of every row, then block c + 1. A quantization group is exactly 32
  *   consecutive inputs of one row, so groups are moved whole and Q8/Q4 data and scales keep the kernel
  *   format group by group. The first w columns (w % 32 == 0) are the first w/32 units: one data range and
  *   one scale range per part. Readers put the groups back into [D, I] row-major.
+ * - layout `layer-major` (embed_tokens_per_layer [V, L*P], written from minor 2 on): unit = the P
+ *   elements of one row that feed one layer (`layerColumns` = P), stored as [L][V][P]: layer 0's columns
+ *   of every row, then layer 1's. Unit l * V + v is row v of layer l, so each layer's block is V
+ *   consecutive units: a slice that skips layers reads one range per kept layer (and part). Q8/Q4 groups
+ *   run along P (P % 32 == 0), so they never straddle two layers. Readers give the table back as
+ *   [V, L*P] row-major and select it by rows and columns like a row-major one.
  *
  * A part holds `count` units starting at unit `first`: `length` data bytes at `offset`, then (Q8/Q4)
  * `scalesLength` bytes of scale words at `scalesOffset`, each region starting on a 16-byte boundary.
  * Concatenating the parts' data (and scales) gives the whole tensor in stored order; every part but the
  * last holds an even number of groups, so the scale words concatenate too. `layout.layers[l]` lists the
- * byte ranges that hold layer l's tensors: each layer is contiguous, in layer order.
+ * byte ranges that hold layer l: its block of a layer-major table (one range per part it lies in, data
+ * then scales), and its tensors (contiguous, the layers in order).
  *
  * Minor version 1 adds `pieces` to parts, so that a range of a tensor (a MatFormer slice) can be
  * verified without the rest of its shard: piece (i, j) is the part's units in [i * units, (i + 1) * units)
  * (absolute unit indices) by the elements [j * elements, (j + 1) * elements) of each of them; its data
  * bytes then (Q8/Q4) its scale bytes are hashed together. Manifests without `minor` (0) stay readable.
+ * Minor version 2 adds the `layer-major` layout; row-major tables of older manifests read as before.
  */
 import { DTYPE_BYTES, type SafetensorsDType } from '../safetensors.ts';
 import { BadManifestError } from './errors.ts';
 
 export const ARTIFACT_FORMAT = 'g3n-artifact';
 export const ARTIFACT_VERSION = 1;
-/** Minor format revision: 1 adds per-part piece hashes (older readers ignore them). */
-export const ARTIFACT_MINOR = 1;
+/** Minor format revision: 1 adds per-part piece hashes (older readers ignore them), 2 the layer-major layout. */
+export const ARTIFACT_MINOR = 2;
 export const MANIFEST_FILE = 'manifest.json';
 export const GROUP = 32;
 export const ALIGN = 16;
 
 export type QuantName = 'q4' | 'q8' | 'f16' | 'bf16' | 'f32';
 export type StoredDType = SafetensorsDType | 'Q8' | 'Q4';
-export type TensorLayout = 'row-major' | 'column-blocks';
+export type TensorLayout = 'row-major' | 'column-blocks' | 'layer-major';
 
 export interface TensorPart {
   shard: number;
@@ -66,6 +74,8 @@ export interface ManifestTensor {
   shape: number[];
   layer: number | null;
   layout: TensorLayout;
+  /** Layer-major only: the columns of each layer's block (P). */
+  layerColumns?: number;
   parts: TensorPart[];
 }
 
@@ -119,12 +129,21 @@ export function scaleWordBytes(n: number): number {
   return 4 * Math.ceil(n / GROUP / 2);
 }
 
-/** Number of stored units and the elements in each (see the module comment). */
-export function unitsOf(shape: readonly number[], layout: TensorLayout): { units: number; perUnit: number } {
+/** Number of stored units and the elements in each (see the module comment); `layerColumns` for layer-major. */
+export function unitsOf(shape: readonly number[], layout: TensorLayout, layerColumns = 0): { units: number; perUnit: number } {
   const cols = shape.length ? shape[shape.length - 1] : 1;
   const rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
   if (layout === 'column-blocks') return { units: cols / GROUP, perUnit: rows * GROUP };
+  if (layout === 'layer-major') {
+    if (!(layerColumns > 0)) throw new RangeError('a layer-major tensor needs its layerColumns');
+    return { units: rows * (cols / layerColumns), perUnit: layerColumns };
+  }
   return { units: rows, perUnit: cols };
+}
+
+/** unitsOf a manifest tensor. */
+export function storedUnits(t: Pick<ManifestTensor, 'shape' | 'layout' | 'layerColumns'>): { units: number; perUnit: number } {
+  return unitsOf(t.shape, t.layout, t.layerColumns);
 }
 
 /** Data and scale bytes of `count` units (before each region is padded to the alignment). */
@@ -138,7 +157,7 @@ export function partBytes(dtype: StoredDType, perUnit: number, count: number): {
  * down_proj): per part touched, its data prefix and, for Q8/Q4, its scale prefix.
  */
 export function prefixRanges(t: ManifestTensor, count: number): ByteRange[] {
-  const { perUnit } = unitsOf(t.shape, t.layout);
+  const { perUnit } = storedUnits(t);
   const out: ByteRange[] = [];
   for (const p of t.parts) {
     const k = Math.min(count - p.first, p.count);
@@ -245,12 +264,20 @@ function parseTensor(
   if (!Object.hasOwn(DTYPE_BYTES, o.source as string)) bad(`${at}.source`, `${JSON.stringify(o.source)} is not a safetensors dtype`);
   if (!Array.isArray(o.shape) || !o.shape.every(isCount)) bad(`${at}.shape`, 'must be a list of non-negative integers');
   if (o.layer !== null && !isCount(o.layer)) bad(`${at}.layer`, 'must be a layer index or null');
-  if (o.layout !== 'row-major' && o.layout !== 'column-blocks') bad(`${at}.layout`, 'must be "row-major" or "column-blocks"');
+  if (o.layout !== 'row-major' && o.layout !== 'column-blocks' && o.layout !== 'layer-major') bad(`${at}.layout`, 'must be "row-major", "column-blocks" or "layer-major"');
   const dtype = o.dtype as StoredDType;
   const shape = o.shape as number[];
   const layout = o.layout as TensorLayout;
   if (layout === 'column-blocks' && (shape.length !== 2 || shape[1] % GROUP !== 0)) bad(`${at}.layout`, `column-blocks needs a 2-D shape with a multiple of ${GROUP} columns`);
-  const { units, perUnit } = unitsOf(shape, layout);
+  if (layout === 'layer-major') {
+    if (!isCount(o.layerColumns) || o.layerColumns === 0 || shape.length !== 2 || shape[1] % o.layerColumns !== 0) {
+      bad(`${at}.layerColumns`, 'must be a positive integer dividing the columns of a 2-D layer-major tensor');
+    }
+  } else if (o.layerColumns !== undefined) {
+    bad(`${at}.layerColumns`, 'is only for layer-major tensors');
+  }
+  const layerColumns = layout === 'layer-major' ? (o.layerColumns as number) : undefined;
+  const { units, perUnit } = unitsOf(shape, layout, layerColumns);
   if (isQuantized(dtype) && perUnit % GROUP !== 0) bad(`${at}.dtype`, `${dtype} needs units of whole ${GROUP}-element groups`);
   if (!Array.isArray(o.parts) || o.parts.length === 0) bad(`${at}.parts`, 'must be a non-empty list');
   let next = 0;
@@ -282,7 +309,9 @@ function parseTensor(
     return part;
   });
   if (next !== units) bad(`${at}.parts`, `cover ${next} units; shape [${shape.join(', ')}] has ${units}`);
-  return { name: o.name as string, dtype, source: o.source as SafetensorsDType, shape: [...shape], layer: o.layer as number | null, layout, parts };
+  const out: ManifestTensor = { name: o.name as string, dtype, source: o.source as SafetensorsDType, shape: [...shape], layer: o.layer as number | null, layout, parts };
+  if (layerColumns !== undefined) out.layerColumns = layerColumns;
+  return out;
 }
 
 /** Number of pieces of a part under a piece grid: unit blocks touched times element blocks per unit. */

@@ -5,8 +5,8 @@
  * ranges and bytes, the converter's grid, and the check.
  */
 import { sha256Hex } from './hash.ts';
-import { GROUP, isQuantized, pieceCount, unitsOf, type ManifestTensor, type PartPieces, type TensorPart } from './manifest.ts';
-import { copyRanges, mergeSpans, rangeSpans, selectionRanges, subtractSpans, type Run, type Span, type StridedRange, type TensorSelection, type WindowSource } from './ranges.ts';
+import { GROUP, isQuantized, pieceCount, storedUnits, type ManifestTensor, type PartPieces, type TensorPart } from './manifest.ts';
+import { copyRanges, mergeSpans, rangeSpans, storedSelections, subtractSpans, unitRanges, type Run, type Span, type StridedRange, type TensorSelection, type WindowSource } from './ranges.ts';
 
 /** One hashed piece of a part. */
 export interface PieceRef {
@@ -18,7 +18,7 @@ export interface PieceRef {
 
 /** The selection of one piece (its units clipped to the part, its element block). */
 export function pieceSelection(t: ManifestTensor, part: TensorPart, grid: Pick<PartPieces, 'units' | 'elements'>, index: number): TensorSelection {
-  const { perUnit } = unitsOf(t.shape, t.layout);
+  const { perUnit } = storedUnits(t);
   const per = perUnit / grid.elements;
   const block = Math.floor(part.first / grid.units) + Math.floor(index / per);
   const lo = Math.max(part.first, block * grid.units);
@@ -29,7 +29,7 @@ export function pieceSelection(t: ManifestTensor, part: TensorPart, grid: Pick<P
 
 /** A piece's byte ranges: its data runs then its scale runs, `dest` counting from the piece's first byte. */
 export function pieceRanges(t: ManifestTensor, part: TensorPart, grid: Pick<PartPieces, 'units' | 'elements'>, index: number): StridedRange[] {
-  const ranges = selectionRanges(t, pieceSelection(t, part, grid, index));
+  const ranges = unitRanges(t, pieceSelection(t, part, grid, index));
   const dataLength = ranges.filter((r) => r.region === 'data').reduce((a, r) => a + r.length * r.count, 0);
   return ranges.map((r) => (r.region === 'scales' ? { ...r, region: 'data', dest: r.dest + dataLength } : r));
 }
@@ -44,7 +44,7 @@ export async function pieceBytes(t: ManifestTensor, part: TensorPart, grid: Pick
 
 /** sha256 of every piece of a part under `grid`, read from `source` (the converter, after writing a shard). */
 export async function hashPieces(t: ManifestTensor, part: TensorPart, grid: Pick<PartPieces, 'units' | 'elements'>, source: WindowSource): Promise<PartPieces> {
-  const { perUnit } = unitsOf(t.shape, t.layout);
+  const { perUnit } = storedUnits(t);
   const sha256: string[] = [];
   for (let i = 0; i < pieceCount(part, grid.units, grid.elements, perUnit); i++) sha256.push(await sha256Hex(await pieceBytes(t, part, grid, i, source)));
   return { units: grid.units, elements: grid.elements, sha256 };
@@ -52,9 +52,15 @@ export async function hashPieces(t: ManifestTensor, part: TensorPart, grid: Pick
 
 /** The hashed pieces `sel` touches (parts without piece hashes contribute none). */
 export function selectionPieces(t: ManifestTensor, sel: TensorSelection): PieceRef[] {
-  const { perUnit } = unitsOf(t.shape, t.layout);
   const out: PieceRef[] = [];
   const seen = new Set<string>();
+  for (const stored of storedSelections(t, sel)) storedPieces(t, stored, seen, out);
+  return out;
+}
+
+/** The pieces a selection of stored units touches, each once (`seen`). */
+function storedPieces(t: ManifestTensor, sel: TensorSelection, seen: Set<string>, out: PieceRef[]): void {
+  const { perUnit } = storedUnits(t);
   for (const part of t.parts) {
     const g = part.pieces;
     if (!g) continue;
@@ -77,14 +83,13 @@ export function selectionPieces(t: ManifestTensor, sel: TensorSelection): PieceR
       }
     }
   }
-  return out;
 }
 
 /** Every piece of every hashed part in `shard`. */
 export function shardPieces(tensors: readonly ManifestTensor[], shard: number): PieceRef[] {
   const out: PieceRef[] = [];
   for (const t of tensors) {
-    const { perUnit } = unitsOf(t.shape, t.layout);
+    const { perUnit } = storedUnits(t);
     for (const part of t.parts) {
       if (part.shard !== shard || !part.pieces) continue;
       for (let i = 0; i < pieceCount(part, part.pieces.units, part.pieces.elements, perUnit); i++) out.push({ tensor: t, part, index: i });
@@ -131,7 +136,8 @@ const PLE_PROJECTION = /per_layer_model_projection\.weight$/;
 /** About this many pieces per MatFormer-sliceable FFN tensor (finer widths than 1/64 of the parent's fetch a little more). */
 const FFN_PIECES = 64;
 
-function perLayerWidth(config: unknown): number | null {
+/** hidden_size_per_layer_input of a Gemma 3n config.json (nested or bare text config), or null. */
+export function pleColumnsOf(config: unknown): number | null {
   const c = config as { text_config?: { hidden_size_per_layer_input?: unknown }; hidden_size_per_layer_input?: unknown } | null;
   const p = c?.text_config?.hidden_size_per_layer_input ?? c?.hidden_size_per_layer_input;
   return typeof p === 'number' && Number.isSafeInteger(p) && p > 0 ? p : null;
@@ -139,16 +145,17 @@ function perLayerWidth(config: unknown): number | null {
 
 /**
  * The piece grid the converter hashes a tensor by: fine where a MatFormer slice cuts (FFN row and
- * column prefixes in steps of a 64th of the width, at least 32; each layer's PLE columns and
- * projection rows), one piece per part elsewhere.
+ * column prefixes in steps of a 64th of the width, at least 32; each layer's PLE columns or block,
+ * and its projection rows), one piece per part elsewhere.
  */
 export function pieceGrid(t: ManifestTensor, config: unknown): Pick<PartPieces, 'units' | 'elements'> {
-  const { units, perUnit } = unitsOf(t.shape, t.layout);
+  const { units, perUnit } = storedUnits(t);
   const whole = { units: Math.max(units, 1), elements: Math.max(perUnit, 1) };
   if (t.shape.length !== 2 || units === 0 || perUnit === 0) return whole;
   if (t.layout === 'column-blocks') return { units: Math.max(1, Math.ceil(units / FFN_PIECES)), elements: perUnit };
+  if (t.layout === 'layer-major') return { units: t.shape[0], elements: perUnit };
   if (FFN_ROWS.test(t.name)) return { units: GROUP * Math.max(1, Math.ceil(units / FFN_PIECES / GROUP)), elements: perUnit };
-  const P = perLayerWidth(config);
+  const P = pleColumnsOf(config);
   if (P === null) return whole;
   if (PLE_TABLE.test(t.name) && perUnit % P === 0 && (!isQuantized(t.dtype) || P % GROUP === 0)) return { units, elements: P };
   if (PLE_PROJECTION.test(t.name) && units % P === 0) return { units: P, elements: perUnit };

@@ -6,12 +6,15 @@
  * Order: the text model's global tensors, then layer 0, 1, ... (each layer's tensors together), then the
  * rest (embedders, towers); by name within each group. A layer that fits in one shard but not in what is
  * left of the current one starts a new shard, so a skipped layer costs whole shards. A tensor larger than
- * a shard is split into parts of whole units; any other tensor lies in one shard.
+ * a shard is split into parts of whole units; any other tensor lies in one shard. The per-layer table
+ * (embed_tokens_per_layer) is stored layer-major where its dtype allows, and each layer's block of it is
+ * listed with that layer's byte ranges.
  */
 import type { SafetensorsDType } from '../safetensors.ts';
 import {
   alignUp,
   dataBytes,
+  storedUnits,
   GROUP,
   isQuantized,
   partBytes,
@@ -35,6 +38,12 @@ export interface StoragePolicy {
   roles?: Partial<Record<TensorRole, StoreAs>>;
   /** Classifies a tensor; defaults to `defaultRole`. */
   roleOf?: (name: string, shape: readonly number[]) => TensorRole;
+  /**
+   * The columns each layer owns in the per-layer table (hidden_size_per_layer_input): given, the table is
+   * stored layer-major where its dtype allows; null stores it row-major, as minor-1 artifacts do (the
+   * converter takes it from config.json when it is not given).
+   */
+  pleColumns?: number | null;
 }
 
 export interface PlanInput {
@@ -57,6 +66,7 @@ const QUANT_DTYPE: Record<QuantName, StoreAs> = { q4: 'Q4', q8: 'Q8', f16: 'F16'
 const FLOAT: ReadonlySet<string> = new Set(['F32', 'F16', 'BF16', 'F64']);
 const LAYER = /^model\.(?:language_model\.)?layers\.(\d+)\./;
 const DOWN_PROJ = /\.mlp\.down_proj\.weight$/;
+const PLE_TABLE = /embed_tokens_per_layer\.weight$/;
 
 export function shardFileName(i: number): string {
   return `shard-${String(i).padStart(5, '0')}.bin`;
@@ -76,9 +86,15 @@ export function layerOf(name: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
-/** column-blocks for mlp.down_proj [D, I] with I % 32 == 0 (so a width prefix is a byte prefix), else row-major. */
-export function layoutOf(name: string, shape: readonly number[]): TensorLayout {
-  return DOWN_PROJ.test(name) && shape.length === 2 && shape[1] % GROUP === 0 ? 'column-blocks' : 'row-major';
+/**
+ * column-blocks for mlp.down_proj [D, I] with I % 32 == 0 (so a width prefix is a byte prefix);
+ * layer-major for the per-layer table [V, L*P] when P (`pleColumns`) is known and divides its columns,
+ * and Q8/Q4 groups fit in P; else row-major.
+ */
+export function layoutOf(name: string, shape: readonly number[], stored: StoredDType = 'F32', pleColumns: number | null = null): TensorLayout {
+  if (DOWN_PROJ.test(name) && shape.length === 2 && shape[1] % GROUP === 0) return 'column-blocks';
+  const layered = pleColumns !== null && pleColumns > 0 && PLE_TABLE.test(name) && shape.length === 2 && shape[1] % pleColumns === 0;
+  return layered && (!isQuantized(stored) || pleColumns % GROUP === 0) ? 'layer-major' : 'row-major';
 }
 
 /** The dtype a tensor is stored in under `policy`. Non-float tensors are stored as they are; F64 becomes F32. */
@@ -110,8 +126,8 @@ function compareOrder(a: PlanInput, b: PlanInput): number {
   return x[0] - y[0] || x[1] - y[1] || (x[2] < y[2] ? -1 : x[2] > y[2] ? 1 : 0);
 }
 
-function wholeBytes(dtype: StoredDType, shape: number[], layout: TensorLayout): number {
-  const { units, perUnit } = unitsOf(shape, layout);
+function wholeBytes(dtype: StoredDType, shape: number[], layout: TensorLayout, layerColumns?: number): number {
+  const { units, perUnit } = unitsOf(shape, layout, layerColumns);
   const b = partBytes(dtype, perUnit, units);
   return alignUp(b.data) + alignUp(b.scales);
 }
@@ -122,8 +138,9 @@ export function planArtifact(inputs: readonly PlanInput[], policy: StoragePolicy
   const sorted = [...inputs].sort(compareOrder);
   const typed = sorted.map((t) => {
     const dtype = storedDType(t, policy);
-    const layout = layoutOf(t.name, t.shape);
-    return { ...t, stored: dtype, layout, bytes: wholeBytes(dtype, t.shape, layout), layer: layerOf(t.name) };
+    const layout = layoutOf(t.name, t.shape, dtype, policy.pleColumns ?? null);
+    const layerColumns = layout === 'layer-major' ? (policy.pleColumns as number) : undefined;
+    return { ...t, stored: dtype, layout, layerColumns, bytes: wholeBytes(dtype, t.shape, layout, layerColumns), layer: layerOf(t.name) };
   });
   const layerBytes = new Map<number, number>();
   for (const t of typed) if (t.layer !== null) layerBytes.set(t.layer, (layerBytes.get(t.layer) ?? 0) + t.bytes);
@@ -147,7 +164,7 @@ export function planArtifact(inputs: readonly PlanInput[], policy: StoragePolicy
     }
     currentLayer = t.layer;
     if (t.bytes <= shardLimit && used + t.bytes > shardLimit) newShard();
-    const { units, perUnit } = unitsOf(t.shape, t.layout);
+    const { units, perUnit } = unitsOf(t.shape, t.layout, t.layerColumns);
     const parts: TensorPart[] = [];
     const place = (first: number, count: number) => {
       const b = partBytes(t.stored, perUnit, count);
@@ -177,10 +194,34 @@ export function planArtifact(inputs: readonly PlanInput[], policy: StoragePolicy
         if (first < units) newShard();
       }
     }
-    tensors.push({ name: t.name, dtype: t.stored, source: t.dtype, shape: [...t.shape], layer: t.layer, layout: t.layout, parts });
+    const entry: ManifestTensor = { name: t.name, dtype: t.stored, source: t.dtype, shape: [...t.shape], layer: t.layer, layout: t.layout, parts };
+    if (t.layerColumns !== undefined) {
+      entry.layerColumns = t.layerColumns;
+      addLayerBlocks(entry, layers);
+    }
+    tensors.push(entry);
   }
   if (used > 0 || shardBytes.length === 0) shardBytes.push(used);
   return { tensors, shardBytes, layers };
+}
+
+/** Add each layer's block of a layer-major table (data, then Q8/Q4 scales, per part) to that layer's ranges. */
+function addLayerBlocks(t: ManifestTensor, layers: Record<string, ByteRange[]>): void {
+  const { units, perUnit } = storedUnits(t);
+  const rows = units / (t.shape[1] / perUnit);
+  for (let l = 0; l * rows < units; l++) {
+    for (const p of t.parts) {
+      const lo = Math.max(l * rows, p.first);
+      const hi = Math.min((l + 1) * rows, p.first + p.count);
+      if (lo >= hi) continue;
+      const at = (u: number) => dataBytes(t.dtype, (u - p.first) * perUnit);
+      extendRange((layers[l] ??= []), p.shard, p.offset + at(lo), p.offset + at(hi));
+      if (p.scalesOffset !== undefined) {
+        const half = (u: number) => (((u - p.first) * perUnit) / GROUP) * 2;
+        extendRange(layers[l], p.shard, p.scalesOffset + half(lo), p.scalesOffset + half(hi));
+      }
+    }
+  }
 }
 
 function extendRange(ranges: ByteRange[], shard: number, start: number, end: number): void {

@@ -330,8 +330,13 @@ export async function openArtifactRanges(url: string, options: RangeLoadOptions 
     },
     async readRows(name, row0, rows) {
       const t = entry(name);
-      if (t && t.layout === 'row-major') await ensure([{ name, selection: { units: [[row0, rows]] } }], options.signal, undefined);
+      if (t && t.layout !== 'column-blocks') await ensure([{ name, selection: { units: [[row0, rows]] } }], options.signal, undefined);
       return reader.readRows(name, row0, rows);
+    },
+    async *readBlocks(name, opts = {}) {
+      const t = entry(name);
+      if (t) await ensure([{ name, selection: opts.selection ?? wholeSelection(t) }], options.signal, undefined);
+      yield* reader.readBlocks(name, opts);
     },
   };
 }

@@ -1,15 +1,16 @@
 /**
- * Reading part of a stored tensor. A selection names runs of stored units (rows of a row-major
- * tensor, 32-column blocks of a column-blocks one) and, for row-major tensors, runs of elements kept
- * from every selected unit. It becomes compact strided byte ranges of the shards (one range per part
- * and element run, however many rows it spans), and its bytes are copied out of shard windows into
- * tensor data of the selection's own shape: Q8/Q4 data words and scale halves are moved group by
- * group, never dequantized. Also the span arithmetic the range loader plans requests with. Nothing
- * here knows Gemma: the caller says which units and elements it wants.
+ * Reading part of a stored tensor. A selection names runs of units (rows of a row-major or a
+ * layer-major tensor, 32-column blocks of a column-blocks one) and, for the row-addressed layouts,
+ * runs of elements kept from every selected row. It becomes compact strided byte ranges of the shards
+ * (one range per part and element run, however many rows it spans; for a layer-major tensor one per
+ * part and layer the element runs touch), and its bytes are copied out of shard windows into tensor
+ * data of the selection's own shape: Q8/Q4 data words and scale halves are moved group by group,
+ * never dequantized. Also the span arithmetic the range loader plans requests with. Nothing here
+ * knows Gemma: the caller says which units and elements it wants.
  */
 import { CheckpointError } from '../errors.ts';
 import { columnBlocksToRowMajor } from './encode.ts';
-import { dataBytes, GROUP, isQuantized, scaleWordBytes, unitsOf, type ManifestTensor } from './manifest.ts';
+import { dataBytes, GROUP, isQuantized, scaleWordBytes, storedUnits, unitsOf, type ManifestTensor } from './manifest.ts';
 import type { ShardReader, TensorData } from './reader.ts';
 
 /** [first, count]: a run of units or of elements. */
@@ -19,9 +20,9 @@ export type Run = readonly [first: number, count: number];
 export type Span = [start: number, end: number];
 
 export interface TensorSelection {
-  /** Runs of stored units, in output order: rows (row-major) or 32-column blocks (column-blocks). */
+  /** Runs of units, in output order: rows (row-major, layer-major) or 32-column blocks (column-blocks). */
   units: readonly Run[];
-  /** Runs of elements kept from every selected unit, in output order (row-major only; default: the whole unit). */
+  /** Runs of elements kept from every selected row, in output order (not column-blocks; default: the whole row). */
   elements?: readonly Run[];
 }
 
@@ -56,8 +57,16 @@ export interface WindowSource {
   window(shard: number, start: number, end: number): Promise<ShardWindow>;
 }
 
+/**
+ * The units a selection counts and the elements of each: a layer-major tensor is addressed by its
+ * logical rows, like a row-major one; the others by their stored units.
+ */
+export function selectionUnits(t: ManifestTensor): { units: number; perUnit: number } {
+  return t.layout === 'layer-major' ? unitsOf(t.shape, 'row-major') : storedUnits(t);
+}
+
 export function wholeSelection(t: ManifestTensor): TensorSelection {
-  return { units: [[0, unitsOf(t.shape, t.layout).units]] };
+  return { units: [[0, selectionUnits(t).units]] };
 }
 
 const sum = (runs: readonly Run[]): number => runs.reduce((a, r) => a + r[1], 0);
@@ -66,9 +75,9 @@ function outOfRange(t: ManifestTensor, what: string): never {
   throw new CheckpointError('out-of-range', `"${t.name}" [${t.shape.join(', ')}], ${t.dtype}, ${t.layout}: ${what}.`, { tensor: t.name });
 }
 
-/** Throw a typed error unless `sel` lies inside `t` and keeps Q8/Q4 groups whole. */
-export function checkSelection(t: ManifestTensor, sel: TensorSelection): void {
-  const { units, perUnit } = unitsOf(t.shape, t.layout);
+/** Throw a typed error unless `sel` lies inside `t` and keeps Q8/Q4 groups whole (`stored`: in stored units). */
+export function checkSelection(t: ManifestTensor, sel: TensorSelection, stored = false): void {
+  const { units, perUnit } = stored ? storedUnits(t) : selectionUnits(t);
   const inside = (runs: readonly Run[], n: number) => runs.every(([f, c]) => Number.isSafeInteger(f) && Number.isSafeInteger(c) && f >= 0 && c >= 0 && f + c <= n);
   if (!inside(sel.units, units)) outOfRange(t, `unit runs ${JSON.stringify(sel.units)} are outside its ${units} units`);
   if (!sel.elements) return;
@@ -81,7 +90,7 @@ export function checkSelection(t: ManifestTensor, sel: TensorSelection): void {
 
 /** The logical shape of the selected data: [rows, cols] (the tensor's own shape for a whole selection). */
 export function selectionShape(t: ManifestTensor, sel: TensorSelection): number[] {
-  const { units, perUnit } = unitsOf(t.shape, t.layout);
+  const { units, perUnit } = selectionUnits(t);
   const n = sum(sel.units);
   const allUnits = sel.units.length === 1 && sel.units[0][0] === 0 && n === units;
   const allElements = !sel.elements || (sel.elements.length === 1 && sel.elements[0][0] === 0 && sel.elements[0][1] === perUnit);
@@ -93,36 +102,88 @@ export function selectionShape(t: ManifestTensor, sel: TensorSelection): number[
 /** The strided byte ranges holding `sel`, data and scales, with where each run goes in the output. */
 export function selectionRanges(t: ManifestTensor, sel: TensorSelection): StridedRange[] {
   checkSelection(t, sel);
-  const { perUnit } = unitsOf(t.shape, t.layout);
-  const elements: readonly Run[] = sel.elements ?? [[0, perUnit]];
-  const C = sum(elements);
-  const half = (n: number) => (n / GROUP) * 2;
+  if (t.layout !== 'layer-major') return unitRanges(t, sel);
+  const V = selectionUnits(t).units;
+  const runs = layerRuns(t, sel.elements);
+  const C = sum(sel.elements ?? [[0, t.shape[1]]]);
   const out: StridedRange[] = [];
-  let outUnit = 0;
+  let row = 0;
   for (const [f, c] of sel.units) {
-    for (const [index, p] of t.parts.entries()) {
-      const lo = Math.max(f, p.first);
-      const hi = Math.min(f + c, p.first + p.count);
-      if (lo >= hi) continue;
-      const k = hi - lo;
-      const u0 = (lo - p.first) * perUnit;
-      const o0 = (outUnit + lo - f) * C;
-      let eo = 0;
-      for (const [e0, ec] of elements) {
-        if (ec === 0) continue;
-        const whole = ec === perUnit;
-        const run = (region: StridedRange['region'], base: number, at: (n: number) => number): StridedRange => {
-          const length = at(whole ? k * perUnit : ec);
-          return { shard: p.shard, part: index, region, start: base + at(u0 + e0), length, stride: whole ? length : at(perUnit), count: whole ? 1 : k, dest: at(o0 + eo), destStride: whole ? length : at(C) };
-        };
-        out.push(run('data', p.offset, (n) => dataBytes(t.dtype, n)));
-        if (p.scalesOffset !== undefined) out.push(run('scales', p.scalesOffset, half));
-        eo += ec;
-      }
-    }
-    outUnit += c;
+    for (const r of runs) runRanges(t, [r.layer * V + f, c], [r.first, r.count], { row, col: r.col, width: C }, out);
+    row += c;
   }
   return out;
+}
+
+/**
+ * The element runs of a layer-major tensor cut at layer boundaries: each piece's layer, its first
+ * element within that layer's columns, its length, and its column in the selection's output.
+ */
+export function layerRuns(t: ManifestTensor, elements: readonly Run[] = [[0, t.shape[1]]]): Array<{ layer: number; first: number; count: number; col: number }> {
+  const P = t.layerColumns as number;
+  const out: Array<{ layer: number; first: number; count: number; col: number }> = [];
+  let col = 0;
+  for (const [e0, ec] of elements) {
+    for (let e = e0; e < e0 + ec; ) {
+      const layer = Math.floor(e / P);
+      const count = Math.min((layer + 1) * P, e0 + ec) - e;
+      out.push({ layer, first: e - layer * P, count, col: col + e - e0 });
+      e += count;
+    }
+    col += ec;
+  }
+  return out;
+}
+
+/** The ranges of a selection of stored units (the pieces of a part, see pieces.ts). */
+export function unitRanges(t: ManifestTensor, sel: TensorSelection): StridedRange[] {
+  checkSelection(t, sel, true);
+  const { perUnit } = storedUnits(t);
+  const elements: readonly Run[] = sel.elements ?? [[0, perUnit]];
+  const C = sum(elements);
+  const out: StridedRange[] = [];
+  let row = 0;
+  for (const units of sel.units) {
+    let col = 0;
+    for (const run of elements) {
+      runRanges(t, units, run, { row, col, width: C }, out);
+      col += run[1];
+    }
+    row += units[1];
+  }
+  return out;
+}
+
+/** Layer-major selections as selections of stored units, one per layer run touched (others: as they are). */
+export function storedSelections(t: ManifestTensor, sel: TensorSelection): TensorSelection[] {
+  if (t.layout !== 'layer-major') return [sel];
+  const V = selectionUnits(t).units;
+  return layerRuns(t, sel.elements).map((r) => ({ units: sel.units.map(([f, c]): Run => [r.layer * V + f, c]), elements: [[r.first, r.count]] }));
+}
+
+/**
+ * Ranges of stored units [f, f + c), elements [e0, e0 + ec) of each, per part: row k of the run goes
+ * to output row `to.row + k`, starting at element `to.col` of rows `to.width` elements wide.
+ */
+function runRanges(t: ManifestTensor, [f, c]: Run, [e0, ec]: Run, to: { row: number; col: number; width: number }, out: StridedRange[]): void {
+  if (ec === 0 || c === 0) return;
+  const { perUnit } = storedUnits(t);
+  const half = (n: number) => (n / GROUP) * 2;
+  const whole = ec === perUnit && to.width === perUnit;
+  for (const [index, p] of t.parts.entries()) {
+    const lo = Math.max(f, p.first);
+    const hi = Math.min(f + c, p.first + p.count);
+    if (lo >= hi) continue;
+    const k = hi - lo;
+    const u0 = (lo - p.first) * perUnit;
+    const o0 = (to.row + lo - f) * to.width + to.col;
+    const run = (region: StridedRange['region'], base: number, at: (n: number) => number): StridedRange => {
+      const length = at(whole ? k * perUnit : ec);
+      return { shard: p.shard, part: index, region, start: base + at(u0 + e0), length, stride: whole ? length : at(perUnit), count: whole ? 1 : k, dest: at(o0), destStride: whole ? length : at(to.width) };
+    };
+    out.push(run('data', p.offset, (n) => dataBytes(t.dtype, n)));
+    if (p.scalesOffset !== undefined) out.push(run('scales', p.scalesOffset, half));
+  }
 }
 
 /** Bytes a selection occupies in the shards (data and scale runs). */
@@ -138,14 +199,24 @@ export function rangeSpans(r: StridedRange): Span[] {
   return out;
 }
 
-function cover(ranges: readonly StridedRange[]): Span {
-  let lo = Infinity;
-  let hi = 0;
-  for (const r of ranges) {
-    lo = Math.min(lo, r.start);
-    hi = Math.max(hi, r.start + r.stride * (r.count - 1) + r.length);
+/** The bytes from a range's first run to the end of its last. */
+function envelope(r: StridedRange): Span {
+  return [r.start, r.start + r.stride * (r.count - 1) + r.length];
+}
+
+/** Ranges grouped by the merged spans of their envelopes: one window each, never the gaps between them. */
+function windowGroups(ranges: readonly StridedRange[]): Array<{ span: Span; ranges: StridedRange[] }> {
+  const sorted = [...ranges].sort((a, b) => a.start - b.start);
+  const out: Array<{ span: Span; ranges: StridedRange[] }> = [];
+  for (const r of sorted) {
+    const [s, e] = envelope(r);
+    const last = out[out.length - 1];
+    if (last && s <= last.span[1]) {
+      last.span[1] = Math.max(last.span[1], e);
+      last.ranges.push(r);
+    } else out.push({ span: [s, e], ranges: [r] });
   }
-  return [lo, hi];
+  return out;
 }
 
 function byShard<T extends { shard: number }>(items: readonly T[]): Map<number, T[]> {
@@ -158,14 +229,19 @@ function byShard<T extends { shard: number }>(items: readonly T[]): Map<number, 
   return m;
 }
 
-/** Copy every run of `ranges` out of `source` into the output regions (`data`, `scales`) at its `dest`. */
+/**
+ * Copy every run of `ranges` out of `source` into the output regions (`data`, `scales`) at its
+ * `dest`: one window per group of ranges whose envelopes touch, so a read never spans the bytes
+ * between a part's data and its scales, or between two layers' blocks.
+ */
 export async function copyRanges(ranges: readonly StridedRange[], source: WindowSource, data: Uint8Array, scales: Uint8Array | null): Promise<void> {
   for (const [shard, list] of byShard(ranges)) {
-    const [lo, hi] = cover(list);
-    const w = await source.window(shard, lo, hi);
-    for (const r of list) {
-      const into = r.region === 'data' ? data : (scales as Uint8Array);
-      for (let k = 0; k < r.count; k++) w.copy(r.start + k * r.stride, r.length, into, r.dest + k * r.destStride);
+    for (const group of windowGroups(list)) {
+      const w = await source.window(shard, group.span[0], group.span[1]);
+      for (const r of group.ranges) {
+        const into = r.region === 'data' ? data : (scales as Uint8Array);
+        for (let k = 0; k < r.count; k++) w.copy(r.start + k * r.stride, r.length, into, r.dest + k * r.destStride);
+      }
     }
   }
 }

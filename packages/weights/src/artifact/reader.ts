@@ -3,16 +3,19 @@
  * (manifest + shards, from a directory, a URL or the browser cache). `readTensorData` hands the model
  * each tensor in the kernels' storage format, in the logical row-major [out, in] order: float tensors
  * as raw little-endian bytes, Q8/Q4 as their u32 data words and f16 scale words, unchanged.
+ * `readBlocks` hands it over in blocks of bounded size instead (blocks.ts), for the tables too large
+ * to hold whole.
  */
 import { decodeWeight } from '@g3n/kernels';
 import { openCheckpoint, toF32, type Checkpoint } from '../checkpoint.ts';
 import { CheckpointError } from '../errors.ts';
 import type { FileSource } from '../sources.ts';
+import { checkpointBlocks, DEFAULT_BLOCK_BYTES, planBlocks, type BlockOptions, type TensorBlock } from './blocks.ts';
 import { columnBlocksToRowMajor } from './encode.ts';
 import { BadManifestError, IntegrityError } from './errors.ts';
 import { sha256Hex } from './hash.ts';
-import { dataBytes, GROUP, isQuantized, MANIFEST_FILE, parseManifest, scaleWordBytes, unitsOf, type Manifest, type ManifestTensor, type StoredDType } from './manifest.ts';
-import { readSelection, shardReaderWindows, type TensorSelection, type WindowSource } from './ranges.ts';
+import { dataBytes, GROUP, isQuantized, MANIFEST_FILE, parseManifest, scaleWordBytes, storedUnits, type Manifest, type ManifestTensor, type StoredDType } from './manifest.ts';
+import { readSelection, shardReaderWindows, wholeSelection, type TensorSelection, type WindowSource } from './ranges.ts';
 
 export type TensorData = { dtype: 'F32' | 'F16' | 'BF16'; bytes: Uint8Array } | { dtype: 'Q8' | 'Q4'; bytes: Uint8Array; scales: Uint8Array };
 
@@ -33,6 +36,8 @@ export interface ModelWeights {
   readTensorData(name: string): Promise<TensorData>;
   /** One tensor as f32 (Q8/Q4 dequantized exactly as the shaders do). */
   readF32(name: string): Promise<Float32Array>;
+  /** One tensor, or a selection of an artifact's tensor, in blocks of at most about `maxBytes` (blocks.ts). */
+  readBlocks(name: string, options?: BlockOptions): AsyncIterable<TensorBlock>;
 }
 
 export type CheckpointWeights = Checkpoint & ModelWeights & { format: 'safetensors' };
@@ -76,7 +81,7 @@ export function artifactReader(manifest: Manifest, readShard: ShardReader, windo
   };
   /** Units [first, first + count) in stored order: data bytes and (Q8/Q4) scale words. */
   const readStored = async (t: ManifestTensor, first: number, count: number): Promise<{ data: Uint8Array; scales: Uint8Array | null }> => {
-    const { perUnit } = unitsOf(t.shape, t.layout);
+    const { perUnit } = storedUnits(t);
     const n = count * perUnit;
     const data = new Uint8Array(dataBytes(t.dtype, n));
     const scales = isQuantized(t.dtype) ? new Uint8Array(scaleWordBytes(n)) : null;
@@ -95,7 +100,8 @@ export function artifactReader(manifest: Manifest, readShard: ShardReader, windo
   };
   const readTensorData = async (name: string): Promise<TensorData> => {
     const t = entryOf(name);
-    const { units } = unitsOf(t.shape, t.layout);
+    if (t.layout === 'layer-major') return readSelection(t, wholeSelection(t), windows);
+    const { units } = storedUnits(t);
     const { data, scales } = await readStored(t, 0, units);
     if (t.layout === 'column-blocks') {
       const back = columnBlocksToRowMajor(t.dtype, t.shape[0], t.shape[1], data, scales ?? undefined);
@@ -117,15 +123,22 @@ export function artifactReader(manifest: Manifest, readShard: ShardReader, windo
     },
     async readRows(name: string, row0: number, rows: number) {
       const t = entryOf(name);
-      const { units } = unitsOf(t.shape, t.layout);
-      if (t.layout !== 'row-major') throw new CheckpointError('out-of-range', `"${name}" is stored in ${t.layout} order; read it whole.`, { tensor: name });
+      const units = t.shape.slice(0, -1).reduce((a, b) => a * b, 1);
+      if (t.layout === 'column-blocks') throw new CheckpointError('out-of-range', `"${name}" is stored in ${t.layout} order; read it whole.`, { tensor: name });
       if (!Number.isSafeInteger(row0) || !Number.isSafeInteger(rows) || row0 < 0 || rows < 0 || row0 + rows > units) {
         throw new CheckpointError('out-of-range', `"${name}": rows [${row0}, ${row0 + rows}) are outside its ${units} rows.`, { tensor: name });
       }
+      if (t.layout === 'layer-major') return readSelection(t, { units: [[row0, rows]] }, windows);
       const { data, scales } = await readStored(t, row0, rows);
       return asTensorData(t.dtype, name, data, scales);
     },
     readSelection: (name, selection) => readSelection(entryOf(name), selection, windows),
+    async *readBlocks(name, options = {}) {
+      const t = entryOf(name);
+      for (const b of planBlocks(t, options.selection ?? wholeSelection(t), options.maxBytes ?? DEFAULT_BLOCK_BYTES, options.wholeRows)) {
+        yield { row0: b.row0, rows: b.rows, col0: b.col0, cols: b.cols, data: await readSelection(t, b.selection, windows) };
+      }
+    },
   };
 }
 
@@ -183,6 +196,11 @@ export function checkpointWeights(ckpt: Checkpoint): CheckpointWeights {
       const e = ckpt.tensors.get(name);
       if (!e) throw new CheckpointError('missing-tensor', `The checkpoint has no tensor "${name}".`, { tensor: name });
       return asTensorData(e.dtype, name, await ckpt.read(name), null);
+    },
+    readBlocks(name: string, options?: BlockOptions): AsyncIterable<TensorBlock> {
+      const e = ckpt.tensors.get(name);
+      if (!e) throw new CheckpointError('missing-tensor', `The checkpoint has no tensor "${name}".`, { tensor: name });
+      return checkpointBlocks(e, (offset, length) => ckpt.readRange(name, offset, length), options);
     },
   };
 }
