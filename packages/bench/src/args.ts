@@ -1,5 +1,5 @@
 /** Command-line flags of `pnpm bench`: booleans and `--name value` options; anything else is an error. */
-const FLAGS = new Set(['quick', 'no-kernels', 'no-models', 'breakdown']);
+const FLAGS = new Set(['quick', 'no-kernels', 'no-models', 'no-ort', 'breakdown']);
 const OPTIONS = new Set(['json', 'scale', 'models', 'formats', 'kernel-dtypes', 'prompt-tokens', 'decode-tokens', 'peak-gbps']);
 
 export function parseBenchArgs(argv: readonly string[]): Map<string, string> {

@@ -8,3 +8,4 @@ export * from './model.ts';
 export * from './report.ts';
 export * from './args.ts';
 export * from './ort.ts';
+export * from './ort-run.ts';

@@ -30,7 +30,27 @@ export interface KernelCase {
 export interface BuiltCase {
   fills: Dispatch[];
   call: Dispatch[];
+  /** The call's buffers by role, so that another runtime can run the same call on the same values. */
+  operands: CaseOperands;
   destroy(): void;
+}
+
+export type CaseOperands =
+  | { kind: 'linear'; rows: number; x: Tensor; w: MatrixWeight; out: Tensor }
+  | { kind: 'attention'; heads: number; kvHeads: number; headDim: number; context: number; capacity: number; window: number; q: Tensor; kCache: Tensor; vCache: Tensor; out: Tensor }
+  | { kind: 'copy' };
+
+/** The same call run by onnxruntime-web (see ort-run.ts), timed with `wall_ms` by one method. */
+export interface SideBySide {
+  /** Null where the case has no onnxruntime-web counterpart. */
+  measure(gpu: Gpu, c: KernelCase, built: BuiltCase): Promise<SideBySideResult | null>;
+}
+
+export interface SideBySideResult {
+  ort_ms: number;
+  wall_ms: number;
+  /** Largest |onnxruntime-web - g3n| over the output, divided by the largest |g3n|. */
+  max_rel_diff: number;
 }
 
 export interface KernelResult {
@@ -43,9 +63,16 @@ export interface KernelResult {
   gflops: number;
   bytes: number;
   flops: number;
-  /** onnxruntime-web's time on the same shape and adapter, and ort_ms / ms (null where not measured). */
+  /**
+   * Side by side with onnxruntime-web on the same adapter, operands and method (null where not
+   * measured): its time, g3n's time by the same wall-clock method, ratio = ort_ms / wall_ms (above
+   * 1: g3n is faster), and the largest output difference between the two relative to the largest
+   * output of g3n.
+   */
   ort_ms: number | null;
+  wall_ms: number | null;
   ratio: number | null;
+  ort_max_rel_diff: number | null;
 }
 
 function f32Tensor(gpu: Gpu, label: string, shape: number[], fills: Dispatch[], seed: number, amp = 1): Tensor {
@@ -80,7 +107,7 @@ function linearCase(name: string, model: string, dtype: BenchFormat, rows: numbe
       const x = f32Tensor(gpu, `${name}.x#${i}`, [rows, inF], fills, seedOf(name, i));
       const out = createTensor(gpu, `${name}.out#${i}`, 'f32', [rows, outF]);
       const call = w.parts.map((p) => linear(gpu, { x, w: p.tensor, out, rows, outOffset: p.row0, outStride: outF }));
-      return { fills, call, destroy: () => (destroyMatrix(w), x.buffer.destroy(), out.buffer.destroy()) };
+      return { fills, call, operands: { kind: 'linear', rows, x, w, out }, destroy: () => (destroyMatrix(w), x.buffer.destroy(), out.buffer.destroy()) };
     },
   };
 }
@@ -104,7 +131,8 @@ function attentionCase(name: string, heads: number, kvHeads: number, headDim: nu
       const args = { q, kCache, vCache, out, rows: 1, nHeads: heads, nKV: kvHeads, headDim, pos0: context - 1, capacity, window, scale: 1 };
       const scratch = createTensor(gpu, `${name}.scratch#${i}`, 'f32', attentionScratchShape(args));
       const call = attention(gpu, { ...args, scratch });
-      return { fills, call, destroy: () => [q, kCache, vCache, out, scratch].forEach((t) => t.buffer.destroy()) };
+      const operands: CaseOperands = { kind: 'attention', heads, kvHeads, headDim, context, capacity, window, q, kCache, vCache, out };
+      return { fills, call, operands, destroy: () => [q, kCache, vCache, out, scratch].forEach((t) => t.buffer.destroy()) };
     },
   };
 }
@@ -121,7 +149,7 @@ function copyCase(n: number): KernelCase {
       const fills: Dispatch[] = [];
       const a = f32Tensor(gpu, `copy.a#${i}`, [n], fills, seedOf('copy', i));
       const out = createTensor(gpu, `copy.out#${i}`, 'f32', [n]);
-      return { fills, call: [copy(gpu, { a, out, n })], destroy: () => (a.buffer.destroy(), out.buffer.destroy()) };
+      return { fills, call: [copy(gpu, { a, out, n })], operands: { kind: 'copy' }, destroy: () => (a.buffer.destroy(), out.buffer.destroy()) };
     },
   };
 }
@@ -160,6 +188,8 @@ export interface KernelBenchOptions {
   workingSet: number;
   reps: number;
   trials: number;
+  /** Also run each case that has a counterpart there in onnxruntime-web. */
+  sideBySide?: SideBySide;
   /** Called after each case (progress). */
   onResult?: (r: KernelResult) => void;
 }
@@ -173,6 +203,7 @@ export async function runKernelBench(gpu: Gpu, cases: readonly KernelCase[], opt
     try {
       await runOnce({ ...gpu, profiler: null }, `${c.name}.fill`, built.flatMap((b) => b.fills));
       const ms = await timeCalls(gpu, c.name, built.map((b) => b.call), { reps: Math.max(options.reps, copies), trials: options.trials });
+      const side = options.sideBySide ? await options.sideBySide.measure(gpu, c, built[0]) : null;
       const r: KernelResult = {
         name: c.name,
         model: c.model,
@@ -183,8 +214,10 @@ export async function runKernelBench(gpu: Gpu, cases: readonly KernelCase[], opt
         gflops: c.flops / (ms * 1e6),
         bytes: c.bytes,
         flops: c.flops,
-        ort_ms: null,
-        ratio: null,
+        ort_ms: side?.ort_ms ?? null,
+        wall_ms: side?.wall_ms ?? null,
+        ratio: side ? side.ort_ms / side.wall_ms : null,
+        ort_max_rel_diff: side?.max_rel_diff ?? null,
       };
       out.push(r);
       options.onResult?.(r);

@@ -2,10 +2,11 @@
  * `pnpm bench`: kernel and model benchmarks on the `webgpu` package (Dawn) in Node.
  *   pnpm bench [--quick] [--json <out.json>] [--scale N] [--models E2B,E4B] [--formats q4,q8]
  *              [--kernel-dtypes q4,q8] [--prompt-tokens N] [--decode-tokens N] [--peak-gbps X]
- *              [--no-kernels] [--no-models] [--breakdown]
+ *              [--no-kernels] [--no-models] [--no-ort] [--breakdown]
  * Defaults: full size, E2B and E4B at q4 and q8 on a hardware adapter, every width / 8 on a software
  * adapter; --quick: E2B at q4 only, q4 kernels only, and every width / 16 on a software adapter
- * (a few minutes on SwiftShader).
+ * (a few minutes on SwiftShader). Every q4 linear case and global decode attention case also runs
+ * in onnxruntime-web's WebGPU provider on the same device (`ort_ms`, `ratio`) unless --no-ort.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -15,6 +16,8 @@ import { runModelBench, type ModelResult } from './model.ts';
 import { adapterReport, formatReport, kernelTable, type BenchReport } from './report.ts';
 import { BENCH_FORMATS, type BenchFormat } from './synthetic.ts';
 import { parseBenchArgs } from './args.ts';
+import { loadOrtNode } from './ort-node.ts';
+import { describeOrtRun, ortSideBySide } from './ort-run.ts';
 import { timingMethod } from './timing.ts';
 
 function formats(v: string): BenchFormat[] {
@@ -57,14 +60,26 @@ async function main(argv: string[]): Promise<void> {
     decode: null,
     prefill: null,
     models: [],
-    ort: { measured: false, note: 'not measured in Node: onnxruntime-web runs in a browser page (see BENCHMARKS.md)' },
+    ort: { measured: false, note: 'not run (--no-ort or --no-kernels)' },
   };
   log(`adapter: ${report.adapter.description} (${report.adapter.vendor})${software ? ' [software]' : ''}; timing: ${report.timing}; scale 1/${scale}`);
 
   if (!args.has('no-kernels')) {
     const cases = kernelCases(scale, kernelDtypes, Math.min(gpu.caps.limits.maxStorageBufferBindingSize, gpu.caps.limits.maxBufferSize));
-    const onResult = (k: KernelResult) => log(`  ${k.name} [${k.shape.join('x')}]: ${k.ms.toFixed(3)} ms, ${k.gbps.toFixed(2)} GB/s`);
-    report.kernels = await runKernelBench(gpu, cases, { workingSet: software ? 0 : 256 << 20, reps: software ? 2 : 20, trials: quick || software ? 1 : 3, onResult });
+    const reps = software ? 2 : 20;
+    const trials = quick || software ? 1 : 3;
+    const withOrt = !args.has('no-ort');
+    let ortError = '';
+    const ort = withOrt ? await loadOrtNode(gpu).catch((e: Error) => ((ortError = e.message.split('\n')[0]), null)) : null;
+    if (ortError) report.ort.note = `could not be loaded: ${ortError}`;
+    // Three alternating measurements per runtime: on a shared software adapter one is too noisy.
+    const sideBySide = ort ? ortSideBySide(ort, { reps: software ? 1 : reps, trials: 3 }) : undefined;
+    const onResult = (k: KernelResult) => {
+      const side = k.ort_ms === null ? '' : `; onnxruntime-web ${k.ort_ms.toFixed(3)} ms vs ${k.wall_ms?.toFixed(3)} ms, ratio ${k.ratio?.toFixed(2)}, max rel diff ${k.ort_max_rel_diff?.toExponential(1)}`;
+      log(`  ${k.name} [${k.shape.join('x')}]: ${k.ms.toFixed(3)} ms, ${k.gbps.toFixed(2)} GB/s${side}`);
+    };
+    report.kernels = await runKernelBench(gpu, cases, { workingSet: software ? 0 : 256 << 20, reps, trials, sideBySide, onResult });
+    if (ort) report.ort = { measured: report.kernels.some((k) => k.ort_ms !== null), note: describeOrtRun(ort.env.versions.web ?? '?', software) };
     report.reference_gbps ??= report.kernels.find((k) => k.name.startsWith('copy'))?.gbps ?? null;
     log(kernelTable(report.kernels, report.reference_gbps));
   }

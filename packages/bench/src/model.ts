@@ -2,12 +2,14 @@
  * Model benchmarks on a synthetic model: time to first token and prefill tokens/s, decode
  * tokens/s, and per decode token the budgets of issue 7: dispatches, queue submits, bytes read
  * back, buffers / bind groups / pipelines created, and weight bytes read against the minimum.
+ * What the sparse FFN layers read depends on the data: the gates of one decode step are read back
+ * once, outside the timed and counted steps, to count the up_proj rows and down_proj blocks read.
  */
 import type { Gpu, Profiler } from '@g3n/gpu';
 import { eachWeight, GREEDY, matrixBytes, type Gemma3nTextModel } from '@g3n/gemma3n';
 import { DeviceCounters } from './counters.ts';
 import { loadSyntheticModel, syntheticConfig, type BenchFormat, type SyntheticModel } from './synthetic.ts';
-import { decodeWeightBytesMin, planWeightBytes, weightBuffers } from './traffic.ts';
+import { decodeWeightBytesMin, gateReads, planWeightBytes, sparseFfnReads, weightBuffers, type SparseFfnReads } from './traffic.ts';
 
 export interface ModelBenchOptions {
   /** 'E2B', 'E4B' or a published MatFormer configuration. */
@@ -19,6 +21,8 @@ export interface ModelBenchOptions {
   decodeTokens: number;
   /** Also time one prefill and one decode step kernel by kernel (needs timestamp queries). */
   breakdown?: boolean;
+  /** Every FFN dense (activation sparsity 0 in every layer): a configuration without sparse layers. */
+  denseFfn?: boolean;
 }
 
 export interface KernelTime {
@@ -46,11 +50,20 @@ export interface DecodeResult {
   buffers_per_token: number;
   bind_groups_per_token: number;
   pipelines_per_token: number;
-  /** Weight bytes the recorded decode step reads (from its bind groups). */
+  /**
+   * Weight bytes the recorded decode step reads: its bound weights (from its bind groups), with the
+   * sparse layers' up_proj and down_proj counted as the rows and blocks one step's gates leave to read.
+   */
   weight_bytes_per_token: number;
   /** Spec §9 minimum for this configuration and format (dense: sparse layers counted whole). */
   weight_bytes_min: number;
   weight_bytes_ratio: number;
+  /** The decode step's bound weights counted whole (what it would read with every layer dense). */
+  weight_bytes_dense: number;
+  /** weight_bytes_dense - weight_bytes_per_token: the up_proj rows and down_proj blocks the sparse layers skip. */
+  weight_bytes_sparse_saving: number;
+  /** Per sparse layer: up_proj rows and down_proj 32-column blocks, and how many the measured step reads. */
+  sparse_ffn: SparseFfnReads[];
   /** Weight bytes per token times tokens/s. */
   weight_gbps: number;
 }
@@ -78,6 +91,16 @@ function randomIds(n: number, vocab: number, seed: number): number[] {
   });
 }
 
+/**
+ * Feed `token` as one more step (T = 1, the sparse decode path) and read back the gate after top-k
+ * of every sparse layer.
+ */
+async function decodeGates(model: Gemma3nTextModel, token: number): Promise<Map<number, Float32Array>> {
+  const layers = model.cfg.activationSparsity.flatMap((s, l) => (s > 0 ? [l] : []));
+  const { captures } = await model.prefill([token], { capture: layers.map((l) => `layers.${l}.mlp_gate`) });
+  return new Map(layers.map((l) => [l, captures.get(`layers.${l}.mlp_gate`)!]));
+}
+
 /** Replay one prefill and one decode step with the profiler attached to the model's Gpu. */
 async function kernelBreakdown(model: Gemma3nTextModel, gpu: Gpu, profiler: Profiler, prompt: number[], step: number): Promise<{ prefill: KernelTime[]; decode: KernelTime[] }> {
   const take = async (run: () => Promise<unknown>): Promise<KernelTime[]> => {
@@ -102,7 +125,8 @@ export async function runModelBench(gpuIn: Gpu, options: ModelBenchOptions): Pro
   const gpu: Gpu = { ...gpuIn, profiler: null };
   const { promptTokens: P, decodeTokens: N } = options;
   if (!Number.isInteger(P) || P < 1 || !Number.isInteger(N) || N < 1) throw new Error(`prompt and decode token counts must be positive integers (got ${P}, ${N})`);
-  const config = syntheticConfig(options.model, options.scale);
+  const named = syntheticConfig(options.model, options.scale);
+  const config = options.denseFfn ? { ...named, text: { ...named.text, activationSparsity: named.text.activationSparsity.map(() => 0) } } : named;
   const t = config.text;
   const counters = new DeviceCounters(gpu.device);
   let loaded: SyntheticModel | null = null;
@@ -113,9 +137,10 @@ export async function runModelBench(gpuIn: Gpu, options: ModelBenchOptions): Pro
     // Warm-up: compile the prefill pipelines, then record the decode plan (its bind groups kept).
     await model.prefillSample(prompt, GREEDY);
     counters.recording = [];
-    await model.decodeSample(GREEDY, 1);
+    const next = await model.decodeSample(GREEDY, 1);
     const plan = counters.recording;
     counters.recording = null;
+    const gates = await decodeGates(model, next);
 
     model.reset();
     const t0 = performance.now();
@@ -131,7 +156,9 @@ export async function runModelBench(gpuIn: Gpu, options: ModelBenchOptions): Pro
     const buffers = per(after.buffers - before.buffers);
     const bindGroups = per(after.bindGroups - before.bindGroups);
     const pipelines = per(gpu.pipelines.created - before.pipelines);
-    const weightBytes = planWeightBytes(plan, weightBuffers(model.weights));
+    const weightBufs = weightBuffers(model.weights);
+    const denseBytes = planWeightBytes(plan, weightBufs);
+    const weightBytes = planWeightBytes(plan, weightBufs, sparseFfnReads(model.weights, gates));
     const weightMin = decodeWeightBytesMin(config, options.format);
     const tokensPerS = N / (decodeMs / 1000);
     const breakdown = options.breakdown && gpuIn.profiler ? await kernelBreakdown(model, gpu, gpuIn.profiler, prompt, N + 1) : undefined;
@@ -161,6 +188,9 @@ export async function runModelBench(gpuIn: Gpu, options: ModelBenchOptions): Pro
         weight_bytes_per_token: weightBytes,
         weight_bytes_min: weightMin,
         weight_bytes_ratio: weightBytes / weightMin,
+        weight_bytes_dense: denseBytes,
+        weight_bytes_sparse_saving: denseBytes - weightBytes,
+        sparse_ffn: [...gates].map(([l, gate]) => gateReads(l, gate)),
         weight_gbps: (weightBytes * tokensPerS) / 1e9,
       },
       ...(breakdown ? { breakdown } : {}),

@@ -16,8 +16,11 @@ export const ONNX_FLOAT = 1;
 export const ONNX_UINT8 = 2;
 export const ONNX_INT32 = 6;
 
+/** Protobuf writer: small fields go to a byte list, large byte fields are kept as views and joined once at the end. */
 class Writer {
-  private readonly chunks: number[] = [];
+  private readonly parts: Uint8Array[] = [];
+  private pending: number[] = [];
+  private length = 0;
 
   varint(field: number, v: number): this {
     this.tag(field, Wire.Varint);
@@ -27,15 +30,16 @@ class Writer {
 
   float(field: number, v: number): this {
     this.tag(field, Wire.Fixed32);
-    const b = new Uint8Array(new Float32Array([v]).buffer);
-    this.chunks.push(...b);
+    this.pending.push(...new Uint8Array(new Float32Array([v]).buffer));
     return this;
   }
 
   bytes(field: number, data: Uint8Array): this {
     this.tag(field, Wire.Len);
     this.raw(data.length);
-    for (let i = 0; i < data.length; i++) this.chunks.push(data[i]);
+    this.flush();
+    this.parts.push(data);
+    this.length += data.length;
     return this;
   }
 
@@ -50,7 +54,22 @@ class Writer {
   }
 
   finish(): Uint8Array {
-    return Uint8Array.from(this.chunks);
+    this.flush();
+    if (this.parts.length === 1) return this.parts[0];
+    const out = new Uint8Array(this.length);
+    let o = 0;
+    for (const p of this.parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return out;
+  }
+
+  private flush(): void {
+    if (!this.pending.length) return;
+    this.parts.push(Uint8Array.from(this.pending));
+    this.length += this.pending.length;
+    this.pending = [];
   }
 
   private tag(field: number, wire: Wire): void {
@@ -60,10 +79,10 @@ class Writer {
   private raw(v: number): void {
     let x = v;
     while (x >= 0x80) {
-      this.chunks.push((x % 0x80) | 0x80);
+      this.pending.push((x % 0x80) | 0x80);
       x = Math.floor(x / 0x80);
     }
-    this.chunks.push(x);
+    this.pending.push(x);
   }
 }
 
@@ -135,12 +154,16 @@ export function matMulNBitsModel(m: number, n: number, k: number, codes: Uint8Ar
 }
 
 /**
- * One decode step of GroupQueryAttention: query [1, 1, H * d], key / value [1, 1, Hkv * d] of the
- * new token, past_key / past_value [1, Hkv, past, d], seqlens_k = [past] (total keys - 1) and
- * total_sequence_length = past + 1; scale 1 as in Gemma 3n. Outputs the attention and the present K/V.
+ * One decode step of GroupQueryAttention with the KV cache shared between past and present (the
+ * way onnxruntime's WebGPU provider runs decode: present_key / present_value are bound to the
+ * past_key / past_value buffers): query [1, 1, H * d], key / value [1, 1, Hkv * d] of the new token,
+ * past_key / past_value [1, Hkv, capacity, d] holding `seqlens_k` positions, seqlens_k = [position of
+ * the new token], total_sequence_length = that + 1; scale 1 as in Gemma 3n. Outputs the attention and
+ * the present K/V (the caches with the new token written at its position).
  */
-export function groupQueryAttentionModel(heads: number, kvHeads: number, headDim: number, past: number): Uint8Array {
+export function groupQueryAttentionModel(heads: number, kvHeads: number, headDim: number, capacity: number): Uint8Array {
   const f = (name: string, dims: number[]): OnnxValue => ({ name, type: ONNX_FLOAT, dims });
+  const cache = [1, kvHeads, capacity, headDim];
   return onnxModel({
     nodes: [
       {
@@ -157,11 +180,11 @@ export function groupQueryAttentionModel(heads: number, kvHeads: number, headDim
       f('query', [1, 1, heads * headDim]),
       f('key', [1, 1, kvHeads * headDim]),
       f('value', [1, 1, kvHeads * headDim]),
-      f('past_key', [1, kvHeads, past, headDim]),
-      f('past_value', [1, kvHeads, past, headDim]),
+      f('past_key', cache),
+      f('past_value', cache),
       { name: 'seqlens_k', type: ONNX_INT32, dims: [1] },
       { name: 'total_sequence_length', type: ONNX_INT32, dims: [] },
     ],
-    outputs: [f('output', [1, 1, heads * headDim]), f('present_key', [1, kvHeads, past + 1, headDim]), f('present_value', [1, kvHeads, past + 1, headDim])],
+    outputs: [f('output', [1, 1, heads * headDim]), f('present_key', cache), f('present_value', cache)],
   });
 }

@@ -31,7 +31,7 @@ export interface BenchReport {
   decode: DecodeResult | null;
   prefill: PrefillResult | null;
   models: ModelResult[];
-  /** Where onnxruntime-web's side of `kernels` comes from, or why it is missing. */
+  /** Whether onnxruntime-web's side of `kernels` was measured, and how (or why not). */
   ort: { measured: boolean; note: string };
 }
 
@@ -66,7 +66,7 @@ export function table(header: string[], rows: string[][]): string {
 
 export function kernelTable(kernels: readonly KernelResult[], referenceGbps: number | null): string {
   return table(
-    ['kernel', 'model', 'shape', 'ms', 'GB/s', 'GFLOP/s', '% ref', 'ort ms', 'ratio'],
+    ['kernel', 'model', 'shape', 'ms', 'GB/s', 'GFLOP/s', '% ref', 'wall ms', 'ort ms', 'ratio', 'ort diff'],
     kernels.map((k) => [
       k.name,
       k.model,
@@ -75,15 +75,17 @@ export function kernelTable(kernels: readonly KernelResult[], referenceGbps: num
       fmt(k.gbps),
       fmt(k.gflops),
       referenceGbps ? fmt((100 * k.gbps) / referenceGbps, 1) : '-',
+      fmt(k.wall_ms, 3),
       fmt(k.ort_ms, 3),
       fmt(k.ratio),
+      k.ort_max_rel_diff === null ? '-' : k.ort_max_rel_diff.toExponential(1),
     ]),
   );
 }
 
 export function modelTable(models: readonly ModelResult[], referenceGbps: number | null): string {
   return table(
-    ['model', 'format', 'scale', 'TTFT ms', 'prefill tok/s', 'decode tok/s', 'dispatches', 'submits', 'readback B', 'allocs', 'weight MB/token', 'min MB', 'ratio', 'GB/s', '% ref'],
+    ['model', 'format', 'scale', 'TTFT ms', 'prefill tok/s', 'decode tok/s', 'dispatches', 'submits', 'readback B', 'allocs', 'weight MB/token', 'min MB', 'ratio', 'sparse saved MB', 'GB/s', '% ref'],
     models.map((m) => {
       const d = m.decode;
       return [
@@ -100,6 +102,7 @@ export function modelTable(models: readonly ModelResult[], referenceGbps: number
         fmt(d.weight_bytes_per_token / 1e6, 3),
         fmt(d.weight_bytes_min / 1e6, 3),
         fmt(d.weight_bytes_ratio, 4),
+        fmt(d.weight_bytes_sparse_saving / 1e6, 3),
         fmt(d.weight_gbps, 3),
         referenceGbps ? fmt((100 * d.weight_gbps) / referenceGbps, 1) : '-',
       ];

@@ -1,8 +1,8 @@
 /**
- * Weight bytes per decode step: the minimum a configuration must read (spec §9) and what a
- * recorded decode plan actually binds.
+ * Weight bytes per decode step: the minimum a configuration must read (spec §9), what a recorded
+ * decode plan binds, and what it actually reads where the sparse FFN kernels skip weights.
  */
-import { scaleBytes, storageBytes, type DType, type Tensor } from '@g3n/gpu';
+import { GROUP_SIZE, scaleBytes, storageBytes, type DType, type Tensor } from '@g3n/gpu';
 import { eachWeight, textWeightTable, weightBytes, type ModelConfig, type TextWeights, type WeightSpec } from '@g3n/gemma3n';
 import type { RecordedBindGroup } from './counters.ts';
 import { MATRIX_ROLES, type BenchFormat } from './synthetic.ts';
@@ -60,17 +60,23 @@ export function weightBuffers(weights: TextWeights): Map<GPUBuffer, WeightBuffer
   return out;
 }
 
+/** Kernel keys of the one-token products that read only part of their weight (masked rows, zero blocks skipped). */
+const SPARSE_KERNEL = /^matvec(_subgroups)?\/matvec_(masked|skip)\{/;
+
 /**
  * Weight bytes one replay of a recorded plan reads, from the bind groups it was built with: a
  * bound weight range counts whole, except under an embedding gather, which reads one row per
- * token of the table (counted once however many row parts the table was split into). A buffer
- * bound twice by one dispatch (the unused `scales` slot of a float matvec) counts once.
+ * token of the table (counted once however many row parts the table was split into), and under a
+ * sparse matvec, which reads what `reads` says for that buffer (see sparseFfnReads; whole without
+ * an entry). A buffer bound twice by one dispatch (the unused `scales` slot of a float matvec)
+ * counts once.
  */
-export function planWeightBytes(bindGroups: readonly RecordedBindGroup[], buffers: ReadonlyMap<GPUBuffer, WeightBuffer>): number {
+export function planWeightBytes(bindGroups: readonly RecordedBindGroup[], buffers: ReadonlyMap<GPUBuffer, WeightBuffer>, reads: ReadonlyMap<GPUBuffer, number> = new Map()): number {
   let bytes = 0;
   const gathered = new Set<string>();
   for (const bg of bindGroups) {
     const gather = bg.label.startsWith('embedding/');
+    const sparse = SPARSE_KERNEL.test(bg.label);
     const seen = new Set<string>();
     for (const e of bg.entries) {
       const w = buffers.get(e.buffer);
@@ -78,7 +84,8 @@ export function planWeightBytes(bindGroups: readonly RecordedBindGroup[], buffer
       const key = `${w.name}@${e.offset}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      if (!gather) bytes += e.size;
+      if (sparse && reads.has(e.buffer)) bytes += reads.get(e.buffer)!;
+      else if (!gather) bytes += e.size;
       else if (!gathered.has(w.name)) {
         gathered.add(w.name);
         bytes += w.rowBytes;
@@ -86,4 +93,65 @@ export function planWeightBytes(bindGroups: readonly RecordedBindGroup[], buffer
     }
   }
   return bytes;
+}
+
+/** Columns per block that the down_proj kernel skips when the activation is all zero there (one quantization group). */
+export const SPARSE_BLOCK = GROUP_SIZE;
+
+/** What one token's gate (after Gaussian top-k) leaves to read in a sparse layer's FFN. */
+export interface SparseFfnReads {
+  layer: number;
+  /** up_proj rows (the gate's length I) and those with a non-zero gate value, which are read. */
+  rows: number;
+  active_rows: number;
+  /** 32-column blocks of down_proj (ceil(I / 32)) and those holding a non-zero gate value, which are read. */
+  blocks: number;
+  active_blocks: number;
+}
+
+/** Count the non-zero gate values and the 32-value blocks holding one. */
+export function gateReads(layer: number, gate: Float32Array): SparseFfnReads {
+  let active = 0;
+  let blocks = 0;
+  for (let b = 0; b * SPARSE_BLOCK < gate.length; b++) {
+    let n = 0;
+    for (let i = b * SPARSE_BLOCK; i < Math.min(gate.length, (b + 1) * SPARSE_BLOCK); i++) if (gate[i] !== 0) n++;
+    active += n;
+    if (n > 0) blocks++;
+  }
+  return { layer, rows: gate.length, active_rows: active, blocks: Math.ceil(gate.length / SPARSE_BLOCK), active_blocks: blocks };
+}
+
+/**
+ * Bytes each buffer of the sparse layers' up_proj and down_proj parts is read for one token, given
+ * each layer's gate after top-k: up_proj reads the rows whose gate value is non-zero (with their
+ * scales); down_proj reads, in every row, the 32-column blocks holding a non-zero gate value (where
+ * gelu(gate) * up is non-zero; with their group scales).
+ */
+export function sparseFfnReads(weights: TextWeights, gates: ReadonlyMap<number, Float32Array>): Map<GPUBuffer, number> {
+  const out = new Map<GPUBuffer, number>();
+  const groupScale = 2; // one f16 scale per group of 32
+  for (const [l, gate] of gates) {
+    const { upProj, downProj } = weights.layers[l];
+    if (gate.length !== upProj.rows || gate.length !== downProj.cols) throw new Error(`layer ${l}: a gate of ${gate.length} values does not fit up_proj [${upProj.rows}, ${upProj.cols}]`);
+    for (const p of upProj.parts) {
+      let n = 0;
+      for (let i = p.row0; i < p.row0 + p.rows; i++) if (gate[i] !== 0) n++;
+      out.set(p.tensor.buffer, n * storageBytes(upProj.dtype, upProj.cols));
+      if (p.tensor.scales) out.set(p.tensor.scales.buffer, n * (upProj.cols / GROUP_SIZE) * groupScale);
+    }
+    let rowBytes = 0;
+    let groups = 0;
+    for (let c = 0; c < gate.length; c += SPARSE_BLOCK) {
+      const width = Math.min(SPARSE_BLOCK, gate.length - c);
+      if (!gate.subarray(c, c + width).some((v) => v !== 0)) continue;
+      rowBytes += storageBytes(downProj.dtype, width);
+      groups++;
+    }
+    for (const p of downProj.parts) {
+      out.set(p.tensor.buffer, p.rows * rowBytes);
+      if (p.tensor.scales) out.set(p.tensor.scales.buffer, p.rows * groups * groupScale);
+    }
+  }
+  return out;
 }

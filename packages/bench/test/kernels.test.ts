@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '@g3n/gpu';
-import { kernelCases, runKernelBench } from '../src/kernels.ts';
+import { kernelCases, runKernelBench, type SideBySide } from '../src/kernels.ts';
 import { timingMethod } from '../src/timing.ts';
 import { freshGpu, testGpu } from '../../kernels/test/util.ts';
 
@@ -38,4 +38,22 @@ describe('kernel benchmarks (1/32 widths)', () => {
       }
     });
   }
+
+  it('merges a side-by-side measurement into its row (ratio = ort_ms / wall_ms) and leaves the others null', async () => {
+    const gpu = await testGpu();
+    const cases = kernelCases(32, ['q4'], 1 << 17).filter((c) => c.name.startsWith('copy') || c.name.startsWith('k_proj'));
+    const seen: string[] = [];
+    const sideBySide: SideBySide = {
+      measure: async (_gpu, c, built) => {
+        seen.push(`${c.name}: ${built.operands.kind}`);
+        return built.operands.kind === 'linear' ? { ort_ms: 6, wall_ms: 2, max_rel_diff: 1e-7 } : null;
+      },
+    };
+    const results = await runKernelBench(gpu, cases, { workingSet: 0, reps: 1, trials: 1, sideBySide });
+    expect(seen).toEqual(['copy (bandwidth reference): copy', 'k_proj/v_proj q4: linear']);
+    expect(results.map((r) => [r.ort_ms, r.wall_ms, r.ratio, r.ort_max_rel_diff])).toEqual([
+      [null, null, null, null],
+      [6, 2, 3, 1e-7],
+    ]);
+  });
 });
