@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Prepare the GPU benchmark bundle in tools/gpu-bench/out (git-ignored; about 31 MiB, under the
+# Prepare the GPU benchmark bundle in tools/gpu-bench/out (git-ignored; about 34 MiB, under the
 # 64 MiB a device call may carry), for a machine with no network and no Node:
 #   node.xz                      this machine's Node binary (process.execPath), xz -6
 #   bench.mjs                    `pnpm bench` bundled into one ES module (WGSL inlined)
 #   dist/linux-x64/dawn.node.xz  the `webgpu` package's Dawn build, xz -6
+#   ort.wasm.xz                  onnxruntime-web's WebGPU wasm, xz -6 (its JavaScript is in bench.mjs)
 #   vulkan/                      the Vulkan loader and GL dispatch libraries of the device notes
 #                                (libvulkan1 libglvnd0 libegl1 libgl1 libglx0 libopengl0 libgles2, amd64)
 #   MANIFEST.txt                 versions and sizes
@@ -20,6 +21,8 @@ node tools/gpu-bench/build.mjs "$OUT"
 NODE_BIN=$(node -p process.execPath)
 xz -6 -T0 -c "$NODE_BIN" > "$OUT/node.xz"
 xz -6 -T0 -c node_modules/webgpu/dist/linux-x64/dawn.node > "$OUT/dist/linux-x64/dawn.node.xz"
+ORT_WASM=$(cd packages/bench && node -p "require.resolve('onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm')")
+xz -6 -T0 -c "$ORT_WASM" > "$OUT/ort.wasm.xz"
 
 DEBS=$(mktemp -d)
 trap 'rm -rf "$DEBS"' EXIT

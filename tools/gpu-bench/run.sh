@@ -5,7 +5,8 @@
 # missing, Python's lzma. Uses the system's Vulkan loader when the linker cache has one, else the
 # bundled one (G3N_BUNDLED_VULKAN=1 forces it), points the loader at the NVIDIA driver's ICD when
 # it finds one (unless VK_DRIVER_FILES / VK_ICD_FILENAMES are set), and runs the benchmark. On a
-# machine without NVIDIA's ICD, Dawn takes what the loader offers (SwiftShader here).
+# machine without NVIDIA's ICD, Dawn takes what the loader offers (SwiftShader here). onnxruntime-web's
+# wasm is unpacked too and named by G3N_ORT_WASM, so the side-by-side rows run.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUNDLE=${G3N_BUNDLE:-$HERE/out}
@@ -27,6 +28,10 @@ unpack "$BUNDLE/node.xz" "$WORK/node"
 chmod +x "$WORK/node"
 unpack "$BUNDLE/dist/linux-x64/dawn.node.xz" "$WORK/dist/linux-x64/dawn.node"
 cp "$BUNDLE/bench.mjs" "$WORK/bench.mjs"
+if [ -f "$BUNDLE/ort.wasm.xz" ] && [ -z "${G3N_ORT_WASM:-}" ]; then
+  unpack "$BUNDLE/ort.wasm.xz" "$WORK/ort.wasm"
+  export G3N_ORT_WASM="$WORK/ort.wasm"
+fi
 
 if [ -n "${G3N_BUNDLED_VULKAN:-}" ] || ! ldconfig -p 2> /dev/null | grep -q 'libvulkan\.so\.1 '; then
   export LD_LIBRARY_PATH="$BUNDLE/vulkan${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
