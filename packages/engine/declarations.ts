@@ -24,6 +24,10 @@ const BUNDLED: Record<string, string> = {
   '@g3n/gemma3n': 'gemma3n/src/index.d.ts',
   '@g3n/weights': 'weights/src/index.d.ts',
   '@g3n/preprocess': 'preprocess/src/index.d.ts',
+  '@g3n/gpu/errors': 'gpu/src/errors.d.ts',
+  '@g3n/gemma3n/errors': 'gemma3n/src/errors.d.ts',
+  '@g3n/weights/errors': 'weights/src/typed-errors.d.ts',
+  '@g3n/preprocess/errors': 'preprocess/src/errors.d.ts',
 };
 
 interface Manifest {

@@ -78,7 +78,13 @@ export default defineConfig({
     target: 'es2022',
     rolldownOptions: {
       external: isExternal,
-      output: { entryFileNames: '[name].js', chunkFileNames: '[name]-[hash].js' },
+      output: {
+        entryFileNames: '[name].js',
+        chunkFileNames: '[name]-[hash].js',
+        // The typed errors get a chunk of their own: createEngine needs them on the page, and they
+        // must not bring the model, kernels and tokenizer code of the Worker with them.
+        codeSplitting: { groups: [{ name: 'errors', test: /[\\/]packages[\\/][a-z0-9]+[\\/]src[\\/](artifact[\\/])?(typed-)?errors\.ts$/ }] },
+      },
     },
   },
   plugins: [workerEntryUrl(), declarations({ entries: ['index', 'node'] })],

@@ -3,10 +3,10 @@
  * the Worker boundary with its class, `name`, `code`, `message` and `details` intact.
  */
 import { transferHandlers, type TransferHandler } from 'comlink';
-import { ContextOverflowError, ConfigError, SliceError, UnsupportedConfigError } from '@g3n/gemma3n';
-import { DeviceLostError, G3nError, GpuUnavailableError, ShaderError, ShapeError } from '@g3n/gpu';
-import { ChatFormatError, TokenizerError } from '@g3n/preprocess';
-import { AbortedError, BadManifestError, CheckpointError, IntegrityError, NetworkError, QuotaError } from '@g3n/weights';
+import { ContextOverflowError, ConfigError, SliceError, UnsupportedConfigError } from '@g3n/gemma3n/errors';
+import { DeviceLostError, G3nError, GpuUnavailableError, ShaderError, ShapeError } from '@g3n/gpu/errors';
+import { ChatFormatError, TokenizerError } from '@g3n/preprocess/errors';
+import { AbortedError, BadManifestError, CheckpointError, IntegrityError, NetworkError, QuotaError } from '@g3n/weights/errors';
 
 /** A request with a field out of range or of the wrong type; `field` names it. */
 export class BadRequestError extends G3nError {

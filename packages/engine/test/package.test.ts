@@ -120,8 +120,13 @@ await build({ root: 'web', configFile: false, logLevel: 'error', build: { outDir
     const workers = assets.filter((f) => /^worker-[\w-]+\.js$/.test(f));
     expect(workers).toHaveLength(1);
     const main = assets.find((f) => /^index-[\w-]+\.js$/.test(f))!;
-    expect(readFileSync(join(app, 'web-dist/assets', main), 'utf8')).toContain(`/assets/${workers[0]}`);
+    const mainCode = readFileSync(join(app, 'web-dist/assets', main), 'utf8');
+    expect(mainCode).toContain(`/assets/${workers[0]}`);
     expect(readFileSync(join(app, 'web-dist/assets', workers[0]), 'utf8')).toContain('@compute @workgroup_size');
+    // The page gets the API and the typed errors, not the model: no kernels, no tokenizer.
+    expect(mainCode).not.toContain('@compute');
+    expect(mainCode).not.toContain('InThreadEngine');
+    expect(mainCode.length, `main bundle ${mainCode.length} bytes`).toBeLessThan(48 * 1024);
   });
 
   it('has declarations that name no workspace package', () => {

@@ -4,33 +4,12 @@
  * gemma3n_text config; applies the Gemma3nTextConfig defaults; both rope forms (legacy rope_theta /
  * rope_local_base_freq and rope_parameters keyed by layer type).
  */
-import { G3nError } from '@g3n/gpu';
+
+import { ConfigError, UnsupportedConfigError } from './errors.ts';
+
+export { ConfigError, UnsupportedConfigError } from './errors.ts';
 
 const show = (v: unknown): string => (v === undefined ? 'nothing' : JSON.stringify(v));
-
-/** config.json is malformed or inconsistent; `field` is its dotted path. */
-export class ConfigError extends G3nError {
-  /** Kept as a literal so that it survives minification. */
-  override name = 'ConfigError';
-  readonly field: string;
-
-  constructor(field: string, message: string) {
-    super('BAD_CONFIG', `config.json: ${field} ${message}. Fix the config so that it describes the checkpoint.`, { field });
-    this.field = field;
-  }
-}
-
-/** config.json is valid but asks for something this runtime does not implement. */
-export class UnsupportedConfigError extends G3nError {
-  /** Kept as a literal so that it survives minification. */
-  override name = 'UnsupportedConfigError';
-  readonly field: string;
-
-  constructor(field: string, value: unknown, supported: string) {
-    super('UNSUPPORTED_CONFIG', `config.json: ${field} = ${show(value)} is not supported (${supported}). Use a standard Gemma 3n checkpoint.`, { field });
-    this.field = field;
-  }
-}
 
 export type LayerType = 'sliding' | 'full';
 

@@ -1,11 +1,14 @@
 import { createTensor, Plan, readBytes, runOnce, submitPlans, G3nError, type Dispatch, type Gpu, type SubmitOptions, type Tensor } from '@g3n/gpu';
 import { embedGather, rmsNorm, SAMPLE_SCRATCH_WORDS } from '@g3n/kernels';
 import type { ModelConfig, TextConfig } from './config.ts';
+import { ContextOverflowError } from './errors.ts';
 import { captureElements, forwardDispatches, linearAll, type ForwardContext } from './forward.ts';
 import type { WeightFormat } from './gpu-weights.ts';
 import { destroyTextWeights, loadTextWeights, type MultimodalHardWeights, type TensorBlockReader, type TensorExists, type TensorReader, type TextWeights } from './text-weights.ts';
 import { samplerDispatches, samplerParams, TokenReadback, type SamplingOptions } from './sampling.ts';
 import { createKvCache, Workspace, type KvCache } from './workspace.ts';
+
+export { ContextOverflowError } from './errors.ts';
 
 export interface TextModelOptions {
   /** Weight storage on the GPU (default: the checkpoint's own float type). */
@@ -14,15 +17,6 @@ export interface TextModelOptions {
   maxContext?: number;
   /** Tokens per prefill pass; longer prompts are prefilled in chunks (default 128). */
   maxChunk?: number;
-}
-
-/** Raised when a prompt and its continuation would not fit the context the model was loaded with. */
-export class ContextOverflowError extends G3nError {
-  /** Kept as a literal so that it survives minification. */
-  override name = 'ContextOverflowError';
-  constructor(needed: number, max: number) {
-    super('CONTEXT_OVERFLOW', `The conversation needs ${needed} tokens but the model was loaded with a context of ${max}. Start a new chat or load with a larger context.`, { needed, max });
-  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import { G3nError } from '@g3n/gpu';
+import { G3nError } from '@g3n/gpu/errors';
 
 /** A tokenizer file that cannot be used, or a value the tokenizer cannot encode or decode. */
 export class TokenizerError extends G3nError {

@@ -1,4 +1,4 @@
-import { G3nError } from '@g3n/gpu';
+import { G3nError } from '@g3n/gpu/errors';
 
 /** What exactly is wrong with a checkpoint; stable, so callers and tests can branch on it. */
 export type CheckpointErrorKind =

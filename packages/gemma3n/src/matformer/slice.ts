@@ -4,8 +4,10 @@
  * against the parent and derives the sliced model's config, exactly as Google's MatFormer Lab
  * notebook does (the sliced config.json it writes parses to the same ModelConfig).
  */
-import { G3nError } from '@g3n/gpu';
 import { kvSourceMap, type LayerType, type ModelConfig, type TextConfig } from '../config.ts';
+import { SliceError } from '../errors.ts';
+
+export { SliceError, type SliceErrorReason } from '../errors.ts';
 
 /**
  * One slicing configuration, in the official `google/gemma3n-slicing-configs` convention:
@@ -20,28 +22,6 @@ export interface SliceConfig {
   numLayers?: number;
 }
 
-export type SliceErrorReason =
-  | 'bad-format'
-  | 'bad-skip'
-  | 'wrong-layer-count'
-  | 'wrong-width-count'
-  | 'width-too-large'
-  | 'width-not-multiple-of-32'
-  | 'skips-kv-producer'
-  | 'no-kv-producer'
-  | 'tensor-shape';
-
-/** A slicing configuration is malformed or does not fit its parent; `reason` says which check failed. */
-export class SliceError extends G3nError {
-  /** Kept as a literal so that it survives minification. */
-  override name = 'SliceError';
-  readonly reason: SliceErrorReason;
-
-  constructor(reason: SliceErrorReason, message: string, details: Record<string, unknown> = {}) {
-    super('BAD_SLICE', message, { reason, ...details });
-    this.reason = reason;
-  }
-}
 
 export interface SlicePlan {
   slice: SliceConfig;

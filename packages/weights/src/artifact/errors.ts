@@ -1,4 +1,4 @@
-import { G3nError } from '@g3n/gpu';
+import { G3nError } from '@g3n/gpu/errors';
 
 /** manifest.json is not a g3n artifact manifest this runtime can read; `field` is the JSON path that failed. */
 export class BadManifestError extends G3nError {

@@ -1,0 +1,63 @@
+/**
+ * The typed errors of @g3n/gemma3n, in a module with no other dependency than @g3n/gpu's errors, so
+ * that code which only needs to recognize them (the engine's page side) does not pull in the model.
+ */
+import { G3nError } from '@g3n/gpu/errors';
+
+const show = (v: unknown): string => (v === undefined ? 'nothing' : JSON.stringify(v));
+
+/** config.json is malformed or inconsistent; `field` is its dotted path. */
+export class ConfigError extends G3nError {
+  /** Kept as a literal so that it survives minification. */
+  override name = 'ConfigError';
+  readonly field: string;
+
+  constructor(field: string, message: string) {
+    super('BAD_CONFIG', `config.json: ${field} ${message}. Fix the config so that it describes the checkpoint.`, { field });
+    this.field = field;
+  }
+}
+
+/** config.json is valid but asks for something this runtime does not implement. */
+export class UnsupportedConfigError extends G3nError {
+  /** Kept as a literal so that it survives minification. */
+  override name = 'UnsupportedConfigError';
+  readonly field: string;
+
+  constructor(field: string, value: unknown, supported: string) {
+    super('UNSUPPORTED_CONFIG', `config.json: ${field} = ${show(value)} is not supported (${supported}). Use a standard Gemma 3n checkpoint.`, { field });
+    this.field = field;
+  }
+}
+
+export type SliceErrorReason =
+  | 'bad-format'
+  | 'bad-skip'
+  | 'wrong-layer-count'
+  | 'wrong-width-count'
+  | 'width-too-large'
+  | 'width-not-multiple-of-32'
+  | 'skips-kv-producer'
+  | 'no-kv-producer'
+  | 'tensor-shape';
+
+/** A slicing configuration is malformed or does not fit its parent; `reason` says which check failed. */
+export class SliceError extends G3nError {
+  /** Kept as a literal so that it survives minification. */
+  override name = 'SliceError';
+  readonly reason: SliceErrorReason;
+
+  constructor(reason: SliceErrorReason, message: string, details: Record<string, unknown> = {}) {
+    super('BAD_SLICE', message, { reason, ...details });
+    this.reason = reason;
+  }
+}
+
+/** Raised when a prompt and its continuation would not fit the context the model was loaded with. */
+export class ContextOverflowError extends G3nError {
+  /** Kept as a literal so that it survives minification. */
+  override name = 'ContextOverflowError';
+  constructor(needed: number, max: number) {
+    super('CONTEXT_OVERFLOW', `The conversation needs ${needed} tokens but the model was loaded with a context of ${max}. Start a new chat or load with a larger context.`, { needed, max });
+  }
+}
