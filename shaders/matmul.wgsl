@@ -20,7 +20,8 @@
 //   4 out     storage read_write  array<f32>
 // Params: rows, in_features, out_features, out_offset, out_stride, tiles_n (= ceil(out_features / TILE_N)).
 // Overrides: DTYPE (0 f32, 1 bf16, 2 f16, 3 q8, 4 q4), WG_M, WG_N (threads per workgroup along m and n),
-//   TILE_K (a multiple of 8).
+//   TILE_K (a multiple of 8). Variants: 16 x 16 threads (64 x 64 tiles) for long inputs; 4 x 16 threads
+//   (16 x 64 tiles, TILE_K 32) for a few rows, where a 64-row tile would mostly compute absent rows.
 // Assumptions: rows of W start on a storage word: in_features even (bf16, f16), % 32 == 0 (q8, q4); the grid
 //   is tiles_n * ceil(rows / TILE_M) workgroups, folded into 2-D (linear index wid.x + wid.y * nwg.x; the
 //   n tile varies fastest).

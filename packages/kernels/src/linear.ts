@@ -15,9 +15,25 @@ const MATVEC_WG: Record<WeightDType, number> = { f32: 256, bf16: 256, f16: 256, 
 const MATVEC_ROWS = 4;
 /** GEMM: 16 x 16 threads, 4 x 4 outputs each (64 x 64 tiles), K staged 16 at a time. */
 const GEMM = { WG_M: 16, WG_N: 16, TILE_K: 16 };
-const GEMM_TILE = 4 * GEMM.WG_M;
+/**
+ * GEMM for a few rows (a short prefill, a follow-up turn): 4 x 16 threads, 4 x 4 outputs each (16 x 64
+ * tiles), K staged 32 at a time, so 16 rows compute no absent rows and each weight is dequantized once.
+ */
+const GEMM_FEW_ROWS = { WG_M: 4, WG_N: 16, TILE_K: 32 };
+/** Outputs per thread along each axis (TM, TN in matmul.wgsl). */
+const GEMM_THREAD_TILE = 4;
+/** Row counts from 2 up to this run the few-rows GEMM. */
+export const FEW_ROWS_MAX = 32;
 
-type Variant = 'matvec' | 'matvec_masked' | 'matvec_skip' | 'matvec_subgroups' | 'matvec_subgroups_masked' | 'matvec_subgroups_skip' | 'matmul';
+type Variant =
+  | 'matvec'
+  | 'matvec_masked'
+  | 'matvec_skip'
+  | 'matvec_subgroups'
+  | 'matvec_subgroups_masked'
+  | 'matvec_subgroups_skip'
+  | 'matmul'
+  | 'matmul_few_rows';
 
 function variants(): Record<`${Variant}_${WeightDType}`, Kernel> {
   const out = {} as Record<`${Variant}_${WeightDType}`, Kernel>;
@@ -30,13 +46,15 @@ function variants(): Record<`${Variant}_${WeightDType}`, Kernel> {
     out[`matvec_subgroups_masked_${dt}`] = defineKernel('matvec_subgroups', matvecSubgroupsSource, 'matvec_masked', c);
     out[`matvec_subgroups_skip_${dt}`] = defineKernel('matvec_subgroups', matvecSubgroupsSource, 'matvec_skip', c);
     out[`matmul_${dt}`] = defineKernel('matmul', matmulSource, 'matmul', { DTYPE: DTYPE_CODE[dt], ...GEMM });
+    out[`matmul_few_rows_${dt}`] = defineKernel('matmul', matmulSource, 'matmul', { DTYPE: DTYPE_CODE[dt], ...GEMM_FEW_ROWS });
   }
   return out;
 }
 
 /**
  * Every linear-layer variant, per weight dtype: matrix-vector (plain and subgroup reduction; dense, with
- * rows masked by a vector, with zero blocks of x skipped) and tiled GEMM.
+ * rows masked by a vector, with zero blocks of x skipped) and tiled GEMM (64-row tiles, and 16-row tiles
+ * for a few rows).
  */
 export const linearKernels = variants();
 
@@ -103,7 +121,8 @@ export function matvecFits(w: Tensor): boolean {
 
 /**
  * y = x W^T (a Linear without bias, W in the Hugging Face [out, in] layout). One token (rows == 1) runs
- * the matrix-vector kernel, several rows the tiled GEMM; weights are dequantized in the shader.
+ * the matrix-vector kernel, up to FEW_ROWS_MAX rows the GEMM with 16-row tiles, more rows the GEMM with
+ * 64-row tiles; weights are dequantized in the shader.
  */
 export function linear(gpu: Gpu, args: LinearArgs): Dispatch {
   const { x, w, out, rows } = args;
@@ -119,12 +138,15 @@ export function linear(gpu: Gpu, args: LinearArgs): Dispatch {
       workgroups: foldWorkgroups(Math.ceil(outFeatures / MATVEC_ROWS), maxPerDim),
     };
   }
-  const tilesN = Math.ceil(outFeatures / GEMM_TILE);
+  const fewRows = rows <= FEW_ROWS_MAX;
+  const tile = fewRows ? GEMM_FEW_ROWS : GEMM;
+  const tilesN = Math.ceil(outFeatures / (GEMM_THREAD_TILE * tile.WG_N));
+  const tilesM = Math.ceil(rows / (GEMM_THREAD_TILE * tile.WG_M));
   return {
-    kernel: linearKernels[`matmul_${dt}`],
+    kernel: fewRows ? linearKernels[`matmul_few_rows_${dt}`] : linearKernels[`matmul_${dt}`],
     bindings,
     params: { rows, in_features: inFeatures, out_features: outFeatures, out_offset: outOffset, out_stride: outStride, tiles_n: tilesN, _pad0: 0, _pad1: 0 },
-    workgroups: foldWorkgroups(tilesN * Math.ceil(rows / GEMM_TILE), maxPerDim),
+    workgroups: foldWorkgroups(tilesN * tilesM, maxPerDim),
   };
 }
 

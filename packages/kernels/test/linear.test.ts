@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTensor, readF32, runOnce, ShapeError, tensorFromF32, writeTensor, type Gpu } from '@g3n/gpu';
-import { linear, linearKernels, WEIGHT_DTYPES } from '../src/linear.ts';
+import { FEW_ROWS_MAX, linear, linearKernels, WEIGHT_DTYPES } from '../src/linear.ts';
 import { decodeWeight, encodeWeight, uploadWeight, type WeightDType } from '../src/quant.ts';
 import { linearRef } from '../src/ref/linear.ts';
 import { expectClose, freshGpu, randn, testGpu } from './util.ts';
@@ -37,9 +37,30 @@ const FLOAT_SHAPES: Array<[WeightDType[], number, number, number]> = [
   [['f32'], 3, 45, 7],
   [['bf16', 'f16'], 1, 24, 33],
 ];
+/**
+ * The few-rows GEMM (16 x 64 tiles, K staged 32 at a time): rows 2..32 on and off the 16-row tile, `in` past
+ * one K stage and not a multiple of it, `out` on and off the 64-column tile; 33 rows is the first on 64-row tiles.
+ */
+const FEW_ROWS_SHAPES: Array<[number, number, number]> = [
+  [2, 32, 7],
+  [5, 96, 65],
+  [8, 64, 130],
+  [15, 160, 33],
+  [16, 128, 64],
+  [16, 32, 257],
+  [23, 96, 1],
+  [31, 64, 129],
+  [32, 160, 70],
+  [33, 32, 65],
+];
+const FEW_ROWS_FLOAT_SHAPES: Array<[WeightDType[], number, number, number]> = [
+  [['f32'], 7, 45, 66],
+  [['f32', 'bf16', 'f16'], 20, 50, 33],
+  [['f32', 'bf16', 'f16'], 32, 70, 5],
+];
 const CASES = [
-  ...WEIGHT_DTYPES.flatMap((dt) => SHAPES.map(([rows, inF, outF]) => ({ dt: dt as WeightDType, rows, inF, outF }))),
-  ...FLOAT_SHAPES.flatMap(([dts, rows, inF, outF]) => dts.map((dt) => ({ dt, rows, inF, outF }))),
+  ...WEIGHT_DTYPES.flatMap((dt) => [...SHAPES, ...FEW_ROWS_SHAPES].map(([rows, inF, outF]) => ({ dt: dt as WeightDType, rows, inF, outF }))),
+  ...[...FLOAT_SHAPES, ...FEW_ROWS_FLOAT_SHAPES].flatMap(([dts, rows, inF, outF]) => dts.map((dt) => ({ dt, rows, inF, outF }))),
 ];
 
 // The default device (matvec with the subgroup reduction where the adapter has it) and a device without
@@ -76,16 +97,23 @@ describe('linear', () => {
     });
   });
 
-  it('picks matvec for one aligned row, GEMM otherwise', () => {
-    const x = createTensor(gpu, 'x', 'f32', [3, 64]);
-    const out = createTensor(gpu, 'out', 'f32', [3, 7]);
+  it('picks matvec for one aligned row, the few-rows GEMM up to FEW_ROWS_MAX rows, the 64-row GEMM past it', () => {
+    const x = createTensor(gpu, 'x', 'f32', [40, 64]);
+    const out = createTensor(gpu, 'out', 'f32', [40, 7]);
     const w = createTensor(gpu, 'w', 'q4', [7, 64]);
     const sg = gpu.caps.features.subgroups ? 'matvec_subgroups' : 'matvec';
+    expect(FEW_ROWS_MAX).toBe(32);
     expect(linear(gpu, { x, w, out, rows: 1 }).kernel).toBe(linearKernels[`${sg}_q4`]);
     expect(linear(plain, { x, w, out, rows: 1 }).kernel).toBe(linearKernels.matvec_q4);
-    expect(linear(gpu, { x, w, out, rows: 3 }).kernel).toBe(linearKernels.matmul_q4);
+    for (const rows of [2, 3, 16, 17, 32]) {
+      const d = linear(gpu, { x, w, out, rows });
+      expect(d.kernel, `rows=${rows}`).toBe(linearKernels.matmul_few_rows_q4);
+      expect(d.workgroups, `rows=${rows}`).toEqual([Math.ceil(rows / 16), 1, 1]);
+    }
+    expect(linear(gpu, { x, w, out, rows: 33 }).kernel).toBe(linearKernels.matmul_q4);
+    expect(linear(gpu, { x, w, out, rows: 40 }).workgroups).toEqual([1, 1, 1]);
     const w50 = createTensor(gpu, 'w50', 'f32', [7, 50]);
-    expect(linear(gpu, { x: createTensor(gpu, 'x50', 'f32', [50]), w: w50, out, rows: 1 }).kernel).toBe(linearKernels.matmul_f32);
+    expect(linear(gpu, { x: createTensor(gpu, 'x50', 'f32', [50]), w: w50, out, rows: 1 }).kernel).toBe(linearKernels.matmul_few_rows_f32);
   });
 
   for (const dt of WEIGHT_DTYPES) {
@@ -120,10 +148,10 @@ describe('linear', () => {
     });
   }
 
-  it('folds grids past maxComputeWorkgroupsPerDimension (matvec, GEMM, 2100-row prefill)', async () => {
+  it('folds grids past maxComputeWorkgroupsPerDimension (matvec, few-rows GEMM, GEMM, 2100-row prefill)', async () => {
     // The same device and pipelines, with the per-dimension limit capped at 16 in its capability report.
     const capped: Gpu = { ...plain, caps: { ...plain.caps, limits: { ...plain.caps.limits, maxComputeWorkgroupsPerDimension: 16 } } };
-    for (const [dt, rows, inF, outF] of [['q4', 1, 64, 257], ['f32', 130, 32, 1100], ['q8', 2100, 32, 33]] as const) {
+    for (const [dt, rows, inF, outF] of [['q4', 1, 64, 257], ['q4', 20, 32, 1100], ['f32', 130, 32, 1100], ['q8', 2100, 32, 33]] as const) {
       const x = randn(rows * inF, rows);
       const wf = randn(outF * inF, 3, 0.5);
       const enc = encodeWeight(dt, wf, [outF, inF]);
