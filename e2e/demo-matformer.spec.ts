@@ -8,12 +8,12 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect, test, type Page } from '@playwright/test';
-import { E4B_CONFIG } from '../demo/src/e4b-config.ts';
 import { formatBytes } from '../demo/src/format.ts';
 import { parseConfig, type ModelConfig } from '../packages/gemma3n/src/config.ts';
 import { runtimeBytes } from '../packages/gemma3n/src/matformer/auto.ts';
 import { findPublishedSlice, publishedSlices, sliceStats, type StorageFormat } from '../packages/gemma3n/src/matformer/published.ts';
 import { parseSliceJson, planSlice, type SliceConfig } from '../packages/gemma3n/src/matformer/slice.ts';
+import { E4B_CONFIG } from '../packages/gemma3n/src/matformer/e4b.ts';
 
 const screenshots = fileURLToPath(new URL('./screenshots/', import.meta.url));
 const fixture = fileURLToPath(new URL('../../shared/fixtures/gemma3n-tiny-matformer/', import.meta.url));

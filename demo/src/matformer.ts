@@ -1,14 +1,13 @@
 /**
  * The MatFormer configurations the demo offers per model and what each costs. Gemma 3n E4B offers
- * the 16 published configurations (spec §8) against its built-in config (e4b-config.ts); the bundled
+ * the 16 published configurations (spec §8) against E4B's built-in config (E4B_CONFIG of @g3n/gemma3n); the bundled
  * tiny MatFormer parent offers its fixture's slicing configurations, read at build time. E2B, the tiny model and
  * custom URLs offer none. Figures come from the MatFormer code of @g3n/gemma3n: the slice's weight
  * bytes per storage format (sliceStats) and its KV caches at the demo's context (runtimeBytes).
  */
-import { parseConfig, parseSliceJson, planSlice, publishedSlices, runtimeBytes, SliceError, sliceStats, type ModelConfig, type SliceConfig, type StorageFormat } from '@g3n/gemma3n';
+import { E4B_CONFIG, parseConfig, parseSliceJson, planSlice, publishedSlices, runtimeBytes, SliceError, sliceStats, type ModelConfig, type SliceConfig, type StorageFormat } from '@g3n/gemma3n';
 import type { MatformerCandidate, WeightQuant } from '@g3n/engine';
 import tinyMatformer from 'virtual:g3n-tiny-matformer';
-import { E4B_CONFIG } from './e4b-config.ts';
 import type { ModelChoice } from './models.ts';
 
 /** Tokens of context the demo loads every model with (the engine's default), which sizes the KV caches. */

@@ -8,6 +8,7 @@ export * from './stages.ts';
 export * from './matformer/slice.ts';
 export * from './matformer/csv.ts';
 export * from './matformer/published.ts';
+export * from './matformer/e4b.ts';
 export * from './matformer/reader.ts';
 export * from './matformer/artifact-slice.ts';
 export * from './matformer/auto.ts';

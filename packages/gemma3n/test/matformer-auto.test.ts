@@ -8,53 +8,15 @@ import { describe, expect, it } from 'vitest';
 import type { Gpu } from '@g3n/gpu';
 import { checkpointWeights, openCheckpoint } from '@g3n/weights';
 import { nodeFileSource } from '@g3n/weights/node';
-import { parseConfig, type ModelConfig } from '../src/config.ts';
+import { parseConfig } from '../src/config.ts';
 import { loadTextModel } from '../src/load.ts';
 import { chooseSlice, type AutoSliceOptions } from '../src/matformer/auto.ts';
+import { E4B_CONFIG } from '../src/matformer/e4b.ts';
 import { FIXTURES } from './golden.ts';
-
-/** The text config of google/gemma-3n-E4B (spec §1.1). */
-function e4b(): ModelConfig {
-  const layers = 35;
-  return parseConfig({
-    model_type: 'gemma3n',
-    text_config: {
-      model_type: 'gemma3n_text',
-      hidden_size: 2048,
-      num_hidden_layers: layers,
-      num_attention_heads: 8,
-      num_key_value_heads: 2,
-      head_dim: 256,
-      intermediate_size: Array(layers).fill(16_384),
-      vocab_size: 262_400,
-      vocab_size_per_layer_input: 262_144,
-      hidden_size_per_layer_input: 256,
-      sliding_window: 512,
-      layer_types: Array.from({ length: layers }, (_, i) => ((i + 1) % 5 === 0 ? 'full_attention' : 'sliding_attention')),
-      rope_theta: 1_000_000,
-      rope_local_base_freq: 10_000,
-      max_position_embeddings: 32_768,
-      rms_norm_eps: 1e-6,
-      final_logit_softcapping: 30,
-      hidden_activation: 'gelu_pytorch_tanh',
-      altup_num_inputs: 4,
-      altup_active_idx: 0,
-      altup_coef_clip: 120,
-      altup_correct_scale: true,
-      laurel_rank: 64,
-      num_kv_shared_layers: 15,
-      activation_sparsity_pattern: Array.from({ length: layers }, (_, i) => (i < 10 ? 0.95 : 0)),
-      tie_word_embeddings: true,
-      pad_token_id: 0,
-      eos_token_id: 1,
-      bos_token_id: 2,
-    },
-  });
-}
 
 /** A desktop GPU's limits (2 GiB bindings, 4 GiB buffers). */
 const DESKTOP = { maxBufferSize: 4 * 2 ** 30, maxStorageBufferBindingSize: 2 * 2 ** 30 };
-const parent = e4b();
+const parent = parseConfig(E4B_CONFIG);
 const choose = (o: Partial<AutoSliceOptions>) => chooseSlice(parent, { format: 'q4', limits: DESKTOP, budgetBytes: null, ...o });
 
 describe("matformer: 'auto' picks the largest published configuration that fits", () => {

@@ -1,7 +1,7 @@
 /**
- * google/gemma-3n-E4B's text config as its config.json states it (spec §1.1), built into the demo so
- * that the size selector can show E4B's MatFormer configurations before anything is downloaded (the
- * Hugging Face repository is gated). The vision and audio towers do not enter the size figures.
+ * google/gemma-3n-E4B's config.json, text part (spec §1.1): the parent of the published MatFormer
+ * configurations, built in so that their sizes can be shown and chosen before anything is downloaded
+ * (the Hugging Face repository is gated). The vision and audio towers do not enter the size figures.
  */
 const LAYERS = 35;
 
