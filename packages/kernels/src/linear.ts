@@ -1,6 +1,7 @@
 import { defineKernel, foldWorkgroups, GROUP_SIZE, numel, ShapeError, type Dispatch, type Gpu, type Kernel, type Tensor } from '@g3n/gpu';
 import matmulSource from '../../../shaders/matmul.wgsl?raw';
 import matvecSource from '../../../shaders/matvec.wgsl?raw';
+import matvecRowsSource from '../../../shaders/matvec_rows.wgsl?raw';
 import matvecSubgroupsSource from '../../../shaders/matvec_subgroups.wgsl?raw';
 import type { WeightDType } from './quant.ts';
 
@@ -22,8 +23,11 @@ const GEMM = { WG_M: 16, WG_N: 16, TILE_K: 16 };
 const GEMM_FEW_ROWS = { WG_M: 4, WG_N: 16, TILE_K: 32 };
 /** Outputs per thread along each axis (TM, TN in matmul.wgsl). */
 const GEMM_THREAD_TILE = 4;
-/** Row counts from 2 up to this run the few-rows GEMM. */
+/** Row counts from 2 up to this run the few-rows GEMM (or the multi-row matvec where the rows are whole units). */
 export const FEW_ROWS_MAX = 32;
+/** Multi-row matvec: threads per workgroup (one weight row each), and the x-row blocks of its two variants. */
+const MATVEC_ROWS_WG = 64;
+const MATVEC_ROWS_RB = { rows4: 4, rows8: 8 } as const;
 
 type Variant =
   | 'matvec'
@@ -32,6 +36,8 @@ type Variant =
   | 'matvec_subgroups'
   | 'matvec_subgroups_masked'
   | 'matvec_subgroups_skip'
+  | 'matvec_rows4'
+  | 'matvec_rows8'
   | 'matmul'
   | 'matmul_few_rows';
 
@@ -45,6 +51,9 @@ function variants(): Record<`${Variant}_${WeightDType}`, Kernel> {
     out[`matvec_subgroups_${dt}`] = defineKernel('matvec_subgroups', matvecSubgroupsSource, 'matvec', c);
     out[`matvec_subgroups_masked_${dt}`] = defineKernel('matvec_subgroups', matvecSubgroupsSource, 'matvec_masked', c);
     out[`matvec_subgroups_skip_${dt}`] = defineKernel('matvec_subgroups', matvecSubgroupsSource, 'matvec_skip', c);
+    for (const [name, rb] of Object.entries(MATVEC_ROWS_RB) as Array<[keyof typeof MATVEC_ROWS_RB, number]>) {
+      out[`matvec_${name}_${dt}`] = defineKernel('matvec_rows', matvecRowsSource, 'matvec_rows', { DTYPE: DTYPE_CODE[dt], WG: MATVEC_ROWS_WG, RB: rb });
+    }
     out[`matmul_${dt}`] = defineKernel('matmul', matmulSource, 'matmul', { DTYPE: DTYPE_CODE[dt], ...GEMM });
     out[`matmul_few_rows_${dt}`] = defineKernel('matmul', matmulSource, 'matmul', { DTYPE: DTYPE_CODE[dt], ...GEMM_FEW_ROWS });
   }
@@ -53,8 +62,8 @@ function variants(): Record<`${Variant}_${WeightDType}`, Kernel> {
 
 /**
  * Every linear-layer variant, per weight dtype: matrix-vector (plain and subgroup reduction; dense, with
- * rows masked by a vector, with zero blocks of x skipped) and tiled GEMM (64-row tiles, and 16-row tiles
- * for a few rows).
+ * rows masked by a vector, with zero blocks of x skipped), multi-row matrix-vector (a few rows of x, 4 or 8
+ * per thread) and tiled GEMM (64-row tiles, and 16-row tiles for a few rows).
  */
 export const linearKernels = variants();
 
@@ -121,8 +130,9 @@ export function matvecFits(w: Tensor): boolean {
 
 /**
  * y = x W^T (a Linear without bias, W in the Hugging Face [out, in] layout). One token (rows == 1) runs
- * the matrix-vector kernel, up to FEW_ROWS_MAX rows the GEMM with 16-row tiles, more rows the GEMM with
- * 64-row tiles; weights are dequantized in the shader.
+ * the matrix-vector kernel; up to FEW_ROWS_MAX rows the multi-row matrix-vector kernel (4 rows per thread
+ * up to 4 rows, else 8), or the GEMM with 16-row tiles where W's rows are not whole 16-byte units; more
+ * rows the GEMM with 64-row tiles. Weights are dequantized in the shader.
  */
 export function linear(gpu: Gpu, args: LinearArgs): Dispatch {
   const { x, w, out, rows } = args;
@@ -136,6 +146,16 @@ export function linear(gpu: Gpu, args: LinearArgs): Dispatch {
       bindings,
       params: { in_features: inFeatures, out_features: outFeatures, out_offset: outOffset, _pad: 0 },
       workgroups: foldWorkgroups(Math.ceil(outFeatures / MATVEC_ROWS), maxPerDim),
+    };
+  }
+  if (rows <= FEW_ROWS_MAX && matvecFits(w)) {
+    const rb = rows <= MATVEC_ROWS_RB.rows4 ? 'rows4' : 'rows8';
+    const colGroups = Math.ceil(outFeatures / MATVEC_ROWS_WG);
+    return {
+      kernel: linearKernels[`matvec_${rb}_${dt}`],
+      bindings,
+      params: { rows, in_features: inFeatures, out_features: outFeatures, out_offset: outOffset, out_stride: outStride, col_groups: colGroups, _pad0: 0, _pad1: 0 },
+      workgroups: foldWorkgroups(colGroups * Math.ceil(rows / MATVEC_ROWS_RB[rb]), maxPerDim),
     };
   }
   const fewRows = rows <= FEW_ROWS_MAX;

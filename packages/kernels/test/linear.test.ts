@@ -38,11 +38,13 @@ const FLOAT_SHAPES: Array<[WeightDType[], number, number, number]> = [
   [['bf16', 'f16'], 1, 24, 33],
 ];
 /**
- * The few-rows GEMM (16 x 64 tiles, K staged 32 at a time): rows 2..32 on and off the 16-row tile, `in` past
- * one K stage and not a multiple of it, `out` on and off the 64-column tile; 33 rows is the first on 64-row tiles.
+ * 2..32 rows of whole units run the multi-row matvec (4 rows per thread up to 4 rows, else 8): rows on and off
+ * the 4- and 8-row blocks, `out` on and off the 64-column workgroup; 33 rows is the first on 64-row GEMM tiles.
  */
 const FEW_ROWS_SHAPES: Array<[number, number, number]> = [
   [2, 32, 7],
+  [4, 64, 64],
+  [6, 32, 200],
   [5, 96, 65],
   [8, 64, 130],
   [15, 160, 33],
@@ -53,8 +55,13 @@ const FEW_ROWS_SHAPES: Array<[number, number, number]> = [
   [32, 160, 70],
   [33, 32, 65],
 ];
+/**
+ * Rows that are not whole units run the few-rows GEMM (16 x 64 tiles, K staged 32 at a time): `in` past one K
+ * stage and not a multiple of it, `out` on and off the 64-column tile.
+ */
 const FEW_ROWS_FLOAT_SHAPES: Array<[WeightDType[], number, number, number]> = [
   [['f32'], 7, 45, 66],
+  [['bf16', 'f16'], 9, 26, 65],
   [['f32', 'bf16', 'f16'], 20, 50, 33],
   [['f32', 'bf16', 'f16'], 32, 70, 5],
 ];
@@ -97,23 +104,30 @@ describe('linear', () => {
     });
   });
 
-  it('picks matvec for one aligned row, the few-rows GEMM up to FEW_ROWS_MAX rows, the 64-row GEMM past it', () => {
+  it('picks matvec for one aligned row, the multi-row matvec (or the few-rows GEMM) up to FEW_ROWS_MAX rows, the 64-row GEMM past it', () => {
     const x = createTensor(gpu, 'x', 'f32', [40, 64]);
-    const out = createTensor(gpu, 'out', 'f32', [40, 7]);
-    const w = createTensor(gpu, 'w', 'q4', [7, 64]);
+    const out = createTensor(gpu, 'out', 'f32', [40, 130]);
+    const w = createTensor(gpu, 'w', 'q4', [130, 64]);
     const sg = gpu.caps.features.subgroups ? 'matvec_subgroups' : 'matvec';
     expect(FEW_ROWS_MAX).toBe(32);
     expect(linear(gpu, { x, w, out, rows: 1 }).kernel).toBe(linearKernels[`${sg}_q4`]);
     expect(linear(plain, { x, w, out, rows: 1 }).kernel).toBe(linearKernels.matvec_q4);
-    for (const rows of [2, 3, 16, 17, 32]) {
+    // 130 columns are 3 workgroups of 64 threads, times the blocks of 4 or 8 rows.
+    for (const [rows, kernel, blocks] of [[2, 'matvec_rows4_q4', 1], [4, 'matvec_rows4_q4', 1], [5, 'matvec_rows8_q4', 1], [8, 'matvec_rows8_q4', 1], [9, 'matvec_rows8_q4', 2], [32, 'matvec_rows8_q4', 4]] as const) {
       const d = linear(gpu, { x, w, out, rows });
-      expect(d.kernel, `rows=${rows}`).toBe(linearKernels.matmul_few_rows_q4);
-      expect(d.workgroups, `rows=${rows}`).toEqual([Math.ceil(rows / 16), 1, 1]);
+      expect(d.kernel, `rows=${rows}`).toBe(linearKernels[kernel]);
+      expect(d.workgroups, `rows=${rows}`).toEqual([3 * blocks, 1, 1]);
     }
     expect(linear(gpu, { x, w, out, rows: 33 }).kernel).toBe(linearKernels.matmul_q4);
-    expect(linear(gpu, { x, w, out, rows: 40 }).workgroups).toEqual([1, 1, 1]);
+    expect(linear(gpu, { x, w, out, rows: 40 }).workgroups).toEqual([3, 1, 1]);
     const w50 = createTensor(gpu, 'w50', 'f32', [7, 50]);
-    expect(linear(gpu, { x: createTensor(gpu, 'x50', 'f32', [50]), w: w50, out, rows: 1 }).kernel).toBe(linearKernels.matmul_few_rows_f32);
+    const x50 = createTensor(gpu, 'x50', 'f32', [32, 50]);
+    expect(linear(gpu, { x: x50, w: w50, out, rows: 1 }).kernel).toBe(linearKernels.matmul_few_rows_f32);
+    for (const rows of [2, 16, 17, 32]) {
+      const d = linear(gpu, { x: x50, w: w50, out, rows });
+      expect(d.kernel, `unaligned rows=${rows}`).toBe(linearKernels.matmul_few_rows_f32);
+      expect(d.workgroups, `unaligned rows=${rows}`).toEqual([Math.ceil(rows / 16), 1, 1]);
+    }
   });
 
   for (const dt of WEIGHT_DTYPES) {
@@ -148,10 +162,10 @@ describe('linear', () => {
     });
   }
 
-  it('folds grids past maxComputeWorkgroupsPerDimension (matvec, few-rows GEMM, GEMM, 2100-row prefill)', async () => {
+  it('folds grids past maxComputeWorkgroupsPerDimension (matvec, multi-row matvec, few-rows GEMM, GEMM, 2100-row prefill)', async () => {
     // The same device and pipelines, with the per-dimension limit capped at 16 in its capability report.
     const capped: Gpu = { ...plain, caps: { ...plain.caps, limits: { ...plain.caps.limits, maxComputeWorkgroupsPerDimension: 16 } } };
-    for (const [dt, rows, inF, outF] of [['q4', 1, 64, 257], ['q4', 20, 32, 1100], ['f32', 130, 32, 1100], ['q8', 2100, 32, 33]] as const) {
+    for (const [dt, rows, inF, outF] of [['q4', 1, 64, 257], ['q4', 20, 32, 1100], ['f32', 20, 30, 1100], ['f32', 130, 32, 1100], ['q8', 2100, 32, 33]] as const) {
       const x = randn(rows * inF, rows);
       const wf = randn(outF * inF, 3, 0.5);
       const enc = encodeWeight(dt, wf, [outF, inF]);
