@@ -22,9 +22,15 @@
 // Overrides: DTYPE (0 f32, 1 bf16, 2 f16, 3 q8, 4 q4), WG_M, WG_N (threads per workgroup along m and n),
 //   TILE_K (a multiple of 8). Variants: 16 x 16 threads (64 x 64 tiles) for long inputs; 4 x 16 threads
 //   (16 x 64 tiles, TILE_K 32) for a few rows, where a 64-row tile would mostly compute absent rows.
-// Assumptions: rows of W start on a storage word: in_features even (bf16, f16), % 32 == 0 (q8, q4); the grid
-//   is tiles_n * ceil(rows / TILE_M) workgroups, folded into 2-D (linear index wid.x + wid.y * nwg.x; the
-//   n tile varies fastest).
+//   W_T (0 or 1): with 1, `w` holds the transposed weight WT [in_features, out_features] (the layout
+//   linear_t.wgsl defines: element (k, n) = W[n, k] at k * out_features + n, packed along n; q8/q4 scales
+//   of shape [in_features / 32, out_features], the scale of (k, n) at (k / 32) * out_features + n). The W
+//   tile is then staged by words along n of WT's rows k (consecutive threads read consecutive words), each
+//   element with its own scale; everything else is the same.
+// Assumptions: rows of W start on a storage word: in_features even (bf16, f16), % 32 == 0 (q8, q4); with
+//   W_T, out_features a multiple of the elements per word instead of the even in_features, and still
+//   in_features % 32 == 0 for q8/q4. The grid is tiles_n * ceil(rows / TILE_M) workgroups, folded into 2-D
+//   (linear index wid.x + wid.y * nwg.x; the n tile varies fastest).
 
 struct Params {
   rows: u32,
@@ -49,6 +55,7 @@ override DTYPE: u32 = 0u;
 override WG_M: u32 = 16u;
 override WG_N: u32 = 16u;
 override TILE_K: u32 = 16u;
+override W_T: u32 = 0u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -104,6 +111,8 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
   let words_per_row = K / epw;
   let words_per_tile_row = TILE_K / epw;
   let groups_per_row = K / 32u;
+  let words_per_n_row = N / epw;
+  let words_per_tile_n = tile_n / epw;
 
   var acc: array<f32, TM * TN>;
   for (var k0 = 0u; k0 < K; k0 += TILE_K) {
@@ -116,22 +125,43 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
       }
       xs[k * (tile_m + 1u) + m] = v;
     }
-    for (var i = lid; i < tile_n * words_per_tile_row; i += threads) {
-      let n = i / words_per_tile_row;
-      let k = (i % words_per_tile_row) * epw;
-      let row = n0 + n;
-      let col = k0 + k;
-      var word = 0u;
-      var s = 0.0;
-      if (row < N && col < K) {
-        word = w[row * words_per_row + col / epw];
-        s = 1.0;
-        if (DTYPE >= Q8) {
-          s = scale_of(row * groups_per_row + col / 32u);
+    if (W_T == 0u) {
+      for (var i = lid; i < tile_n * words_per_tile_row; i += threads) {
+        let n = i / words_per_tile_row;
+        let k = (i % words_per_tile_row) * epw;
+        let row = n0 + n;
+        let col = k0 + k;
+        var word = 0u;
+        var s = 0.0;
+        if (row < N && col < K) {
+          word = w[row * words_per_row + col / epw];
+          s = 1.0;
+          if (DTYPE >= Q8) {
+            s = scale_of(row * groups_per_row + col / 32u);
+          }
+        }
+        for (var j = 0u; j < epw; j++) {
+          ws[(k + j) * (tile_n + 1u) + n] = weight(word, j) * s;
         }
       }
-      for (var j = 0u; j < epw; j++) {
-        ws[(k + j) * (tile_n + 1u) + n] = weight(word, j) * s;
+    } else {
+      for (var i = lid; i < TILE_K * words_per_tile_n; i += threads) {
+        let k = i / words_per_tile_n;
+        let n = (i % words_per_tile_n) * epw;
+        let row = k0 + k;
+        let col = n0 + n;
+        let live = row < K && col < N;
+        var word = 0u;
+        if (live) {
+          word = w[row * words_per_n_row + col / epw];
+        }
+        for (var j = 0u; j < epw; j++) {
+          var s = select(0.0, 1.0, live);
+          if (live && DTYPE >= Q8) {
+            s = scale_of((row / 32u) * N + col + j);
+          }
+          ws[k * (tile_n + 1u) + n + j] = weight(word, j) * s;
+        }
       }
     }
     workgroupBarrier();

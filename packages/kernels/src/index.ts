@@ -2,6 +2,7 @@ export * from './elementwise.ts';
 export * from './altup.ts';
 export * from './quant.ts';
 export * from './linear.ts';
+export * from './linear-t.ts';
 export * from './norm.ts';
 export * from './rope.ts';
 export * from './activation.ts';

@@ -21,6 +21,10 @@ const GEMM = { WG_M: 16, WG_N: 16, TILE_K: 16 };
  * tiles), K staged 32 at a time, so 16 rows compute no absent rows and each weight is dequantized once.
  */
 const GEMM_FEW_ROWS = { WG_M: 4, WG_N: 16, TILE_K: 32 };
+/** The GEMM tile configurations (the overrides of matmul.wgsl besides DTYPE), for variants on other layouts. */
+export const GEMM_TILES = { large: GEMM, fewRows: GEMM_FEW_ROWS } as const;
+/** The DTYPE override of the linear shaders, per weight dtype. */
+export const LINEAR_DTYPE_CODE: Readonly<Record<WeightDType, number>> = DTYPE_CODE;
 /** Outputs per thread along each axis (TM, TN in matmul.wgsl). */
 const GEMM_THREAD_TILE = 4;
 /** Row counts from 2 up to this run the few-rows GEMM (or the multi-row matvec where the rows are whole units). */
@@ -38,11 +42,13 @@ type Variant =
   | 'matvec_subgroups_skip'
   | 'matvec_rows4'
   | 'matvec_rows8'
-  | 'matmul'
-  | 'matmul_few_rows';
+  | 'matmul';
+/** Float weights: the only ones whose rows can miss whole 16-byte units and so need the few-rows GEMM. */
+const FLOAT_DTYPES = ['f32', 'bf16', 'f16'] as const;
+type LinearKernelName = `${Variant}_${WeightDType}` | `matmul_few_rows_${(typeof FLOAT_DTYPES)[number]}`;
 
-function variants(): Record<`${Variant}_${WeightDType}`, Kernel> {
-  const out = {} as Record<`${Variant}_${WeightDType}`, Kernel>;
+function variants(): Record<LinearKernelName, Kernel> {
+  const out = {} as Record<LinearKernelName, Kernel>;
   for (const dt of WEIGHT_DTYPES) {
     const c = { DTYPE: DTYPE_CODE[dt], WG: MATVEC_WG[dt], ROWS: MATVEC_ROWS };
     out[`matvec_${dt}`] = defineKernel('matvec', matvecSource, 'matvec', c);
@@ -55,15 +61,16 @@ function variants(): Record<`${Variant}_${WeightDType}`, Kernel> {
       out[`matvec_${name}_${dt}`] = defineKernel('matvec_rows', matvecRowsSource, 'matvec_rows', { DTYPE: DTYPE_CODE[dt], WG: MATVEC_ROWS_WG, RB: rb });
     }
     out[`matmul_${dt}`] = defineKernel('matmul', matmulSource, 'matmul', { DTYPE: DTYPE_CODE[dt], ...GEMM });
-    out[`matmul_few_rows_${dt}`] = defineKernel('matmul', matmulSource, 'matmul', { DTYPE: DTYPE_CODE[dt], ...GEMM_FEW_ROWS });
   }
+  for (const dt of FLOAT_DTYPES) out[`matmul_few_rows_${dt}`] = defineKernel('matmul', matmulSource, 'matmul', { DTYPE: DTYPE_CODE[dt], ...GEMM_FEW_ROWS });
   return out;
 }
 
 /**
  * Every linear-layer variant, per weight dtype: matrix-vector (plain and subgroup reduction; dense, with
  * rows masked by a vector, with zero blocks of x skipped), multi-row matrix-vector (a few rows of x, 4 or 8
- * per thread) and tiled GEMM (64-row tiles, and 16-row tiles for a few rows).
+ * per thread) and tiled GEMM (64-row tiles; 16-row tiles for a few rows of float weights whose rows are
+ * not whole units).
  */
 export const linearKernels = variants();
 
@@ -93,6 +100,10 @@ export interface SparseMatvecArgs {
 export interface MaskedMatvecArgs extends SparseMatvecArgs {
   /** f32; row o of W is used where mask[outOffset + o] != 0, and out[outOffset + o] = 0 elsewhere. */
   mask: Tensor;
+}
+
+function isFloat(dt: WeightDType): dt is (typeof FLOAT_DTYPES)[number] {
+  return (FLOAT_DTYPES as readonly string[]).includes(dt);
 }
 
 function isWeightDType(d: string): d is WeightDType {
@@ -158,12 +169,13 @@ export function linear(gpu: Gpu, args: LinearArgs): Dispatch {
       workgroups: foldWorkgroups(colGroups * Math.ceil(rows / MATVEC_ROWS_RB[rb]), maxPerDim),
     };
   }
-  const fewRows = rows <= FEW_ROWS_MAX;
+  // Quantized rows are whole units (in % 32 == 0), so only float weights get here with a few rows.
+  const fewRows = rows <= FEW_ROWS_MAX && isFloat(dt);
   const tile = fewRows ? GEMM_FEW_ROWS : GEMM;
   const tilesN = Math.ceil(outFeatures / (GEMM_THREAD_TILE * tile.WG_N));
   const tilesM = Math.ceil(rows / (GEMM_THREAD_TILE * tile.WG_M));
   return {
-    kernel: fewRows ? linearKernels[`matmul_few_rows_${dt}`] : linearKernels[`matmul_${dt}`],
+    kernel: fewRows && isFloat(dt) ? linearKernels[`matmul_few_rows_${dt}`] : linearKernels[`matmul_${dt}`],
     bindings,
     params: { rows, in_features: inFeatures, out_features: outFeatures, out_offset: outOffset, out_stride: outStride, tiles_n: tilesN, _pad0: 0, _pad1: 0 },
     workgroups: foldWorkgroups(tilesN * tilesM, maxPerDim),

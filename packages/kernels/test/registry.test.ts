@@ -57,7 +57,7 @@ describe('kernel registry', () => {
     const core = all.filter((k) => !needsSubgroups(k));
     await gpu.pipelines.prepare(core);
     for (const k of core) expect(gpu.pipelines.has(k), k.key).toBe(true);
-  });
+  }, 300_000);
 
   it('compiles every subgroup variant where the adapter has subgroups', async (ctx) => {
     const gpu = await testGpu();
