@@ -60,8 +60,11 @@ export function weightBuffers(weights: TextWeights): Map<GPUBuffer, WeightBuffer
   return out;
 }
 
-/** Kernel keys of the one-token products that read only part of their weight (masked rows, zero blocks skipped). */
-const SPARSE_KERNEL = /^matvec(_subgroups)?\/matvec_(masked|skip)\{/;
+/**
+ * Kernel keys of the one-token products that read only part of their weight (masked rows, zero blocks
+ * skipped, rows of a transposed weight gathered for the nonzero inputs).
+ */
+const SPARSE_KERNEL = /^(matvec(_subgroups)?\/matvec_(masked|skip)|linear_t\/gather)\{/;
 
 /**
  * Weight bytes one replay of a recorded plan reads, from the bind groups it was built with: a
@@ -125,8 +128,10 @@ export function gateReads(layer: number, gate: Float32Array): SparseFfnReads {
 /**
  * Bytes each buffer of the sparse layers' up_proj and down_proj parts is read for one token, given
  * each layer's gate after top-k: up_proj reads the rows whose gate value is non-zero (with their
- * scales); down_proj reads, in every row, the 32-column blocks holding a non-zero gate value (where
- * gelu(gate) * up is non-zero; with their group scales).
+ * scales). A transposed down_proj (the layout sparse layers load in) reads the rows of the non-zero
+ * gate values (where gelu(gate) * up is non-zero), and the scales of every 32-input group holding
+ * one; a standard down_proj reads, in every row, the 32-column blocks holding a non-zero gate value
+ * (with their group scales).
  */
 export function sparseFfnReads(weights: TextWeights, gates: ReadonlyMap<number, Float32Array>): Map<GPUBuffer, number> {
   const out = new Map<GPUBuffer, number>();
@@ -140,17 +145,25 @@ export function sparseFfnReads(weights: TextWeights, gates: ReadonlyMap<number, 
       out.set(p.tensor.buffer, n * storageBytes(upProj.dtype, upProj.cols));
       if (p.tensor.scales) out.set(p.tensor.scales.buffer, n * (upProj.cols / GROUP_SIZE) * groupScale);
     }
+    let active = 0;
     let rowBytes = 0;
     let groups = 0;
     for (let c = 0; c < gate.length; c += SPARSE_BLOCK) {
       const width = Math.min(SPARSE_BLOCK, gate.length - c);
-      if (!gate.subarray(c, c + width).some((v) => v !== 0)) continue;
+      const n = gate.subarray(c, c + width).reduce((k, v) => k + (v !== 0 ? 1 : 0), 0);
+      if (n === 0) continue;
+      active += n;
       rowBytes += storageBytes(downProj.dtype, width);
       groups++;
     }
     for (const p of downProj.parts) {
-      out.set(p.tensor.buffer, p.rows * rowBytes);
-      if (p.tensor.scales) out.set(p.tensor.scales.buffer, p.rows * groups * groupScale);
+      if (downProj.transposed) {
+        out.set(p.tensor.buffer, active * storageBytes(downProj.dtype, p.rows));
+        if (p.tensor.scales) out.set(p.tensor.scales.buffer, groups * p.rows * groupScale);
+      } else {
+        out.set(p.tensor.buffer, p.rows * rowBytes);
+        if (p.tensor.scales) out.set(p.tensor.scales.buffer, p.rows * groups * groupScale);
+      }
     }
   }
   return out;

@@ -7,21 +7,24 @@
  * Dense layers read their matrices whole: a configuration without sparse layers (activation sparsity
  * 0 everywhere) reads its bound weights, within 5% of the minimum (above it by the AltUp router and
  * router norm, which each layer applies twice, before and after the FFN). With sparse layers (0-9;
- * I = 512, D = 128) a step reads only the up_proj rows whose gate value survives Gaussian top-k and
- * the down_proj 32-column blocks holding such a value. Bound: top-k at s = 0.95 keeps about 5% of the
- * gate (spec §1.3), and each layer's measured kept fraction r_l is asserted to lie in (0, 10%]; a q4
- * up_proj is U = 512 rows x 72 bytes = 36,864 bytes, so the up_proj rows alone that are not read come
- * to at least 10 x 0.9 x U = 331,776 bytes. The step must read at least that much less than the same
- * plan read dense, and less than the minimum; the saving it reports must equal, to the byte,
- * sum_l (1 - r_l) U + (1 - b_l) W from the measured counts (b_l the fraction of non-empty blocks,
- * W = 128 rows x 16 blocks x 18 bytes = 36,864 bytes).
+ * I = 512, D = 128) a step reads only the up_proj rows whose gate value survives Gaussian top-k and,
+ * of the down_proj stored transposed ([I, D]), the rows of those values plus the scales of the
+ * 32-input groups holding one. Bound: top-k at s = 0.95 keeps about 5% of the gate (spec §1.3), and
+ * each layer's measured kept fraction r_l is asserted to lie in (0, 10%]; a q4 up_proj is
+ * U = 512 rows x 72 bytes = 36,864 bytes and the down_proj codes C = 512 rows x 64 bytes = 32,768
+ * bytes, so the rows alone that are not read come to at least 10 x 0.9 x (U + C) = 626,688 bytes.
+ * The step must read at least that much less than the same plan read dense, and less than the
+ * minimum; the saving it reports must equal, to the byte, sum_l (1 - r_l) (U + C) + (1 - b_l) S from
+ * the measured counts (b_l the fraction of groups holding a kept value, S = 16 groups x 128 scales
+ * x 2 bytes = 4,096 bytes).
  */
 import { describe, expect, it } from 'vitest';
 import { runModelBench } from '../src/model.ts';
 import { testGpu } from '../../kernels/test/util.ts';
 
 const UP_BYTES = 512 * (64 + 4 * 2);
-const DOWN_BYTES = 128 * 16 * (16 + 2);
+const DOWN_CODES = 512 * 64;
+const DOWN_SCALES = 16 * 128 * 2;
 
 describe('decode budgets on a synthetic E2B (1/16 widths, q4)', () => {
   it('one submit, <= 16 bytes read back, zero creations per token; dense weights within 5% of the minimum, sparse layers below it', async () => {
@@ -51,11 +54,11 @@ describe('decode budgets on a synthetic E2B (1/16 widths, q4)', () => {
       expect(s.active_rows / s.rows, `layer ${s.layer}: fraction kept by top-k`).toBeLessThanOrEqual(0.1);
       expect(s.active_blocks).toBeGreaterThan(0);
       expect(s.active_blocks).toBeLessThanOrEqual(Math.min(s.blocks, s.active_rows));
-      saving += (1 - s.active_rows / s.rows) * UP_BYTES + (1 - s.active_blocks / s.blocks) * DOWN_BYTES;
+      saving += (1 - s.active_rows / s.rows) * (UP_BYTES + DOWN_CODES) + (1 - s.active_blocks / s.blocks) * DOWN_SCALES;
     }
     expect(d.weight_bytes_sparse_saving, 'bytes the sparse layers skip, from the measured counts').toBeCloseTo(saving, 6);
     expect(d.weight_bytes_per_token).toBe(d.weight_bytes_dense - d.weight_bytes_sparse_saving);
-    const bound = 10 * 0.9 * UP_BYTES;
+    const bound = 10 * 0.9 * (UP_BYTES + DOWN_CODES);
     expect(d.weight_bytes_sparse_saving, `read ${d.weight_bytes_per_token} vs ${d.weight_bytes_dense} dense`).toBeGreaterThanOrEqual(bound);
     expect(d.weight_bytes_ratio, `read ${d.weight_bytes_per_token} vs minimum ${d.weight_bytes_min}`).toBeLessThan(1);
   }, 600_000);

@@ -6,14 +6,14 @@ import { gateReads, planWeightBytes, sparseFfnReads } from '../src/traffic.ts';
 const buf = (label: string) => ({ label, size: 1 << 20 }) as unknown as GPUBuffer;
 
 /** A shape-only matrix in row parts of `rowsPer` rows, each with its own data (and scales) buffer. */
-function matrix(label: string, rows: number, cols: number, dtype: 'q4' | 'bf16', rowsPer = rows): MatrixWeight {
+function matrix(label: string, rows: number, cols: number, dtype: 'q4' | 'bf16', rowsPer = rows, transposed = false): MatrixWeight {
   const parts: MatrixWeight['parts'] = [];
   for (let row0 = 0; row0 < rows; row0 += rowsPer) {
     const n = Math.min(rowsPer, rows - row0);
     const scales = dtype === 'q4' ? { scales: { label: `${label}.scales`, dtype: 'f16', shape: [n * cols / 32], buffer: buf(`${label}[${row0}].scales`), offset: 0, byteLength: 0 } } : {};
-    parts.push({ row0, rows: n, tensor: { label, dtype, shape: [n, cols], buffer: buf(`${label}[${row0}]`), offset: 0, byteLength: 0, ...scales } as MatrixWeight['parts'][number]['tensor'] });
+    parts.push({ row0, rows: n, tensor: { label, dtype, shape: transposed ? [cols, n] : [n, cols], buffer: buf(`${label}[${row0}]`), offset: 0, byteLength: 0, ...scales } as MatrixWeight['parts'][number]['tensor'] });
   }
-  return { label, rows, cols, dtype, parts };
+  return { label, rows, cols, dtype, parts, ...(transposed ? { transposed } : {}) };
 }
 
 /** A gate of n values, non-zero at `at`. */
@@ -41,6 +41,18 @@ describe('sparse FFN reads', () => {
     expect([reads.get(down.parts[0].tensor.buffer), reads.get(down.parts[0].tensor.scales!.buffer)]).toEqual([64 * 48, 64 * 6]);
   });
 
+  it('a transposed down_proj reads the rows of the kept gate values in each part, and the scales of their groups', () => {
+    const up = matrix('up', 96, 64, 'q4');
+    const down = matrix('down', 64, 96, 'q4', 48, true);
+    const weights = { layers: [{ upProj: up, downProj: down }] } as unknown as TextWeights;
+    const reads = sparseFfnReads(weights, new Map([[0, gate(96, [1, 2, 39, 40, 95])]]));
+    // 5 kept inputs in 3 groups of 32; parts of 48 and 16 outputs: rows of 24 and 8 q4 bytes, 48 and 16 scales of 2 bytes per group
+    expect(down.parts.map((p) => [reads.get(p.tensor.buffer), reads.get(p.tensor.scales!.buffer)])).toEqual([[5 * 24, 3 * 96], [5 * 8, 3 * 32]]);
+    const bf = matrix('down', 8, 40, 'bf16', 8, true);
+    const r2 = sparseFfnReads({ layers: [{ upProj: matrix('up', 40, 8, 'bf16'), downProj: bf }] } as unknown as TextWeights, new Map([[0, gate(40, [0, 33])]]));
+    expect(r2.get(bf.parts[0].tensor.buffer)).toBe(2 * 8 * 2);
+  });
+
   it('counts a bf16 down_proj with a short last block by its width', () => {
     const weights = { layers: [{ upProj: matrix('up', 40, 8, 'bf16'), downProj: matrix('down', 8, 40, 'bf16') }] } as unknown as TextWeights;
     const reads = sparseFfnReads(weights, new Map([[0, gate(40, [33])]]));
@@ -48,7 +60,7 @@ describe('sparse FFN reads', () => {
     expect(reads.get(weights.layers[0].downProj.parts[0].tensor.buffer)).toBe(8 * 8 * 2);
   });
 
-  it('a plan counts those reads only under the sparse matvec kernels', () => {
+  it('a plan counts those reads only under the sparse matvec and gather kernels', () => {
     const w = buf('w');
     const act = buf('ws.x');
     const buffers = new Map([[w, { name: 'w', rowBytes: 10 }]]);
@@ -57,7 +69,9 @@ describe('sparse FFN reads', () => {
     const bound = (label: string): RecordedBindGroup => ({ label, entries: [e(act, 64), e(w, 1000), e(w, 1000), e(act, 64)] });
     expect(planWeightBytes([bound('matvec/matvec_masked{DTYPE=1,ROWS=4,WG=256}')], buffers, reads)).toBe(120);
     expect(planWeightBytes([bound('matvec_subgroups/matvec_skip{DTYPE=1,ROWS=4,WG=256}')], buffers, reads)).toBe(120);
+    expect(planWeightBytes([bound('linear_t/gather{DTYPE=4,WG=32}')], buffers, reads)).toBe(120);
     expect(planWeightBytes([bound('matvec/matvec{DTYPE=1,ROWS=4,WG=256}')], buffers, reads)).toBe(1000);
+    expect(planWeightBytes([bound('matmul/matmul{DTYPE=4,TILE_K=16,WG_M=16,WG_N=16,W_T=1}')], buffers, reads)).toBe(1000);
     expect(planWeightBytes([bound('matvec/matvec_masked{DTYPE=1,ROWS=4,WG=256}')], buffers)).toBe(1000);
   });
 

@@ -5,7 +5,9 @@ import {
   altupRescale,
   copy,
   embedGather,
+  gatherScratchElements,
   linear,
+  linearTransposed,
   rmsNorm,
   scale,
   softcap,
@@ -41,9 +43,18 @@ export interface ForwardOptions {
   pleFromIds?: boolean;
 }
 
-/** y = x W^T over every row part of W (parts write their own column range of the output). */
-export function linearAll(gpu: Gpu, x: Tensor, w: MatrixWeight, out: Tensor, rows: number): Dispatch[] {
+/**
+ * y = x W^T over every row part of W (parts write their own column range of the output). A transposed W
+ * needs `scratch` for one row (at least `transposedScratchElements(w)` f32 values; the parts use it in turn).
+ */
+export function linearAll(gpu: Gpu, x: Tensor, w: MatrixWeight, out: Tensor, rows: number, scratch?: Tensor): Dispatch[] {
+  if (w.transposed) return w.parts.flatMap((p) => linearTransposed(gpu, { x, w: p.tensor, out, rows, outOffset: p.row0, outStride: w.rows, scratch }));
   return w.parts.map((p) => linear(gpu, { x, w: p.tensor, out, rows, outOffset: p.row0, outStride: w.rows }));
+}
+
+/** The f32 scratch values a one-row `linearAll` through the transposed W needs (the largest part's). */
+export function transposedScratchElements(w: MatrixWeight): number {
+  return Math.max(...w.parts.map((p) => gatherScratchElements(w.cols, p.rows)));
 }
 
 /** Elements of the named intermediate (golden.safetensors names) for T tokens. */

@@ -1,5 +1,5 @@
-import { createTensor, ShapeError, splitRows, writeTensor, type DType, type Gpu, type Tensor } from '@g3n/gpu';
-import { bf16BitsToF32, dequantize, encodeWeight, f16BitsToF32 } from '@g3n/kernels';
+import { createTensor, runOnce, ShapeError, splitRows, writeTensor, type DType, type Gpu, type Tensor } from '@g3n/gpu';
+import { bf16BitsToF32, createTransposed, dequantize, encodeWeight, f16BitsToF32, transposedFits, transposeWeight } from '@g3n/kernels';
 
 /** How weights are stored on the GPU: `auto` keeps the checkpoint's float type (lossless). */
 export type WeightFormat = 'auto' | 'f32' | 'bf16' | 'f16' | 'q8' | 'q4';
@@ -14,6 +14,11 @@ export interface MatrixWeight {
   cols: number;
   dtype: DType;
   parts: Array<{ row0: number; rows: number; tensor: Tensor }>;
+  /**
+   * The parts hold W^T, each [cols, part rows] in the transposed layout of @g3n/kernels' linear-t.ts: the
+   * sparse layers' down_proj, whose one-token product reads only the rows of the nonzero inputs.
+   */
+  transposed?: boolean;
 }
 
 /** A float tensor as stored in a checkpoint: raw little-endian bytes. */
@@ -94,6 +99,24 @@ function partLabel(label: string, row0: number, n: number, rows: number): string
 /** Bytes a matrix occupies on the GPU (data and scales). */
 export function matrixBytes(m: MatrixWeight): number {
   return m.parts.reduce((s, p) => s + p.tensor.byteLength + (p.tensor.scales?.byteLength ?? 0), 0);
+}
+
+/**
+ * `m` with every part transposed on the GPU (bit for bit, the same bytes), the standard parts freed; `m`
+ * itself where a part does not fit the transposed layout (then the standard kernels run).
+ */
+export async function transposeMatrix(gpu: Gpu, m: MatrixWeight): Promise<MatrixWeight> {
+  if (m.transposed || !m.parts.every((p) => transposedFits(p.tensor))) return m;
+  const parts: MatrixWeight['parts'] = [];
+  try {
+    for (const p of m.parts) parts.push({ ...p, tensor: createTransposed(gpu, p.tensor) });
+    await runOnce(gpu, `${m.label}.T`, m.parts.flatMap((p, i) => transposeWeight(gpu, p.tensor, parts[i].tensor)));
+  } catch (e) {
+    destroyMatrix({ ...m, parts });
+    throw e;
+  }
+  destroyMatrix(m);
+  return { ...m, parts, transposed: true };
 }
 
 export function destroyMatrix(m: MatrixWeight): void {

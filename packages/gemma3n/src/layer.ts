@@ -19,7 +19,7 @@ import {
   sparsityZ,
   tanhInplace,
 } from '@g3n/kernels';
-import { captureCopy, linearAll, type ForwardContext, type ForwardOptions } from './forward.ts';
+import { captureCopy, linearAll, transposedScratchElements, type ForwardContext, type ForwardOptions } from './forward.ts';
 import type { MatrixWeight } from './gpu-weights.ts';
 import { view } from './workspace.ts';
 
@@ -108,8 +108,10 @@ export function decoderLayer(ctx: ForwardContext, opts: ForwardOptions, l: numbe
   out.push(addInplace(gpu, h, lau, Math.SQRT1_2));
 
   // 6. FFN with optional Gaussian top-k sparsity of the gate: o = h + norm(down(gelu(gate) * up)).
-  // One token through a sparse layer reads only the up_proj rows where the gate survived top-k and the
-  // down_proj columns of non-zero 32-column blocks of the activation (gelu(0) = 0: bit-identical).
+  // One token through a sparse layer reads only the up_proj rows where the gate survived top-k
+  // (gelu(0) = 0: bit-identical) and, with down_proj stored transposed (text-weights.ts), only its rows
+  // of the non-zero activations; a down_proj left in the standard layout skips the all-zero 32-column
+  // blocks of the activation instead.
   const u = at('u', T, D);
   const gate = at('gate', T, I);
   const up = at('up', T, I);
@@ -119,14 +121,19 @@ export function decoderLayer(ctx: ForwardContext, opts: ForwardOptions, l: numbe
   out.push(rmsNorm(gpu, { x: h, out: u, weight: w.preFeedforwardLayernorm, rows: T, cols: D, eps }));
   out.push(...linearAll(gpu, u, w.gateProj, gate, T));
   const sparsity = cfg.activationSparsity[l];
-  const sparseToken = sparsity > 0 && T === 1 && matvecParts(w.upProj) && matvecParts(w.downProj);
+  const sparseToken = sparsity > 0 && T === 1;
   if (sparsity > 0) out.push(gaussianTopK(gpu, { x: gate, rows: T, cols: I, z: sparsityZ(sparsity) }));
   out.push(...captureCopy(gpu, opts, `layers.${l}.mlp_gate`, gate, T * I));
-  if (sparseToken) out.push(...w.upProj.parts.map((p) => linearMaskedRows(gpu, { x: u, w: p.tensor, out: up, mask: gate, outOffset: p.row0 })));
+  if (sparseToken && matvecParts(w.upProj)) out.push(...w.upProj.parts.map((p) => linearMaskedRows(gpu, { x: u, w: p.tensor, out: up, mask: gate, outOffset: p.row0 })));
   else out.push(...linearAll(gpu, u, w.upProj, up, T));
   out.push(geglu(gpu, { gate, up, out: act, rows: T, cols: I }));
-  if (sparseToken) out.push(...w.downProj.parts.map((p) => linearSkipZeroBlocks(gpu, { x: act, w: p.tensor, out: f, outOffset: p.row0 })));
-  else out.push(...linearAll(gpu, act, w.downProj, f, T));
+  const down = w.downProj;
+  if (down.transposed) {
+    const elements = transposedScratchElements(down);
+    const scratch = T === 1 ? ws.owned(`linear_t.scratch.${elements}`, 'f32', [elements]) : undefined;
+    out.push(...linearAll(gpu, act, down, f, T, scratch));
+  } else if (sparseToken && matvecParts(down)) out.push(...down.parts.map((p) => linearSkipZeroBlocks(gpu, { x: act, w: p.tensor, out: f, outOffset: p.row0 })));
+  else out.push(...linearAll(gpu, act, down, f, T));
   out.push(...captureCopy(gpu, opts, `layers.${l}.mlp_out`, f, T * D));
   out.push(rmsNorm(gpu, { x: f, out: ffn, weight: w.postFeedforwardLayernorm, rows: T, cols: D, eps }));
   out.push(addInplace(gpu, h, ffn));

@@ -1,6 +1,6 @@
 import type { Gpu, Tensor } from '@g3n/gpu';
 import type { ModelConfig } from './config.ts';
-import { destroyMatrix, storageDtype, toF32, uploadMatrix, uploadVector, type MatrixWeight, type TensorData, type WeightFormat } from './gpu-weights.ts';
+import { destroyMatrix, storageDtype, toF32, transposeMatrix, uploadMatrix, uploadVector, type MatrixWeight, type TensorData, type WeightFormat } from './gpu-weights.ts';
 import { uploadMatrixBlocks, type OpenBlocks } from './upload-blocks.ts';
 
 export interface LayerWeights {
@@ -101,7 +101,8 @@ export async function loadTextWeights(gpu: Gpu, cfg: ModelConfig, read: TensorRe
       postFeedforwardLayernorm: await vector(`${p}post_feedforward_layernorm.weight`),
       gateProj: await matrix(`${p}mlp.gate_proj.weight`, I, D),
       upProj: await matrix(`${p}mlp.up_proj.weight`, I, D),
-      downProj: await matrix(`${p}mlp.down_proj.weight`, D, I),
+      // Sparse layers keep down_proj transposed: one token reads only the rows of its nonzero activations.
+      downProj: t.activationSparsity[l] > 0 ? await transposeMatrix(gpu, await matrix(`${p}mlp.down_proj.weight`, D, I)) : await matrix(`${p}mlp.down_proj.weight`, D, I),
       altupCorrectOutputScale: await vector(`${p}altup.correct_output_scale`),
       altupRouterNorm: await vector(`${p}altup.router_norm.weight`),
       altupModalityRouter: await f32Matrix(`${p}altup.modality_router.weight`, n, D, null),
