@@ -1,13 +1,13 @@
 /**
  * Kernel benchmarks on the shapes of Gemma 3n E2B / E4B (spec §1.1, §7.1): the q/k/v/o projections,
  * the FFN at widths 8192 and 16384, the 262,400-row LM head (split by the binding limit), decode
- * attention at several context lengths, a prefill GEMM, and a plain copy as the bandwidth
- * reference. Every width is divided by `scale` on a software adapter. Weights are random, written
+ * attention at several context lengths, a prefill GEMM, the sparse layers' down_proj at decode (its
+ * transposed weight gathered for a 5%-dense activation), and a plain copy as the bandwidth reference. Every width is divided by `scale` on a software adapter. Weights are random, written
  * on the device; on a hardware adapter each call rotates through enough copies of its operands to
  * defeat the last-level cache.
  */
-import { createTensor, runOnce, scaleBytes, storageBytes, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
-import { attention, attentionScratchShape, copy, linear } from '@g3n/kernels';
+import { createTensor, GROUP_SIZE, runOnce, scaleBytes, storageBytes, writeTensor, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
+import { attention, attentionScratchShape, copy, createTransposed, gatherScratchElements, linear, linearTransposed, transposeWeight } from '@g3n/kernels';
 import { destroyMatrix, uploadMatrix, type MatrixWeight } from '@g3n/gemma3n';
 import { fillRandom, fillWeight, seedOf, weightAmplitude } from './fill.ts';
 import { timeCalls } from './timing.ts';
@@ -112,6 +112,60 @@ function linearCase(name: string, model: string, dtype: BenchFormat, rows: numbe
   };
 }
 
+/** Fraction of the FFN activation that Gaussian top-k keeps in a sparse layer (spec §1.3: sparsity 0.95). */
+const SPARSE_KEPT = 0.05;
+
+/** An activation of n values with about `kept` of them non-zero, at positions and values fixed by `seed`. */
+export function sparseActivation(n: number, kept: number, seed: number): Float32Array {
+  const x = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  for (let i = 0; i < n; i++) if (next() < kept) x[i] = 2 * next() - 1 || 0.5;
+  return x;
+}
+
+/** Bytes the gather reads of a transposed [inF, outF] weight for `x`: the rows of its non-zero values, the scales of their groups. */
+function gatherBytes(dtype: BenchFormat, outF: number, x: Float32Array): number {
+  let rows = 0;
+  let groups = 0;
+  for (let g = 0; g < x.length; g += GROUP_SIZE) {
+    const n = x.subarray(g, g + GROUP_SIZE).reduce((k, v) => k + (v !== 0 ? 1 : 0), 0);
+    rows += n;
+    if (n > 0) groups++;
+  }
+  return rows * storageBytes(dtype, outF) + (dtype === 'q4' || dtype === 'q8' ? groups * outF * 2 : 0);
+}
+
+/**
+ * One decode token through a sparse layer's down_proj [outF, inF]: the weight transposed as the loader
+ * stores it, the activation 5% dense; `bytes` is what the gather reads. onnxruntime-web runs the same
+ * product dense on the standard weight.
+ */
+function sparseDownCase(name: string, model: string, dtype: BenchFormat, outF: number, inF: number): KernelCase {
+  const x0 = sparseActivation(inF, SPARSE_KEPT, seedOf(name));
+  return {
+    name,
+    model,
+    dtype,
+    shape: [outF, inF],
+    bytes: gatherBytes(dtype, outF, x0),
+    flops: 2 * outF * x0.reduce((k, v) => k + (v !== 0 ? 1 : 0), 0),
+    build(gpu, i) {
+      const fills: Dispatch[] = [];
+      const w = randomMatrix(gpu, `${name}.w#${i}`, dtype, outF, inF, fills);
+      const parts = w.parts.map((p) => ({ ...p, tensor: createTransposed(gpu, p.tensor) }));
+      w.parts.forEach((p, k) => fills.push(...transposeWeight(gpu, p.tensor, parts[k].tensor)));
+      const x = createTensor(gpu, `${name}.x#${i}`, 'f32', [1, inF]);
+      writeTensor(gpu, x, x0);
+      const out = createTensor(gpu, `${name}.out#${i}`, 'f32', [1, outF]);
+      const scratch = createTensor(gpu, `${name}.scratch#${i}`, 'f32', [Math.max(...parts.map((p) => gatherScratchElements(inF, p.rows)))]);
+      const call = parts.flatMap((p) => linearTransposed(gpu, { x, w: p.tensor, out, rows: 1, outOffset: p.row0, outStride: outF, scratch }));
+      const destroy = () => (destroyMatrix(w), destroyMatrix({ ...w, parts }), [x, out, scratch].forEach((t) => t.buffer.destroy()));
+      return { fills, call, operands: { kind: 'linear', rows: 1, x, w, out }, destroy };
+    },
+  };
+}
+
 function attentionCase(name: string, heads: number, kvHeads: number, headDim: number, context: number, window: number): KernelCase {
   const keys = window > 0 ? Math.min(window, context) : context;
   const capacity = window > 0 ? window : context;
@@ -172,6 +226,7 @@ export function kernelCases(scale: number, dtypes: readonly BenchFormat[], maxBi
       linearCase(`k_proj/v_proj ${dt}`, 'E2B/E4B', dt, 1, kv, D),
       linearCase(`gate/up_proj ${dt}`, 'E2B', dt, 1, I2, D),
       linearCase(`down_proj ${dt}`, 'E2B', dt, 1, D, I2),
+      sparseDownCase(`down_proj sparse 5% ${dt}`, 'E2B', dt, D, I2),
       linearCase(`gate/up_proj ${dt}`, 'E4B', dt, 1, I4, D),
       linearCase(`down_proj ${dt}`, 'E4B', dt, 1, D, I4),
       linearCase(`lm_head ${dt}`, 'E2B/E4B', dt, 1, V, D),

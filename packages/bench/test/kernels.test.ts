@@ -1,8 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Gpu } from '@g3n/gpu';
-import { kernelCases, runKernelBench, type SideBySide } from '../src/kernels.ts';
+import { createTensor, readF32, runOnce, type Gpu } from '@g3n/gpu';
+import { linear } from '@g3n/kernels';
+import { seedOf } from '../src/fill.ts';
+import { kernelCases, runKernelBench, sparseActivation, type SideBySide } from '../src/kernels.ts';
 import { timingMethod } from '../src/timing.ts';
-import { freshGpu, testGpu } from '../../kernels/test/util.ts';
+import { expectClose, freshGpu, testGpu } from '../../kernels/test/util.ts';
 
 describe('kernel benchmarks (1/32 widths)', () => {
   let profiled: Gpu | null = null;
@@ -16,6 +18,7 @@ describe('kernel benchmarks (1/32 widths)', () => {
         'k_proj/v_proj q4 E2B/E4B 512x2048',
         'gate/up_proj q4 E2B 8192x2048',
         'down_proj q4 E4B 2048x16384',
+        'down_proj sparse 5% q4 E2B 2048x8192',
         'lm_head q8 E2B/E4B 262400x2048',
         'prefill gate/up_proj q4 E2B 512x8192x2048',
         'attention decode global ctx=32768 E2B/E4B 8x2x256x32768',
@@ -38,6 +41,34 @@ describe('kernel benchmarks (1/32 widths)', () => {
       }
     });
   }
+
+  it('the sparse down_proj case gathers its transposed weight: the dense product on 5% of the inputs, reading their rows', async () => {
+    const gpu = await testGpu();
+    const [c] = kernelCases(32, ['q4'], 1 << 17).filter((k) => k.name.startsWith('down_proj sparse'));
+    expect([c.name, c.shape]).toEqual(['down_proj sparse 5% q4', [64, 256]]);
+    const x = sparseActivation(256, 0.05, seedOf(c.name));
+    const kept = x.filter((v) => v !== 0).length;
+    const groups = [0, 1, 2, 3, 4, 5, 6, 7].filter((g) => x.subarray(32 * g, 32 * g + 32).some((v) => v !== 0)).length;
+    expect(kept).toBeGreaterThan(3);
+    expect(kept).toBeLessThan(30);
+    // a q4 row of 64 outputs is 32 bytes; each group holding a kept input adds 64 f16 scales
+    expect(c.bytes).toBe(kept * 32 + groups * 64 * 2);
+    const built = c.build(gpu, 0);
+    try {
+      await runOnce(gpu, 'sparse.fill', built.fills);
+      await runOnce(gpu, 'sparse.call', built.call);
+      const op = built.operands;
+      if (op.kind !== 'linear') throw new Error('a linear case');
+      const dense = createTensor(gpu, 'dense', 'f32', [1, 64]);
+      await runOnce(gpu, 'dense', op.w.parts.map((p) => linear(gpu, { x: op.x, w: p.tensor, out: dense, rows: 1, outOffset: p.row0, outStride: 64 })));
+      const want = await readF32(gpu, dense);
+      expect(want.some((v) => v !== 0)).toBe(true);
+      expectClose('sparse down_proj', await readF32(gpu, op.out), Float64Array.from(want), { atol: 1e-5 * Math.max(...want.map(Math.abs)), rtol: 0 });
+      dense.buffer.destroy();
+    } finally {
+      built.destroy();
+    }
+  });
 
   it('merges a side-by-side measurement into its row (ratio = ort_ms / wall_ms) and leaves the others null', async () => {
     const gpu = await testGpu();
