@@ -29,8 +29,12 @@ export const LINEAR_DTYPE_CODE: Readonly<Record<WeightDType, number>> = DTYPE_CO
 const GEMM_THREAD_TILE = 4;
 /** Row counts from 2 up to this run the few-rows GEMM (or the multi-row matvec where the rows are whole units). */
 export const FEW_ROWS_MAX = 32;
-/** Multi-row matvec: threads per workgroup (one weight row each), and the x-row blocks of its two variants. */
-const MATVEC_ROWS_WG = 64;
+/**
+ * Multi-row matvec: threads per workgroup, output columns (weight rows) per thread, and the x-row blocks
+ * of its two variants; a workgroup covers 128 columns.
+ */
+const MATVEC_ROWS_WG = 32;
+const MATVEC_ROWS_OR = 4;
 const MATVEC_ROWS_RB = { rows4: 4, rows8: 8 } as const;
 
 type Variant =
@@ -58,7 +62,7 @@ function variants(): Record<LinearKernelName, Kernel> {
     out[`matvec_subgroups_masked_${dt}`] = defineKernel('matvec_subgroups', matvecSubgroupsSource, 'matvec_masked', c);
     out[`matvec_subgroups_skip_${dt}`] = defineKernel('matvec_subgroups', matvecSubgroupsSource, 'matvec_skip', c);
     for (const [name, rb] of Object.entries(MATVEC_ROWS_RB) as Array<[keyof typeof MATVEC_ROWS_RB, number]>) {
-      out[`matvec_${name}_${dt}`] = defineKernel('matvec_rows', matvecRowsSource, 'matvec_rows', { DTYPE: DTYPE_CODE[dt], WG: MATVEC_ROWS_WG, RB: rb });
+      out[`matvec_${name}_${dt}`] = defineKernel('matvec_rows', matvecRowsSource, 'matvec_rows', { DTYPE: DTYPE_CODE[dt], WG: MATVEC_ROWS_WG, RB: rb, OR: MATVEC_ROWS_OR });
     }
     out[`matmul_${dt}`] = defineKernel('matmul', matmulSource, 'matmul', { DTYPE: DTYPE_CODE[dt], ...GEMM });
   }
@@ -141,8 +145,8 @@ export function matvecFits(w: Tensor): boolean {
 
 /**
  * y = x W^T (a Linear without bias, W in the Hugging Face [out, in] layout). One token (rows == 1) runs
- * the matrix-vector kernel; up to FEW_ROWS_MAX rows the multi-row matrix-vector kernel (4 rows per thread
- * up to 4 rows, else 8), or the GEMM with 16-row tiles where W's rows are not whole 16-byte units; more
+ * the matrix-vector kernel; up to FEW_ROWS_MAX rows the multi-row matrix-vector kernel (4 columns times 4
+ * rows per thread up to 4 rows, else 4 x 8), or the GEMM with 16-row tiles where W's rows are not whole 16-byte units; more
  * rows the GEMM with 64-row tiles. Weights are dequantized in the shader.
  */
 export function linear(gpu: Gpu, args: LinearArgs): Dispatch {
@@ -161,7 +165,7 @@ export function linear(gpu: Gpu, args: LinearArgs): Dispatch {
   }
   if (rows <= FEW_ROWS_MAX && matvecFits(w)) {
     const rb = rows <= MATVEC_ROWS_RB.rows4 ? 'rows4' : 'rows8';
-    const colGroups = Math.ceil(outFeatures / MATVEC_ROWS_WG);
+    const colGroups = Math.ceil(outFeatures / (MATVEC_ROWS_WG * MATVEC_ROWS_OR));
     return {
       kernel: linearKernels[`matvec_${rb}_${dt}`],
       bindings,

@@ -38,13 +38,16 @@ const FLOAT_SHAPES: Array<[WeightDType[], number, number, number]> = [
   [['bf16', 'f16'], 1, 24, 33],
 ];
 /**
- * 2..32 rows of whole units run the multi-row matvec (4 rows per thread up to 4 rows, else 8): rows on and off
- * the 4- and 8-row blocks, `out` on and off the 64-column workgroup; 33 rows is the first on 64-row GEMM tiles.
+ * 2..32 rows of whole units run the multi-row matvec (4 columns x 4 rows per thread up to 4 rows, else 4 x 8):
+ * rows on and off the 4- and 8-row blocks, `out` on and off the 4-column thread and 128-column workgroup; 33
+ * rows is the first on 64-row GEMM tiles.
  */
 const FEW_ROWS_SHAPES: Array<[number, number, number]> = [
   [2, 32, 7],
   [4, 64, 64],
   [6, 32, 200],
+  [9, 64, 129],
+  [12, 96, 258],
   [5, 96, 65],
   [8, 64, 130],
   [15, 160, 33],
@@ -112,11 +115,11 @@ describe('linear', () => {
     expect(FEW_ROWS_MAX).toBe(32);
     expect(linear(gpu, { x, w, out, rows: 1 }).kernel).toBe(linearKernels[`${sg}_q4`]);
     expect(linear(plain, { x, w, out, rows: 1 }).kernel).toBe(linearKernels.matvec_q4);
-    // 130 columns are 3 workgroups of 64 threads, times the blocks of 4 or 8 rows.
+    // 130 columns are 2 workgroups of 32 threads x 4 columns, times the blocks of 4 or 8 rows.
     for (const [rows, kernel, blocks] of [[2, 'matvec_rows4_q4', 1], [4, 'matvec_rows4_q4', 1], [5, 'matvec_rows8_q4', 1], [8, 'matvec_rows8_q4', 1], [9, 'matvec_rows8_q4', 2], [32, 'matvec_rows8_q4', 4]] as const) {
       const d = linear(gpu, { x, w, out, rows });
       expect(d.kernel, `rows=${rows}`).toBe(linearKernels[kernel]);
-      expect(d.workgroups, `rows=${rows}`).toEqual([3 * blocks, 1, 1]);
+      expect(d.workgroups, `rows=${rows}`).toEqual([2 * blocks, 1, 1]);
     }
     expect(linear(gpu, { x, w, out, rows: 33 }).kernel).toBe(linearKernels.matmul_q4);
     expect(linear(gpu, { x, w, out, rows: 40 }).workgroups).toEqual([3, 1, 1]);
