@@ -5,15 +5,15 @@
 //
 // Algorithm: a product this thin reads every weight once and does little arithmetic per weight, so the
 // kernel avoids what a tiled GEMM spends on it (staging tiles in workgroup memory, barriers, computing
-// absent rows of a 16- or 64-row tile) and keeps a small register tile instead: each thread owns OR
-// consecutive output columns (OR weight rows) and RB rows of x. It walks its weight rows in 16-byte units
-// (4 f32, 8 bf16/f16, 16 q8 or 32 q4 weights): each unit is loaded once, and each group of 4 of its
-// weights is dequantized once (with the group scale) and dotted with the matching x vec4 of the RB rows;
-// each x vec4 is loaded once for the OR columns. A workgroup covers WG * OR consecutive columns for one
-// block of RB rows; the x values are the same for all its threads (broadcast loads). A row block past
-// `rows` repeats the last row, and a column past out_features the last column (their sums are computed
-// and not written), so the inner loops have no branch. Every output is the same sum, in the same order,
-// whatever RB and OR are.
+// absent rows of a 16- or 64-row tile) and keeps a small register tile instead: each thread owns 4
+// consecutive output columns (4 weight rows) and RB rows of x (4 or 8). It walks its weight rows in
+// 16-byte units (4 f32, 8 bf16/f16, 16 q8 or 32 q4 weights): each unit is loaded once, and each group of
+// 4 of its weights is dequantized once (with the group scale) into a 4 x 4 matrix, one column per weight
+// row, which each x vec4 of the RB rows multiplies (one load of x for the 4 columns). A workgroup covers
+// WG * 4 consecutive columns for one block of RB rows; the x values are the same for all its threads
+// (broadcast loads). A row block past `rows` repeats the last row, and a column past out_features the
+// last column (their sums are computed and not written), so the inner loops have no branch. Every
+// output is the same sum, in the same order, whatever RB is.
 //
 // Bindings (group 0):
 //   0 params  uniform Params
@@ -23,9 +23,9 @@
 //                                                    (low half when g is even); f32/bf16/f16: unused (bind w)
 //   4 out     storage read_write  array<f32>
 // Params: rows, in_features, out_features, out_offset, out_stride,
-//   col_groups (= ceil(out_features / (WG * OR))).
+//   col_groups (= ceil(out_features / (WG * 4))).
 // Overrides: DTYPE (0 f32, 1 bf16, 2 f16, 3 q8, 4 q4), WG threads per workgroup, RB rows of x per thread
-//   (<= MAX_RB), OR output columns per thread (<= MAX_OR).
+//   (4 or 8).
 // Assumptions: whole units per row: in_features % 4 (f32), % 8 (bf16, f16), % 32 (q8, q4) == 0; the grid is
 //   col_groups * ceil(rows / RB) workgroups, folded into 2-D (linear index wid.x + wid.y * nwg.x; the
 //   column group varies fastest).
@@ -46,13 +46,10 @@ const BF16 = 1u;
 const F16 = 2u;
 const Q8 = 3u;
 const Q4 = 4u;
-const MAX_RB = 8u;
-const MAX_OR = 4u;
 
 override DTYPE: u32 = 0u;
 override WG: u32 = 64u;
 override RB: u32 = 8u;
-override OR: u32 = 1u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
@@ -122,48 +119,79 @@ fn unit_vec(q: vec4<u32>, j: u32) -> vec4<f32> {
   }
 }
 
+// Row m, columns o0 .. o0 + 3 of out, those that exist.
+fn store_row(m: u32, o0: u32, a: vec4<f32>) {
+  if (m >= params.rows) { return; }
+  for (var c = 0u; c < 4u; c++) {
+    if (o0 + c < params.out_features) {
+      out[m * params.out_stride + params.out_offset + o0 + c] = a[c];
+    }
+  }
+}
+
 @compute @workgroup_size(WG)
 fn matvec_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let t = wid.x + wid.y * nwg.x;
-  let o0 = ((t % params.col_groups) * WG + lid) * OR;
+  let o0 = ((t % params.col_groups) * WG + lid) * 4u;
   let m0 = (t / params.col_groups) * RB;
   if (o0 >= params.out_features || m0 >= params.rows) { return; }
   let xn = x_vecs();
   let units = params.in_features / (4u * xn);
   let row_vecs = params.in_features / 4u;
   let last_o = params.out_features - 1u;
-  var base: array<u32, MAX_RB>;
-  for (var r = 0u; r < RB; r++) {
-    base[r] = min(m0 + r, params.rows - 1u) * row_vecs;
-  }
-  var acc: array<array<f32, MAX_OR>, MAX_RB>;
-  var q: array<vec4<u32>, MAX_OR>;
-  var s: array<f32, MAX_OR>;
-  var wj: array<vec4<f32>, MAX_OR>;
+  // The 4 weight rows and the RB rows of x, clamped to the last ones (computed, not written).
+  let r0 = o0;
+  let r1 = min(o0 + 1u, last_o);
+  let r2 = min(o0 + 2u, last_o);
+  let r3 = min(o0 + 3u, last_o);
+  let b0 = min(m0 + 0u, params.rows - 1u) * row_vecs;
+  let b1 = min(m0 + 1u, params.rows - 1u) * row_vecs;
+  let b2 = min(m0 + 2u, params.rows - 1u) * row_vecs;
+  let b3 = min(m0 + 3u, params.rows - 1u) * row_vecs;
+  let b4 = min(m0 + 4u, params.rows - 1u) * row_vecs;
+  let b5 = min(m0 + 5u, params.rows - 1u) * row_vecs;
+  let b6 = min(m0 + 6u, params.rows - 1u) * row_vecs;
+  let b7 = min(m0 + 7u, params.rows - 1u) * row_vecs;
+  // One accumulator vector per row of x (its 4 columns), named rather than indexed so that it stays in
+  // registers on compilers that keep an indexed array in memory.
+  var a0 = vec4<f32>(0.0);
+  var a1 = vec4<f32>(0.0);
+  var a2 = vec4<f32>(0.0);
+  var a3 = vec4<f32>(0.0);
+  var a4 = vec4<f32>(0.0);
+  var a5 = vec4<f32>(0.0);
+  var a6 = vec4<f32>(0.0);
+  var a7 = vec4<f32>(0.0);
   for (var u = 0u; u < units; u++) {
-    for (var c = 0u; c < OR; c++) {
-      let row = min(o0 + c, last_o);
-      q[c] = w[row * units + u];
-      s[c] = unit_scale(row, units, u);
-    }
+    let q0 = w[r0 * units + u];
+    let q1 = w[r1 * units + u];
+    let q2 = w[r2 * units + u];
+    let q3 = w[r3 * units + u];
+    let s = vec4<f32>(unit_scale(r0, units, u), unit_scale(r1, units, u), unit_scale(r2, units, u), unit_scale(r3, units, u));
     for (var j = 0u; j < xn; j++) {
-      for (var c = 0u; c < OR; c++) {
-        wj[c] = unit_vec(q[c], j) * s[c];
-      }
+      // Column c of m: weights 4j .. 4j + 3 of weight row c; x * m dots one x vec4 with all 4.
+      let m = mat4x4<f32>(unit_vec(q0, j) * s.x, unit_vec(q1, j) * s.y, unit_vec(q2, j) * s.z, unit_vec(q3, j) * s.w);
       let v = u * xn + j;
-      for (var r = 0u; r < RB; r++) {
-        let xv = x[base[r] + v];
-        for (var c = 0u; c < OR; c++) {
-          acc[r][c] += dot(wj[c], xv);
-        }
+        a0 += x[b0 + v] * m;
+        a1 += x[b1 + v] * m;
+        a2 += x[b2 + v] * m;
+        a3 += x[b3 + v] * m;
+      if (RB == 8u) {
+          a4 += x[b4 + v] * m;
+          a5 += x[b5 + v] * m;
+          a6 += x[b6 + v] * m;
+          a7 += x[b7 + v] * m;
       }
     }
   }
-  for (var r = 0u; r < RB; r++) {
-    for (var c = 0u; c < OR; c++) {
-      if (m0 + r < params.rows && o0 + c < params.out_features) {
-        out[(m0 + r) * params.out_stride + params.out_offset + o0 + c] = acc[r][c];
-      }
-    }
+  store_row(m0 + 0u, o0, a0);
+  store_row(m0 + 1u, o0, a1);
+  store_row(m0 + 2u, o0, a2);
+  store_row(m0 + 3u, o0, a3);
+  if (RB == 8u) {
+    store_row(m0 + 4u, o0, a4);
+    store_row(m0 + 5u, o0, a5);
+    store_row(m0 + 6u, o0, a6);
+    store_row(m0 + 7u, o0, a7);
   }
 }

@@ -30,8 +30,8 @@ const GEMM_THREAD_TILE = 4;
 /** Row counts from 2 up to this run the few-rows GEMM (or the multi-row matvec where the rows are whole units). */
 export const FEW_ROWS_MAX = 32;
 /**
- * Multi-row matvec: threads per workgroup, output columns (weight rows) per thread, and the x-row blocks
- * of its two variants; a workgroup covers 128 columns.
+ * Multi-row matvec: threads per workgroup, output columns (weight rows) per thread (fixed in the shader),
+ * and the x-row blocks of its two variants; a workgroup covers 128 columns.
  */
 const MATVEC_ROWS_WG = 32;
 const MATVEC_ROWS_OR = 4;
@@ -62,7 +62,7 @@ function variants(): Record<LinearKernelName, Kernel> {
     out[`matvec_subgroups_masked_${dt}`] = defineKernel('matvec_subgroups', matvecSubgroupsSource, 'matvec_masked', c);
     out[`matvec_subgroups_skip_${dt}`] = defineKernel('matvec_subgroups', matvecSubgroupsSource, 'matvec_skip', c);
     for (const [name, rb] of Object.entries(MATVEC_ROWS_RB) as Array<[keyof typeof MATVEC_ROWS_RB, number]>) {
-      out[`matvec_${name}_${dt}`] = defineKernel('matvec_rows', matvecRowsSource, 'matvec_rows', { DTYPE: DTYPE_CODE[dt], WG: MATVEC_ROWS_WG, RB: rb, OR: MATVEC_ROWS_OR });
+      out[`matvec_${name}_${dt}`] = defineKernel('matvec_rows', matvecRowsSource, 'matvec_rows', { DTYPE: DTYPE_CODE[dt], WG: MATVEC_ROWS_WG, RB: rb });
     }
     out[`matmul_${dt}`] = defineKernel('matmul', matmulSource, 'matmul', { DTYPE: DTYPE_CODE[dt], ...GEMM });
   }
