@@ -49,6 +49,8 @@
 //   MAX_CHUNK / 32, so every block has a mask thread).
 // Grids, folded into 2-D (linear workgroup index wid.x + wid.y * nwg.x): transpose ceil(words of dst / WG);
 //   gather col_tiles * splits (the column tile varies fastest); gather_sum ceil(out_features / WG).
+// The format helpers (DTYPE codes, per_word, pair, q8x4, q4x4, scale_of) are in weight_formats.wgsl, which
+// the kernel definitions append to this source.
 
 struct Params {
   in_features: u32,
@@ -61,11 +63,6 @@ struct Params {
   _pad1: u32,
 }
 
-const F32 = 0u;
-const BF16 = 1u;
-const F16 = 2u;
-const Q8 = 3u;
-const Q4 = 4u;
 const MAX_CHUNK = 1024u;
 
 override DTYPE: u32 = 0u;
@@ -82,16 +79,6 @@ override WG: u32 = 256u;
 
 // Bit masks of the 32-input blocks of a gather chunk.
 var<workgroup> masks: array<u32, MAX_CHUNK / 32u>;
-
-// Elements per storage word.
-fn per_word() -> u32 {
-  switch DTYPE {
-    case 0u: { return 1u; }
-    case 1u, 2u: { return 2u; }
-    case 3u: { return 4u; }
-    default: { return 8u; }
-  }
-}
 
 // The bits of element e of packed codes.
 fn code_of(e: u32) -> u32 {

@@ -31,6 +31,8 @@
 //   W_T, out_features a multiple of the elements per word instead of the even in_features, and still
 //   in_features % 32 == 0 for q8/q4. The grid is tiles_n * ceil(rows / TILE_M) workgroups, folded into 2-D
 //   (linear index wid.x + wid.y * nwg.x; the n tile varies fastest).
+// The format helpers (DTYPE codes, per_word, pair, q8x4, q4x4, scale_of) are in weight_formats.wgsl, which
+// the kernel definitions append to this source.
 
 struct Params {
   rows: u32,
@@ -43,11 +45,6 @@ struct Params {
   _pad1: u32,
 }
 
-const F32 = 0u;
-const BF16 = 1u;
-const F16 = 2u;
-const Q8 = 3u;
-const Q4 = 4u;
 const TM = 4u;
 const TN = 4u;
 
@@ -66,20 +63,6 @@ override W_T: u32 = 0u;
 // Tiles, k-major: xs[k * (TILE_M + 1) + m], ws[k * (TILE_N + 1) + n].
 var<workgroup> xs: array<f32, TILE_K * (WG_M * TM + 1u)>;
 var<workgroup> ws: array<f32, TILE_K * (WG_N * TN + 1u)>;
-
-// Weights per storage word.
-fn per_word() -> u32 {
-  switch DTYPE {
-    case 0u: { return 1u; }
-    case 1u, 2u: { return 2u; }
-    case 3u: { return 4u; }
-    default: { return 8u; }
-  }
-}
-
-fn scale_of(group: u32) -> f32 {
-  return unpack2x16float(scales[group >> 1u])[group & 1u];
-}
 
 // Weight j of a storage word (j < per_word()), before the group scale.
 fn weight(word: u32, j: u32) -> f32 {

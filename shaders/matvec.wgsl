@@ -34,6 +34,8 @@
 //   ROWS rows per workgroup (<= MAX_ROWS).
 // Assumptions: whole units per row: in_features % 4 (f32), % 8 (bf16, f16), % 32 (q8, q4) == 0; the
 //   grid is ceil(out_features / ROWS) workgroups, folded into 2-D (linear index wid.x + wid.y * nwg.x).
+// The format helpers (DTYPE codes, per_word, pair, q8x4, q4x4, scale_of) are in weight_formats.wgsl, which
+// the kernel definitions append to this source.
 
 struct Params {
   in_features: u32,
@@ -42,11 +44,6 @@ struct Params {
   _pad: u32,
 }
 
-const F32 = 0u;
-const BF16 = 1u;
-const F16 = 2u;
-const Q8 = 3u;
-const Q4 = 4u;
 const MAX_ROWS = 8u;
 
 override DTYPE: u32 = 0u;
@@ -62,38 +59,6 @@ override ROWS: u32 = 4u;
 
 var<workgroup> partial: array<f32, ROWS * WG>;
 var<workgroup> live_rows: u32;
-
-// x vec4s per weight unit.
-fn x_vecs() -> u32 {
-  switch DTYPE {
-    case 0u: { return 1u; }
-    case 1u, 2u: { return 2u; }
-    case 3u: { return 4u; }
-    default: { return 8u; }
-  }
-}
-
-// Two packed 16-bit weights, the low half first.
-fn pair(word: u32) -> vec2<f32> {
-  if (DTYPE == BF16) {
-    return vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
-  }
-  return unpack2x16float(word);
-}
-
-// Four int8 weights, byte 0 first.
-fn q8x4(word: u32) -> vec4<f32> {
-  return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(word << 24u, word << 16u, word << 8u, word)) >> vec4<u32>(24u));
-}
-
-// Four 4-bit weights from nibbles starting at bit `shift` (0 or 16), as code - 8.
-fn q4x4(word: u32, shift: u32) -> vec4<f32> {
-  return vec4<f32>((vec4<u32>(word >> shift) >> vec4<u32>(0u, 4u, 8u, 12u)) & vec4<u32>(15u)) - 8.0;
-}
-
-fn scale_of(group: u32) -> f32 {
-  return unpack2x16float(scales[group >> 1u])[group & 1u];
-}
 
 // Dot product of one weight unit with its x values (before the group scale).
 fn unit_dot(u: vec4<u32>, xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
@@ -148,7 +113,7 @@ fn reduce_rows(lid: u32, acc: array<f32, MAX_ROWS>) -> f32 {
 fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row0 = (wid.x + wid.y * nwg.x) * ROWS;
   if (row0 >= params.out_features) { return; }
-  let xn = x_vecs();
+  let xn = per_word();
   let units = params.in_features / (4u * xn);
   let last = params.out_features - 1u;
   var acc: array<f32, MAX_ROWS>;
@@ -187,7 +152,7 @@ fn matvec_masked(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     }
     return;
   }
-  let xn = x_vecs();
+  let xn = per_word();
   let units = params.in_features / (4u * xn);
   var acc: array<f32, MAX_ROWS>;
   var xv: array<vec4<f32>, 8>;
@@ -211,7 +176,7 @@ fn matvec_masked(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 fn matvec_skip(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row0 = (wid.x + wid.y * nwg.x) * ROWS;
   if (row0 >= params.out_features) { return; }
-  let xn = x_vecs();
+  let xn = per_word();
   let units = params.in_features / (4u * xn);
   let nv = params.in_features / 4u;
   let last = params.out_features - 1u;

@@ -29,6 +29,8 @@
 // Assumptions: whole units per row: in_features % 4 (f32), % 8 (bf16, f16), % 32 (q8, q4) == 0; the grid is
 //   col_groups * ceil(rows / RB) workgroups, folded into 2-D (linear index wid.x + wid.y * nwg.x; the
 //   column group varies fastest).
+// The format helpers (DTYPE codes, per_word, pair, q8x4, q4x4, scale_of) are in weight_formats.wgsl, which
+// the kernel definitions append to this source.
 
 struct Params {
   rows: u32,
@@ -41,11 +43,6 @@ struct Params {
   _pad1: u32,
 }
 
-const F32 = 0u;
-const BF16 = 1u;
-const F16 = 2u;
-const Q8 = 3u;
-const Q4 = 4u;
 
 override DTYPE: u32 = 0u;
 override WG: u32 = 64u;
@@ -57,38 +54,6 @@ override RB: u32 = 8u;
 @group(0) @binding(3) var<storage, read> scales: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-// x vec4s per weight unit.
-fn x_vecs() -> u32 {
-  switch DTYPE {
-    case 0u: { return 1u; }
-    case 1u, 2u: { return 2u; }
-    case 3u: { return 4u; }
-    default: { return 8u; }
-  }
-}
-
-// Two packed 16-bit weights, the low half first.
-fn pair(word: u32) -> vec2<f32> {
-  if (DTYPE == BF16) {
-    return vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
-  }
-  return unpack2x16float(word);
-}
-
-// Four int8 weights, byte 0 first.
-fn q8x4(word: u32) -> vec4<f32> {
-  return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(word << 24u, word << 16u, word << 8u, word)) >> vec4<u32>(24u));
-}
-
-// Four 4-bit weights from nibbles starting at bit `shift` (0 or 16), as code - 8.
-fn q4x4(word: u32, shift: u32) -> vec4<f32> {
-  return vec4<f32>((vec4<u32>(word >> shift) >> vec4<u32>(0u, 4u, 8u, 12u)) & vec4<u32>(15u)) - 8.0;
-}
-
-fn scale_of(group: u32) -> f32 {
-  return unpack2x16float(scales[group >> 1u])[group & 1u];
-}
-
 // The group scale of unit u of row `row` (`units` per row): 1 for float weights.
 fn unit_scale(row: u32, units: u32, u: u32) -> f32 {
   switch DTYPE {
@@ -98,7 +63,7 @@ fn unit_scale(row: u32, units: u32, u: u32) -> f32 {
   }
 }
 
-// Weights 4j .. 4j + 3 of a 16-byte unit (j < x_vecs()), before the group scale.
+// Weights 4j .. 4j + 3 of a 16-byte unit (j < per_word()), before the group scale.
 fn unit_vec(q: vec4<u32>, j: u32) -> vec4<f32> {
   switch DTYPE {
     case 0u: {
@@ -135,7 +100,7 @@ fn matvec_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   let o0 = ((t % params.col_groups) * WG + lid) * 4u;
   let m0 = (t / params.col_groups) * RB;
   if (o0 >= params.out_features || m0 >= params.rows) { return; }
-  let xn = x_vecs();
+  let xn = per_word();
   let units = params.in_features / (4u * xn);
   let row_vecs = params.in_features / 4u;
   let last_o = params.out_features - 1u;

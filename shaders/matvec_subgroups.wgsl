@@ -21,6 +21,8 @@
 //   WG / 4 of them per workgroup; whole 16-byte units per row; 1-D grid folded into 2-D.
 
 enable subgroups;
+// The format helpers (DTYPE codes, per_word, pair, q8x4, q4x4, scale_of) are in weight_formats.wgsl, which
+// the kernel definitions append to this source.
 
 struct Params {
   in_features: u32,
@@ -29,11 +31,6 @@ struct Params {
   _pad: u32,
 }
 
-const F32 = 0u;
-const BF16 = 1u;
-const F16 = 2u;
-const Q8 = 3u;
-const Q4 = 4u;
 const MAX_ROWS = 8u;
 
 override DTYPE: u32 = 0u;
@@ -52,38 +49,6 @@ override MAX_SUBGROUPS: u32 = WG / 4u;
 var<workgroup> partial: array<f32, ROWS * MAX_SUBGROUPS>;
 var<workgroup> filled: atomic<u32>;
 var<workgroup> live_rows: u32;
-
-// x vec4s per weight unit.
-fn x_vecs() -> u32 {
-  switch DTYPE {
-    case 0u: { return 1u; }
-    case 1u, 2u: { return 2u; }
-    case 3u: { return 4u; }
-    default: { return 8u; }
-  }
-}
-
-// Two packed 16-bit weights, the low half first.
-fn pair(word: u32) -> vec2<f32> {
-  if (DTYPE == BF16) {
-    return vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
-  }
-  return unpack2x16float(word);
-}
-
-// Four int8 weights, byte 0 first.
-fn q8x4(word: u32) -> vec4<f32> {
-  return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(word << 24u, word << 16u, word << 8u, word)) >> vec4<u32>(24u));
-}
-
-// Four 4-bit weights from nibbles starting at bit `shift` (0 or 16), as code - 8.
-fn q4x4(word: u32, shift: u32) -> vec4<f32> {
-  return vec4<f32>((vec4<u32>(word >> shift) >> vec4<u32>(0u, 4u, 8u, 12u)) & vec4<u32>(15u)) - 8.0;
-}
-
-fn scale_of(group: u32) -> f32 {
-  return unpack2x16float(scales[group >> 1u])[group & 1u];
-}
 
 // Dot product of one weight unit with its x values (before the group scale).
 fn unit_dot(u: vec4<u32>, xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
@@ -145,7 +110,7 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
           @builtin(subgroup_invocation_id) sg_lane: u32) {
   let row0 = (wid.x + wid.y * nwg.x) * ROWS;
   if (row0 >= params.out_features) { return; }
-  let xn = x_vecs();
+  let xn = per_word();
   let units = params.in_features / (4u * xn);
   let last = params.out_features - 1u;
   var acc: array<f32, MAX_ROWS>;
@@ -185,7 +150,7 @@ fn matvec_masked(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     }
     return;
   }
-  let xn = x_vecs();
+  let xn = per_word();
   let units = params.in_features / (4u * xn);
   var acc: array<f32, MAX_ROWS>;
   var xv: array<vec4<f32>, 8>;
@@ -210,7 +175,7 @@ fn matvec_skip(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
                @builtin(subgroup_invocation_id) sg_lane: u32) {
   let row0 = (wid.x + wid.y * nwg.x) * ROWS;
   if (row0 >= params.out_features) { return; }
-  let xn = x_vecs();
+  let xn = per_word();
   let units = params.in_features / (4u * xn);
   let nv = params.in_features / 4u;
   let last = params.out_features - 1u;

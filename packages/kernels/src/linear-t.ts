@@ -9,13 +9,13 @@
  * out % (elements per word) == 0 and, for q8/q4, in % 32 == 0 (`transposedFits`).
  */
 import { createTensor, defineKernel, foldWorkgroups, GROUP_SIZE, numel, ShapeError, storageBytes, type Dispatch, type Gpu, type Kernel, type Tensor } from '@g3n/gpu';
-import matmulSource from '../../../shaders/matmul.wgsl?raw';
-import linearTSource from '../../../shaders/linear_t.wgsl?raw';
-import { FEW_ROWS_MAX, GEMM_TILES, LINEAR_DTYPE_CODE, WEIGHT_DTYPES } from './linear.ts';
+import matmulRaw from '../../../shaders/matmul.wgsl?raw';
+import linearTRaw from '../../../shaders/linear_t.wgsl?raw';
+import { FEW_ROWS_MAX, GEMM_THREAD_TILE, GEMM_TILES, isWeightDType, LINEAR_DTYPE_CODE as DTYPE_CODE, WEIGHT_DTYPES, withWeightFormats, type LinearArgs } from './linear.ts';
 import type { WeightDType } from './quant.ts';
 
-/** The DTYPE override of linear_t.wgsl (the codes of matmul.wgsl). */
-const DTYPE_CODE = LINEAR_DTYPE_CODE;
+const matmulSource = withWeightFormats(matmulRaw);
+const linearTSource = withWeightFormats(linearTRaw);
 /** Elements per u32 storage word. */
 const PER_WORD: Record<WeightDType, number> = { f32: 1, bf16: 2, f16: 2, q8: 4, q4: 8 };
 /** Outputs per gather workgroup: its threads own one storage word each (256 f32 threads ... 32 q4 threads). */
@@ -27,8 +27,6 @@ const MAX_CHUNK = 1024;
 const GATHER_TARGET_WORKGROUPS = 128;
 /** Threads of the transpose and gather_sum kernels. */
 const WG = 256;
-/** Outputs per thread along each axis of the GEMM (TM, TN in matmul.wgsl). */
-const GEMM_THREAD_TILE = 4;
 
 type Variant = 'transpose' | 'gather' | 'matmul_t' | 'matmul_t_few_rows';
 
@@ -50,10 +48,6 @@ function variants(): Record<`${Variant}_${WeightDType}` | 'gather_sum', Kernel> 
  * the nonzero inputs (with `gather_sum`, shared by all dtypes) and the GEMM with 64-row and 16-row tiles.
  */
 export const linearTKernels = variants();
-
-function isWeightDType(d: string): d is WeightDType {
-  return (WEIGHT_DTYPES as readonly string[]).includes(d);
-}
 
 function isQuant(dt: WeightDType): boolean {
   return dt === 'q8' || dt === 'q4';
@@ -138,16 +132,10 @@ export function gatherScratchElements(inFeatures: number, outFeatures: number): 
   return gatherPlan(inFeatures, outFeatures).splits * outFeatures;
 }
 
-export interface LinearTransposedArgs {
-  /** f32 [rows, in] (a larger buffer is fine: the first rows * in values are read). */
-  x: Tensor;
+/** `linear`'s arguments, with W transposed and, for one row, the gather's scratch. */
+export interface LinearTransposedArgs extends LinearArgs {
   /** The transposed weight [in, out] (see `createTransposed`). */
   w: Tensor;
-  /** f32; row r, column o is written at out[r * outStride + outOffset + o]. */
-  out: Tensor;
-  rows: number;
-  outOffset?: number;
-  outStride?: number;
   /** f32 with at least gatherScratchElements(in, out) values; needed for one row. */
   scratch?: Tensor;
 }

@@ -1,9 +1,23 @@
 import { defineKernel, foldWorkgroups, GROUP_SIZE, numel, ShapeError, type Dispatch, type Gpu, type Kernel, type Tensor } from '@g3n/gpu';
-import matmulSource from '../../../shaders/matmul.wgsl?raw';
-import matvecSource from '../../../shaders/matvec.wgsl?raw';
-import matvecRowsSource from '../../../shaders/matvec_rows.wgsl?raw';
-import matvecSubgroupsSource from '../../../shaders/matvec_subgroups.wgsl?raw';
+import matmulRaw from '../../../shaders/matmul.wgsl?raw';
+import matvecRaw from '../../../shaders/matvec.wgsl?raw';
+import matvecRowsRaw from '../../../shaders/matvec_rows.wgsl?raw';
+import matvecSubgroupsRaw from '../../../shaders/matvec_subgroups.wgsl?raw';
+import weightFormatsSource from '../../../shaders/weight_formats.wgsl?raw';
 import type { WeightDType } from './quant.ts';
+
+/**
+ * A linear shader's source with the weight-format helpers of weight_formats.wgsl appended (after the
+ * shader's own directives, such as `enable subgroups;`, which must come first).
+ */
+export function withWeightFormats(source: string): string {
+  return `${source}\n${weightFormatsSource}`;
+}
+
+const matmulSource = withWeightFormats(matmulRaw);
+const matvecSource = withWeightFormats(matvecRaw);
+const matvecRowsSource = withWeightFormats(matvecRowsRaw);
+const matvecSubgroupsSource = withWeightFormats(matvecSubgroupsRaw);
 
 export const WEIGHT_DTYPES = ['f32', 'bf16', 'f16', 'q8', 'q4'] as const satisfies readonly WeightDType[];
 
@@ -26,7 +40,7 @@ export const GEMM_TILES = { large: GEMM, fewRows: GEMM_FEW_ROWS } as const;
 /** The DTYPE override of the linear shaders, per weight dtype. */
 export const LINEAR_DTYPE_CODE: Readonly<Record<WeightDType, number>> = DTYPE_CODE;
 /** Outputs per thread along each axis (TM, TN in matmul.wgsl). */
-const GEMM_THREAD_TILE = 4;
+export const GEMM_THREAD_TILE = 4;
 /** Row counts from 2 up to this run the few-rows GEMM (or the multi-row matvec where the rows are whole units). */
 export const FEW_ROWS_MAX = 32;
 /**
@@ -110,7 +124,7 @@ function isFloat(dt: WeightDType): dt is (typeof FLOAT_DTYPES)[number] {
   return (FLOAT_DTYPES as readonly string[]).includes(dt);
 }
 
-function isWeightDType(d: string): d is WeightDType {
+export function isWeightDType(d: string): d is WeightDType {
   return (WEIGHT_DTYPES as readonly string[]).includes(d);
 }
 
