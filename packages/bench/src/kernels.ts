@@ -2,15 +2,16 @@
  * Kernel benchmarks on the shapes of Gemma 3n E2B / E4B (spec §1.1, §7.1): the q/k/v/o projections,
  * the FFN at widths 8192 and 16384, the 262,400-row LM head (split by the binding limit), decode
  * attention at several context lengths, a prefill GEMM, the sparse layers' down_proj at decode (its
- * transposed weight gathered for a 5%-dense activation), and a plain copy as the bandwidth reference. Every width is divided by `scale` on a software adapter. Weights are random, written
- * on the device; on a hardware adapter each call rotates through enough copies of its operands to
+ * transposed weight gathered for a 5%-dense activation), and a plain copy as the bandwidth reference.
+ * Every width is divided by `scale` on a software adapter. Weights are random, written on the device; on a hardware adapter each call rotates through enough copies of its operands to
  * defeat the last-level cache.
  */
-import { createTensor, GROUP_SIZE, runOnce, scaleBytes, storageBytes, writeTensor, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
+import { createTensor, runOnce, scaleBytes, storageBytes, writeTensor, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
 import { attention, attentionScratchShape, copy, createTransposed, gatherScratchElements, linear, linearTransposed, transposeWeight } from '@g3n/kernels';
 import { destroyMatrix, uploadMatrix, type MatrixWeight } from '@g3n/gemma3n';
 import { fillRandom, fillWeight, seedOf, weightAmplitude } from './fill.ts';
 import { timeCalls } from './timing.ts';
+import { gateReads } from './traffic.ts';
 import { shapeOnlyData, type BenchFormat } from './synthetic.ts';
 
 export interface KernelCase {
@@ -124,18 +125,6 @@ export function sparseActivation(n: number, kept: number, seed: number): Float32
   return x;
 }
 
-/** Bytes the gather reads of a transposed [inF, outF] weight for `x`: the rows of its non-zero values, the scales of their groups. */
-function gatherBytes(dtype: BenchFormat, outF: number, x: Float32Array): number {
-  let rows = 0;
-  let groups = 0;
-  for (let g = 0; g < x.length; g += GROUP_SIZE) {
-    const n = x.subarray(g, g + GROUP_SIZE).reduce((k, v) => k + (v !== 0 ? 1 : 0), 0);
-    rows += n;
-    if (n > 0) groups++;
-  }
-  return rows * storageBytes(dtype, outF) + (dtype === 'q4' || dtype === 'q8' ? groups * outF * 2 : 0);
-}
-
 /**
  * One decode token through a sparse layer's down_proj [outF, inF]: the weight transposed as the loader
  * stores it, the activation 5% dense; `bytes` is what the gather reads. onnxruntime-web runs the same
@@ -143,13 +132,15 @@ function gatherBytes(dtype: BenchFormat, outF: number, x: Float32Array): number 
  */
 function sparseDownCase(name: string, model: string, dtype: BenchFormat, outF: number, inF: number): KernelCase {
   const x0 = sparseActivation(inF, SPARSE_KEPT, seedOf(name));
+  // The gather reads the rows of the non-zero inputs, and the scales (one f16 per output) of their groups.
+  const { active_rows: kept, active_blocks: groups } = gateReads(0, x0);
   return {
     name,
     model,
     dtype,
     shape: [outF, inF],
-    bytes: gatherBytes(dtype, outF, x0),
-    flops: 2 * outF * x0.reduce((k, v) => k + (v !== 0 ? 1 : 0), 0),
+    bytes: kept * storageBytes(dtype, outF) + (dtype === 'q4' || dtype === 'q8' ? groups * outF * 2 : 0),
+    flops: 2 * outF * kept,
     build(gpu, i) {
       const fills: Dispatch[] = [];
       const w = randomMatrix(gpu, `${name}.w#${i}`, dtype, outF, inF, fills);

@@ -145,25 +145,16 @@ export function sparseFfnReads(weights: TextWeights, gates: ReadonlyMap<number, 
       out.set(p.tensor.buffer, n * storageBytes(upProj.dtype, upProj.cols));
       if (p.tensor.scales) out.set(p.tensor.scales.buffer, n * (upProj.cols / GROUP_SIZE) * groupScale);
     }
-    let active = 0;
+    const { active_rows: active, active_blocks: groups } = gateReads(l, gate);
     let rowBytes = 0;
-    let groups = 0;
     for (let c = 0; c < gate.length; c += SPARSE_BLOCK) {
       const width = Math.min(SPARSE_BLOCK, gate.length - c);
-      const n = gate.subarray(c, c + width).reduce((k, v) => k + (v !== 0 ? 1 : 0), 0);
-      if (n === 0) continue;
-      active += n;
-      rowBytes += storageBytes(downProj.dtype, width);
-      groups++;
+      if (gate.subarray(c, c + width).some((v) => v !== 0)) rowBytes += storageBytes(downProj.dtype, width);
     }
     for (const p of downProj.parts) {
-      if (downProj.transposed) {
-        out.set(p.tensor.buffer, active * storageBytes(downProj.dtype, p.rows));
-        if (p.tensor.scales) out.set(p.tensor.scales.buffer, groups * p.rows * groupScale);
-      } else {
-        out.set(p.tensor.buffer, p.rows * rowBytes);
-        if (p.tensor.scales) out.set(p.tensor.scales.buffer, p.rows * groups * groupScale);
-      }
+      if (downProj.transposed) out.set(p.tensor.buffer, active * storageBytes(downProj.dtype, p.rows));
+      else out.set(p.tensor.buffer, p.rows * rowBytes);
+      if (p.tensor.scales) out.set(p.tensor.scales.buffer, p.rows * groups * groupScale);
     }
   }
   return out;
