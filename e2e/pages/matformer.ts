@@ -7,7 +7,7 @@ import { loadTextModel } from '../../packages/gemma3n/src/load.ts';
 import { parseSliceJson } from '../../packages/gemma3n/src/matformer/slice.ts';
 import { requestGpu, type Gpu } from '../../packages/gpu/src/index.ts';
 import { clearCache, listCachedModels, type CachedModel } from '../../packages/weights/src/artifact/cache.ts';
-import type { LoadProgress } from '../../packages/weights/src/artifact/loader.ts';
+import type { ShardProgress } from '../../packages/weights/src/artifact/loader.ts';
 import { openArtifactRanges, type PrefetchReport } from '../../packages/weights/src/artifact/range-loader.ts';
 
 export interface SliceRun {
@@ -16,13 +16,13 @@ export interface SliceRun {
   numLayers: number;
   intermediateSize: number[];
   generated: number[];
-  progress: { events: number; last: LoadProgress | null };
+  progress: { events: number; last: ShardProgress | null };
 }
 
 let gpu: Promise<Gpu> | null = null;
 
 async function run(url: string, sliceJson: unknown, prompt: number[], steps: number): Promise<SliceRun> {
-  const events: LoadProgress[] = [];
+  const events: ShardProgress[] = [];
   let report: PrefetchReport | null = null;
   const out: SliceRun = { error: null, report: null, numLayers: 0, intermediateSize: [], generated: [], progress: { events: 0, last: null } };
   try {

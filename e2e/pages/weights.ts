@@ -4,7 +4,7 @@
  */
 import { clearCache, deleteCachedModel, listCachedModels, type CachedModel } from '../../packages/weights/src/artifact/cache.ts';
 import { sha256Hex } from '../../packages/weights/src/artifact/hash.ts';
-import { loadArtifact, type LoadProgress } from '../../packages/weights/src/artifact/loader.ts';
+import { loadArtifact, type ShardProgress } from '../../packages/weights/src/artifact/loader.ts';
 
 export interface LoadSummary {
   ok: boolean;
@@ -13,7 +13,7 @@ export interface LoadSummary {
   networkBytes: number;
   totalBytes: number;
   phases: Record<string, number>;
-  last: LoadProgress | null;
+  last: ShardProgress | null;
   monotonic: boolean;
   shardsHanded: number[];
   tensorSha256: string | null;
@@ -21,7 +21,7 @@ export interface LoadSummary {
 }
 
 async function load(url: string, tensor: string): Promise<LoadSummary> {
-  const events: LoadProgress[] = [];
+  const events: ShardProgress[] = [];
   const shardsHanded: number[] = [];
   const summary = (): Omit<LoadSummary, 'ok' | 'error' | 'fromCache' | 'networkBytes' | 'tensorSha256' | 'estimate'> => {
     const phases: Record<string, number> = {};

@@ -3,11 +3,11 @@
  * (InThreadEngine: Node, tests, or inside the Worker itself). Requests and responses follow the
  * OpenAI chat-completions shapes; fields beyond OpenAI's are marked as g3n extensions.
  */
-import type { SliceConfig } from '@g3n/gemma3n';
+import type { SliceConfig, WeightFormat } from '@g3n/gemma3n';
 import type { Capabilities } from '@g3n/gpu';
 
-/** How weights are stored on the GPU: `auto` keeps the checkpoint's float type (lossless). */
-export type WeightQuant = 'auto' | 'f32' | 'bf16' | 'f16' | 'q8' | 'q4';
+/** How weights are stored on the GPU (the model's WeightFormat): `auto` keeps the checkpoint's float type (lossless). */
+export type WeightQuant = WeightFormat;
 
 /**
  * Where a load is: `config` (config.json, the tensor index or manifest), `tokenizer`, then the

@@ -1,5 +1,6 @@
 import { createTensor, runOnce, ShapeError, splitRows, writeTensor, type DType, type Gpu, type Tensor } from '@g3n/gpu';
-import { bf16BitsToF32, createTransposed, dequantize, encodeWeight, f16BitsToF32, transposedFits, transposeWeight } from '@g3n/kernels';
+import { createTransposed, encodeWeight, transposedFits, transposeWeight } from '@g3n/kernels';
+import { tensorDataToF32, type TensorData } from '@g3n/weights';
 
 /** How weights are stored on the GPU: `auto` keeps the checkpoint's float type (lossless). */
 export type WeightFormat = 'auto' | 'f32' | 'bf16' | 'f16' | 'q8' | 'q4';
@@ -21,20 +22,7 @@ export interface MatrixWeight {
   transposed?: boolean;
 }
 
-/** A float tensor as stored in a checkpoint: raw little-endian bytes. */
-export interface FloatTensorData {
-  dtype: 'F32' | 'F16' | 'BF16';
-  bytes: Uint8Array;
-}
-
-/** A tensor already quantized in the kernels' format (an artifact): data words and f16 scale pairs. */
-export interface QuantTensorData {
-  dtype: 'Q8' | 'Q4';
-  bytes: Uint8Array;
-  scales: Uint8Array;
-}
-
-export type TensorData = FloatTensorData | QuantTensorData;
+export type { FloatTensorData, QuantTensorData, TensorData } from '@g3n/weights';
 
 export function storageDtype(format: WeightFormat, source: TensorData['dtype'], cols: number, quantizable: boolean): DType {
   if (source === 'Q8' || source === 'Q4') return source === 'Q8' ? 'q8' : 'q4';
@@ -42,19 +30,6 @@ export function storageDtype(format: WeightFormat, source: TensorData['dtype'], 
   if (format === 'auto') return lossless;
   if ((format === 'q8' || format === 'q4') && !(quantizable && cols % 32 === 0)) return lossless;
   return format;
-}
-
-/** Decode raw checkpoint bytes to f32 (BF16 exactly as bits << 16; quantized data dequantized). */
-export function toF32(data: TensorData): Float32Array {
-  const { bytes } = data;
-  if (data.dtype === 'Q8' || data.dtype === 'Q4') {
-    const words = new Uint32Array(bytes.slice().buffer);
-    const n = data.dtype === 'Q8' ? words.length * 4 : words.length * 8;
-    return dequantize(data.dtype === 'Q8' ? 'q8' : 'q4', words, new Uint32Array(data.scales.slice().buffer), n);
-  }
-  if (data.dtype === 'F32') return new Float32Array(bytes.slice().buffer);
-  const half = new Uint16Array(bytes.slice().buffer);
-  return data.dtype === 'BF16' ? bf16BitsToF32(half) : f16BitsToF32(half);
 }
 
 /** Upload a small f32 vector (norm weights, scales, coefficients). */
@@ -84,7 +59,7 @@ export function uploadMatrix(gpu: Gpu, label: string, data: TensorData, rows: nu
     if (sameBits) {
       writeTensor(gpu, tensor, slice);
     } else {
-      const enc = encodeWeight(dtype, toF32({ dtype: data.dtype, bytes: slice }), [n, cols]);
+      const enc = encodeWeight(dtype, tensorDataToF32({ dtype: data.dtype, bytes: slice }, label), [n, cols]);
       writeTensor(gpu, tensor, enc.data, enc.scales);
     }
     return { row0, rows: n, tensor };

@@ -1,5 +1,5 @@
 import type { Gpu } from '@g3n/gpu';
-import { CheckpointError, DEFAULT_BLOCK_BYTES, partBytes, type LoadProgress, type ModelWeights, type PrefetchReport, type WeightInfo } from '@g3n/weights';
+import { CheckpointError, DEFAULT_BLOCK_BYTES, partBytes, type ShardProgress, type ModelWeights, type PrefetchReport, type WeightInfo } from '@g3n/weights';
 import { parseConfig, type ModelConfig } from './config.ts';
 import type { FloatTensorData, TensorData, WeightFormat } from './gpu-weights.ts';
 import { artifactSliceReader, isSelectable } from './matformer/artifact-slice.ts';
@@ -21,7 +21,7 @@ export interface LoadTextModelOptions extends TextModelOptions {
   /** For 'auto': told which configuration was chosen and why. */
   onMatformerChoice?: (choice: AutoSliceChoice) => void;
   /** Progress of fetching an artifact opened by ranges (openArtifactRanges). */
-  onProgress?: (p: LoadProgress) => void;
+  onProgress?: (p: ShardProgress) => void;
   /** Told what fetching an artifact opened by ranges took (bytes needed, cached, fetched; requests). */
   onPrefetch?: (report: PrefetchReport) => void;
   /**

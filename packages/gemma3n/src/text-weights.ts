@@ -1,6 +1,7 @@
 import type { Gpu, Tensor } from '@g3n/gpu';
+import { tensorDataToF32 } from '@g3n/weights';
 import type { ModelConfig } from './config.ts';
-import { destroyMatrix, storageDtype, toF32, transposeMatrix, uploadMatrix, uploadVector, type MatrixWeight, type TensorData, type WeightFormat } from './gpu-weights.ts';
+import { destroyMatrix, storageDtype, transposeMatrix, uploadMatrix, uploadVector, type MatrixWeight, type TensorData, type WeightFormat } from './gpu-weights.ts';
 import { uploadMatrixBlocks, type OpenBlocks } from './upload-blocks.ts';
 
 export interface LayerWeights {
@@ -71,11 +72,11 @@ export async function loadTextWeights(gpu: Gpu, cfg: ModelConfig, read: TensorRe
     return uploadMatrix(gpu, name, data, rows, cols, storageDtype(format, data.dtype, cols, quantizable));
   };
   const f32Matrix = async (name: string, rows: number, cols: number, clip: number | null): Promise<MatrixWeight> => {
-    const values = toF32(await read(name));
+    const values = tensorDataToF32(await read(name), name);
     if (clip !== null) for (let i = 0; i < values.length; i++) values[i] = Math.min(clip, Math.max(-clip, values[i]));
     return uploadMatrix(gpu, name, { dtype: 'F32', bytes: new Uint8Array(values.buffer) }, rows, cols, 'f32');
   };
-  const vector = async (name: string): Promise<Tensor> => uploadVector(gpu, name, toF32(await read(name)));
+  const vector = async (name: string): Promise<Tensor> => uploadVector(gpu, name, tensorDataToF32(await read(name), name));
 
   const D = t.hiddenSize;
   const L = t.numLayers;

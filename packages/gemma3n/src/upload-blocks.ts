@@ -13,8 +13,8 @@
  */
 import { createTensor, runOnce, ShapeError, splitRows, type DType, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
 import { copyRows, encodeWeight } from '@g3n/kernels';
-import type { TensorBlock } from '@g3n/weights';
-import { toF32, type MatrixWeight, type TensorData } from './gpu-weights.ts';
+import { tensorDataToF32, type TensorBlock } from '@g3n/weights';
+import type { MatrixWeight, TensorData } from './gpu-weights.ts';
 
 /** Exact bytes of `n` elements in a storage dtype (unpadded). */
 function elementBytes(dtype: DType, n: number): number {
@@ -41,7 +41,7 @@ function encodeBlock(label: string, block: TensorBlock, dtype: DType): { data: U
   }
   const same = (dtype === 'bf16' && data.dtype === 'BF16') || (dtype === 'f16' && data.dtype === 'F16') || (dtype === 'f32' && data.dtype === 'F32');
   if (same) return { data: bytesOf(data.bytes, dataLength), scales: null };
-  const enc = encodeWeight(dtype, toF32(data), [block.rows, block.cols]);
+  const enc = encodeWeight(dtype, tensorDataToF32(data), [block.rows, block.cols]);
   return { data: bytesOf(enc.data, dataLength), scales: enc.scales ? bytesOf(enc.scales, scaleLength) : null };
 }
 

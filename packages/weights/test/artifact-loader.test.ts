@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startArtifactServer, type ArtifactServer } from '../../../e2e/server/artifact-server.ts';
 import { clearCache, defaultStore, deleteCachedModel, listCachedModels, type KeyValueStore } from '../src/artifact/cache.ts';
 import { convertCheckpoint } from '../src/artifact/convert.ts';
-import { loadArtifact, type LoadProgress } from '../src/artifact/loader.ts';
+import { loadArtifact, type ShardProgress } from '../src/artifact/loader.ts';
 import type { Manifest } from '../src/artifact/manifest.ts';
 import { nodeArtifactSink } from '../src/artifact/node-sink.ts';
 import { openArtifact } from '../src/artifact/reader.ts';
@@ -48,7 +48,7 @@ describe('loadArtifact over HTTP with an IndexedDB cache', () => {
   it('downloads every shard once with progress, hands each on in order, then reloads with no shard request', async () => {
     const m = manifests.r1;
     expect(m.shards.length).toBeGreaterThan(4);
-    const events: LoadProgress[] = [];
+    const events: ShardProgress[] = [];
     const handed: number[] = [];
     const art = await loadArtifact(url('r1'), {
       ...noQuota,
@@ -79,7 +79,7 @@ describe('loadArtifact over HTTP with an IndexedDB cache', () => {
     expect(await listCachedModels()).toEqual([{ id: 'tiny', revision: 'r1', bytes: m.totalBytes, shards: m.shards.length, completeShards: m.shards.length }]);
 
     server.reset();
-    const cached: LoadProgress[] = [];
+    const cached: ShardProgress[] = [];
     const again = await loadArtifact(url('r1'), { ...noQuota, onProgress: (p) => cached.push(p) });
     expect(shardGets()).toHaveLength(0);
     expect(server.gets(/manifest\.json$/)).toHaveLength(1);

@@ -16,7 +16,7 @@
  * A tensor of more stored bytes than a block holds is read in blocks (@g3n/weights blocks.ts).
  */
 import { CheckpointError, dataBytes, scaleWordBytes, selectionBytes, selectionShape, wholeSelection } from '@g3n/weights';
-import type { BlockOptions, LoadProgress, Manifest, ManifestTensor, NamedSelection, PrefetchReport, TensorBlock, TensorSelection } from '@g3n/weights';
+import type { BlockOptions, ShardProgress, Manifest, ManifestTensor, NamedSelection, PrefetchReport, TensorBlock, TensorSelection } from '@g3n/weights';
 import type { ModelConfig } from '../config.ts';
 import type { TensorData } from '../gpu-weights.ts';
 import type { OpenBlocks } from '../upload-blocks.ts';
@@ -29,7 +29,7 @@ export interface SelectableWeights {
   manifest: Manifest;
   readSelection(name: string, selection: TensorSelection): Promise<TensorData>;
   /** Present on an artifact read by HTTP ranges: make these selections local before reading them. */
-  prefetch?(selections: readonly NamedSelection[], options?: { onProgress?: (p: LoadProgress) => void; signal?: AbortSignal }): Promise<PrefetchReport>;
+  prefetch?(selections: readonly NamedSelection[], options?: { onProgress?: (p: ShardProgress) => void; signal?: AbortSignal }): Promise<PrefetchReport>;
   /** A selection in blocks (every g3n artifact; without it, tensors are read whole). */
   readBlocks?(name: string, options?: BlockOptions): AsyncIterable<TensorBlock>;
 }
@@ -93,7 +93,7 @@ export interface ArtifactSliceReader {
   tensors: ArtifactSliceTensor[];
   has(name: string): boolean;
   /** Fetch all of `tensors` first where the artifact reads by HTTP ranges (null where it does not). */
-  prefetch(onProgress?: (p: LoadProgress) => void): Promise<PrefetchReport | null>;
+  prefetch(onProgress?: (p: ShardProgress) => void): Promise<PrefetchReport | null>;
   /** One tensor of the (sliced) model, by its name in the model. */
   read(name: string): Promise<TensorData>;
   /** Its blocks where its stored bytes exceed `maxBytes` and the artifact reads blocks; null to read it whole. */

@@ -18,7 +18,7 @@ import { CheckpointError } from '../errors.ts';
 import { DTYPE_BYTES, type TensorEntry } from '../safetensors.ts';
 import { dataBytes, GROUP, isQuantized, type ManifestTensor, type StoredDType } from './manifest.ts';
 import { checkSelection, layerRuns, selectionShape, selectionUnits, type Run, type TensorSelection } from './ranges.ts';
-import type { TensorData } from './reader.ts';
+import type { TensorData } from './types.ts';
 
 export const DEFAULT_BLOCK_BYTES = 16 << 20;
 

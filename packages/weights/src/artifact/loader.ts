@@ -14,10 +14,14 @@ import { defaultLocks, withLock, type LockManagerLike } from './locks.ts';
 import { MANIFEST_FILE, parseManifest, type Manifest, type ManifestShard } from './manifest.ts';
 import { artifactReader, type Artifact } from './reader.ts';
 
-export type LoadPhase = 'download' | 'cache' | 'upload' | 'compile';
+export type ShardPhase = 'download' | 'cache' | 'upload' | 'compile';
 
-export interface LoadProgress {
-  phase: LoadPhase;
+/**
+ * One progress event of an artifact's shards being fetched, cached and handed on. The engine turns
+ * these into its public LoadProgress (which adds the config, tokenizer and ready phases).
+ */
+export interface ShardProgress {
+  phase: ShardPhase;
   /** Bytes of the model obtained so far (download/cache) or handed on (upload). */
   loadedBytes: number;
   totalBytes: number;
@@ -38,7 +42,7 @@ export interface StorageLike {
 }
 
 export interface LoadArtifactOptions {
-  onProgress?: (p: LoadProgress) => void;
+  onProgress?: (p: ShardProgress) => void;
   signal?: AbortSignal;
   /** IndexedDB cache: on by default where indexedDB exists; false for none; or a store to use. */
   cache?: boolean | KeyValueStore;
@@ -136,7 +140,7 @@ export async function loadArtifact(url: string, options: LoadArtifactOptions = {
   let networkBytes = 0;
   let started = 0;
   let uploaded = 0;
-  const emit = (phase: LoadProgress['phase'], loadedBytes: number, fromCache: boolean, shard: number) => {
+  const emit = (phase: ShardProgress['phase'], loadedBytes: number, fromCache: boolean, shard: number) => {
     if (!options.onProgress) return;
     const seconds = started ? (performance.now() - started) / 1000 : 0;
     const bytesPerSecond = seconds > 0 ? networkBytes / seconds : 0;
@@ -153,7 +157,12 @@ export async function loadArtifact(url: string, options: LoadArtifactOptions = {
     const shardUrl = new URL(shard.file, base).href;
     const obtain = async (): Promise<{ bytes: Uint8Array; fromCache: boolean }> => {
       let meta: ShardMeta | null = cache ? await cache.meta(manifest.model, shard) : null;
-      if (cache && meta?.complete) return { bytes: await cache.readAll(meta), fromCache: true };
+      if (cache && meta?.complete) {
+        // A stored shard is hashed again: bytes that no longer match are dropped and downloaded, never used.
+        const stored = await cache.readAll(meta).catch(() => null);
+        if (stored && (await sha256Hex(stored)) === shard.sha256) return { bytes: stored, fromCache: true };
+        meta = await cache.drop(meta);
+      }
       const sink: ShardSink = cache ? cacheSink(cache, meta as ShardMeta, () => total - done, storage, (m) => (meta = m)) : memoryShardSink(shard.bytes);
       for (let attempt = 1; ; attempt++) {
         if (!started) started = performance.now();
@@ -174,7 +183,7 @@ export async function loadArtifact(url: string, options: LoadArtifactOptions = {
         const bytes = await sink.readAll();
         const actual = await sha256Hex(bytes);
         if (actual === shard.sha256) {
-          if (cache && meta) meta = await cache.markComplete(meta);
+          if (cache && meta) meta = await cache.markComplete(meta, true);
           return { bytes, fromCache: false };
         }
         await sink.reset();

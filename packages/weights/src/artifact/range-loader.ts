@@ -13,7 +13,7 @@ import { CheckpointError } from '../errors.ts';
 import { RangeCache, ShardCache, type KeyValueStore, type RangeMeta, type ShardMeta } from './cache.ts';
 import { AbortedError, IntegrityError, QuotaError } from './errors.ts';
 import { defaultLocks, withLock, type LockManagerLike } from './locks.ts';
-import { artifactUrls, defaultStorage, fetchManifest, freeBytes, resolveStore, shardLockName, type LoadProgress, type StorageLike } from './loader.ts';
+import { artifactUrls, defaultStorage, fetchManifest, freeBytes, resolveStore, shardLockName, type ShardProgress, type StorageLike } from './loader.ts';
 import type { Manifest, ManifestTensor } from './manifest.ts';
 import { pieceName, pieceSize, pieceSpans, pieceStored, selectionPieces, shardPieces, verifyPiece, type PieceRef } from './pieces.ts';
 import { fetchSpans, type Chunk } from './range-fetch.ts';
@@ -49,7 +49,7 @@ export interface RangeLoadOptions {
   concurrency?: number;
   /** Most Range requests per shard and prefetch; beyond it the smallest gaps are fetched too (default 1024). */
   maxRequestsPerShard?: number;
-  onProgress?: (p: LoadProgress) => void;
+  onProgress?: (p: ShardProgress) => void;
 }
 
 export interface PrefetchReport {
@@ -66,7 +66,7 @@ export interface PrefetchReport {
 
 export interface RangeArtifact extends Artifact {
   /** Make the stored bytes of these selections local: cached, or fetched, verified and stored. */
-  prefetch(selections: readonly NamedSelection[], options?: { onProgress?: (p: LoadProgress) => void; signal?: AbortSignal }): Promise<PrefetchReport>;
+  prefetch(selections: readonly NamedSelection[], options?: { onProgress?: (p: ShardProgress) => void; signal?: AbortSignal }): Promise<PrefetchReport>;
   /** Body bytes received and Range requests made since the artifact was opened. */
   readonly stats: { networkBytes: number; requests: number };
 }
@@ -214,7 +214,7 @@ export async function openArtifactRanges(url: string, options: RangeLoadOptions 
     return merged;
   };
 
-  const ensure = async (selections: readonly NamedSelection[], signal: AbortSignal | undefined, onProgress: ((p: LoadProgress) => void) | undefined): Promise<PrefetchReport> => {
+  const ensure = async (selections: readonly NamedSelection[], signal: AbortSignal | undefined, onProgress: ((p: ShardProgress) => void) | undefined): Promise<PrefetchReport> => {
     const needs = needsOf(manifest, tensors, selections);
     const shards = [...needs.keys()].sort((a, b) => a - b);
     const report: PrefetchReport = { neededBytes: 0, cachedBytes: 0, networkBytes: 0, requests: 0, verifiedPieces: 0 };
@@ -232,7 +232,7 @@ export async function openArtifactRanges(url: string, options: RangeLoadOptions 
     const [net0, req0] = [stats.networkBytes, stats.requests];
     const started = performance.now();
     let loaded = 0;
-    const emit = (phase: LoadProgress['phase'], shard: number, fromCache: boolean) => {
+    const emit = (phase: ShardProgress['phase'], shard: number, fromCache: boolean) => {
       if (!onProgress) return;
       const seconds = (performance.now() - started) / 1000;
       const rate = seconds > 0 ? (stats.networkBytes - net0) / seconds : 0;

@@ -11,7 +11,7 @@
 import { CheckpointError } from '../errors.ts';
 import { columnBlocksToRowMajor } from './encode.ts';
 import { dataBytes, GROUP, isQuantized, scaleWordBytes, storedUnits, unitsOf, type ManifestTensor } from './manifest.ts';
-import type { ShardReader, TensorData } from './reader.ts';
+import type { ShardReader, TensorData } from './types.ts';
 
 /** [first, count]: a run of units or of elements. */
 export type Run = readonly [first: number, count: number];

@@ -12,12 +12,13 @@ import { CheckpointError } from '../errors.ts';
 import type { FileSource } from '../sources.ts';
 import { checkpointBlocks, DEFAULT_BLOCK_BYTES, planBlocks, type BlockOptions, type TensorBlock } from './blocks.ts';
 import { columnBlocksToRowMajor } from './encode.ts';
-import { BadManifestError, IntegrityError } from './errors.ts';
-import { sha256Hex } from './hash.ts';
+import { BadManifestError } from './errors.ts';
 import { dataBytes, GROUP, isQuantized, MANIFEST_FILE, parseManifest, scaleWordBytes, storedUnits, type Manifest, type ManifestTensor, type StoredDType } from './manifest.ts';
+import { verifiedShards } from './verify.ts';
 import { readSelection, shardReaderWindows, wholeSelection, type TensorSelection, type WindowSource } from './ranges.ts';
+import type { ShardReader, TensorData } from './types.ts';
 
-export type TensorData = { dtype: 'F32' | 'F16' | 'BF16'; bytes: Uint8Array } | { dtype: 'Q8' | 'Q4'; bytes: Uint8Array; scales: Uint8Array };
+export type { FloatTensorData, QuantTensorData, ShardReader, TensorData } from './types.ts';
 
 export interface WeightInfo {
   name: string;
@@ -51,9 +52,6 @@ export interface Artifact extends ModelWeights {
   /** Some units (and elements of each) of a stored tensor, exactly as stored (see ranges.ts). */
   readSelection(name: string, selection: TensorSelection): Promise<TensorData>;
 }
-
-/** Exactly `length` bytes at `offset` of shard `shard`. */
-export type ShardReader = (shard: number, offset: number, length: number) => Promise<Uint8Array>;
 
 function asTensorData(dtype: StoredDType, name: string, bytes: Uint8Array, scales: Uint8Array | null): TensorData {
   if (dtype === 'Q8' || dtype === 'Q4') return { dtype, bytes, scales: scales as Uint8Array };
@@ -143,7 +141,7 @@ export function artifactReader(manifest: Manifest, readShard: ShardReader, windo
 }
 
 export interface OpenArtifactOptions {
-  /** Hash every shard (whole, one at a time) against the manifest before returning. */
+  /** Check every byte against the manifest before returning (reads always check what they read, see verify.ts). */
   verify?: boolean;
 }
 
@@ -161,7 +159,10 @@ async function readManifest(files: FileSource): Promise<Manifest | null> {
   return parseManifest(json);
 }
 
-/** A g3n artifact in a directory or under a URL (any FileSource). Shard sizes are checked on open. */
+/**
+ * A g3n artifact in a directory or under a URL (any FileSource). Shard sizes are checked on open;
+ * every read is checked against the manifest's sha256s (verify.ts): a damaged piece is an IntegrityError.
+ */
 export async function openArtifact(files: FileSource, options: OpenArtifactOptions = {}): Promise<Artifact> {
   const manifest = await readManifest(files);
   if (!manifest) throw new CheckpointError('missing-file', `${files.base}: no ${MANIFEST_FILE}; this is not a g3n artifact.`, { file: MANIFEST_FILE });
@@ -178,13 +179,9 @@ async function openShards(files: FileSource, manifest: Manifest, options: OpenAr
       return src;
     }),
   );
-  if (options.verify) {
-    for (let i = 0; i < sources.length; i++) {
-      const actual = await sha256Hex(await sources[i].read(0, manifest.shards[i].bytes));
-      if (actual !== manifest.shards[i].sha256) throw new IntegrityError(manifest.shards[i].file, manifest.shards[i].sha256, actual);
-    }
-  }
-  return artifactReader(manifest, (shard, offset, length) => sources[shard].read(offset, length));
+  const shards = verifiedShards(manifest, sources);
+  if (options.verify) await shards.verifyAll();
+  return artifactReader(manifest, shards.read);
 }
 
 /** A Hugging Face checkpoint with `readTensorData` (its float tensors' raw bytes). */
