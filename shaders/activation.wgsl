@@ -3,7 +3,7 @@
 //   geglu:         out[r*cols + j] = gelu_tanh(gate[r*cols + j]) * up[r*up_stride + up_offset + j]
 //   gaussian_top_k (activation sparsity, one workgroup per row):
 //                  out[r, :] = max(x[r, :] - (mean + z * std), 0), std the population std (/ cols)
-//   softcap:       out = cap * tanh(x / cap)
+//   softcap:       out = cap * tanh(x / cap); NaN where x is NaN or +-inf (a fault is never capped away)
 // gelu_tanh is evaluated as x * sigmoid(2u) = x / (1 + exp(-2u)), an identity of the tanh form that
 // has no cancellation for negative x; u uses x clamped to [-20, 20] and exp's argument is clamped,
 // so no step overflows; x < -20 gives 0 (the true value is below the smallest f32 there).
@@ -15,13 +15,14 @@
 //
 // Bindings (group 0):
 //   0 params  uniform Params
-//   1 x       storage, read        input of gelu, gaussian_top_k, softcap (out-of-place entry points)
+//   1 x       storage, read        input of the out-of-place entry points ([rows, 2 * cols] for glu)
 //   2 gate    storage, read        [rows * cols] gate of geglu
 //   3 up      storage, read        up of geglu, row r at r * up_stride + up_offset
 //   4 out     storage, read_write  output (in another buffer than the inputs)
 //   5 io      storage, read_write  input and output of the `_inplace` entry points (x, or gate for geglu)
 // Params: n = elements (gelu, softcap, geglu: rows * cols); rows, cols (gaussian_top_k, geglu);
-//         up_stride, up_offset (geglu); z = Phi^-1(sparsity) (gaussian_top_k); cap (softcap).
+//         up_stride, up_offset (geglu); z = Phi^-1(sparsity) (gaussian_top_k); cap (softcap, clip);
+//         glu: n = rows * cols outputs, cols = output width.
 // Grid: pointwise entries 1-D over n in workgroups of WG, gaussian_top_k one workgroup per row;
 // both folded into 2-D past the per-dimension limit (linear index wid.x + wid.y * nwg.x).
 // Assumes WG is a power of two.
@@ -66,8 +67,24 @@ fn tanh_safe(v: f32) -> f32 {
   return select(t, -t, v < 0.0);
 }
 
+// A non-finite input stays non-finite (a quiet NaN made from its bits): capping it to +-cap would hide
+// a fault from the sampler, which flags NaN logits.
 fn softcap_value(v: f32) -> f32 {
+  let b = bitcast<u32>(v);
+  if ((b & 0x7f800000u) == 0x7f800000u) { return bitcast<f32>(b | 0x7fc00000u); }
   return params.cap * tanh_safe(v / params.cap);
+}
+
+fn sigmoid(v: f32) -> f32 {
+  return 1.0 / (1.0 + exp(min(-v, 80.0)));
+}
+
+fn silu_value(v: f32) -> f32 {
+  return select(v * sigmoid(v), 0.0, v < -80.0);
+}
+
+fn clip_value(v: f32) -> f32 {
+  return clamp(v, -params.cap, params.cap);
 }
 
 fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
@@ -167,4 +184,56 @@ fn gaussian_top_k_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wo
   }
   let threshold = mean + params.z * sqrt(workgroup_sum(d2, lid) * inv_cols);
   for (var j = lid; j < params.cols; j += WG) { io[base + j] = max(io[base + j] - threshold, 0.0); }
+}
+
+@compute @workgroup_size(WG)
+fn silu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = linear_index(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  out[i] = silu_value(x[i]);
+}
+
+@compute @workgroup_size(WG)
+fn silu_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = linear_index(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  io[i] = silu_value(io[i]);
+}
+
+@compute @workgroup_size(WG)
+fn relu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = linear_index(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  out[i] = max(x[i], 0.0);
+}
+
+@compute @workgroup_size(WG)
+fn relu_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = linear_index(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  io[i] = max(io[i], 0.0);
+}
+
+@compute @workgroup_size(WG)
+fn clip(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = linear_index(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  out[i] = clip_value(x[i]);
+}
+
+@compute @workgroup_size(WG)
+fn clip_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = linear_index(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  io[i] = clip_value(io[i]);
+}
+
+@compute @workgroup_size(WG)
+fn glu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = linear_index(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  let r = i / params.cols;
+  let j = i % params.cols;
+  let base = r * 2u * params.cols;
+  out[i] = x[base + j] * sigmoid(x[base + params.cols + j]);
 }

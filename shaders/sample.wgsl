@@ -22,23 +22,32 @@
 //      top-p: kept = k if top_p >= 1, else 1 + the first i with c_i >= top_p * Z;
 //      draw: u = sampler_uniform(seed, step), the token is the first i < kept (sorted order) with
 //      c_i > u * c_{kept-1}; temperature <= 0 picks i = 0, the argmax.
-//      Then it zeroes hist and the counter, so the next replay starts clean (buffers are created zeroed).
+//      Then it zeroes hist, the counter and the flag word, so the next replay starts clean (buffers are
+//      created zeroed).
+//
+// Non-finite logits: a NaN or +inf logit (exponent bits all ones, except -inf) cannot come from a
+// healthy model and would otherwise be chosen or skipped silently. Every path reads every logit once
+// (argmax_blocks, sample_collect) and tests its bits; the token written to out[0] then has bit 31
+// (NONFINITE) set, so the 4-byte read-back that returns the token also reports the fault. The
+// argmax partials carry it in bit 31 of their index word, the sampling path in hist[FLAG].
 //
 // RNG (fully specified, also in TS as samplerUniform): pcg(v) is the PCG-RXS-M-XS hash of Jarzynski
 // and Olano, "Hash Functions for GPU Rendering" (JCGT 2020), on u32 with wrapping arithmetic:
 //   s = v * 747796405 + 2891336453; w = ((s >> ((s >> 28) + 4)) ^ s) * 277803737; pcg = (w >> 22) ^ w.
 //   u = f32(pcg(pcg(seed) + step) >> 8) / 2^24, a multiple of 2^-24 in [0, 1), exact in f32 and f64.
 //
-// Bindings (group 0): params (uniform Params); logits (read) [>= n]; out (read_write) u32 [1];
+// Bindings (group 0): params (uniform Params); logits (read) [>= n]; out (read_write) u32 [1]: the token,
+// | NONFINITE when a logit in [0, n) is NaN or +inf;
 // part (read_write) u32 [2 * blocks] argmax partials (value bits, index);
-// hist (read_write, atomic) u32 [PASSES * BINS + 1]: the radix histograms, then the candidate counter;
+// hist (read_write, atomic) u32 [PASSES * BINS + 2]: the radix histograms, the candidate counter, the
+// non-finite flag;
 // state (read_write) u32 [PASSES * 4]: the state at the start of each pass (threshold key bits,
 // inverted-index bits, count still needed, level | done << 16); cand (read_write) u32 [2 * MAX_K]:
 // (key, index) pairs.
 // Params: n, top_k, seed, step, temperature, top_p, radix_pass (pass of sample_hist), blocks (argmax
 // partials). Grid: argmax_blocks, sample_hist and sample_collect 1-D grid-strided over n (any count),
-// argmax_final and sample_final one workgroup. Assumes WG is a power of two, n < 2^24 and finite
-// logits (-inf allowed).
+// argmax_final and sample_final one workgroup. Assumes WG is a power of two and n < 2^24; -inf logits
+// are never chosen (unless all are -inf), NaN and +inf ones are flagged.
 
 struct Params {
   n: u32,
@@ -67,6 +76,8 @@ const PASSES: u32 = 7u;
 const NONE: u32 = 0xffffffffu;
 const IDX_MASK: u32 = 0xffffffu;
 const COUNTER: u32 = PASSES * BINS;
+const FLAG: u32 = COUNTER + 1u;
+const NONFINITE: u32 = 0x80000000u;
 const GROUPS: u32 = 16u;
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -88,6 +99,7 @@ var<workgroup> key_s: array<u32, MAX_K>;
 var<workgroup> idx_s: array<u32, MAX_K>;
 var<workgroup> cum_s: array<f32, MAX_K>;
 var<workgroup> first_s: atomic<u32>;
+var<workgroup> bad_s: atomic<u32>;
 
 fn pcg(v: u32) -> u32 {
   let s = v * 747796405u + 2891336453u;
@@ -106,6 +118,12 @@ fn order_key(x: f32) -> u32 {
 
 fn key_value(k: u32) -> f32 {
   return bitcast<f32>(select(~k, k & 0x7fffffffu, (k & 0x80000000u) != 0u));
+}
+
+// NaN or +inf, by its bits (no float comparison a compiler could fold away); -inf is a valid "never".
+fn nonfinite_logit(x: f32) -> bool {
+  let b = bitcast<u32>(x);
+  return (b & 0x7f800000u) == 0x7f800000u && b != 0xff800000u;
 }
 
 fn linear_wg(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
@@ -136,40 +154,51 @@ fn reduce_argmax(lid: u32) {
 fn argmax_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let w = linear_wg(wid, nwg);
   if (w >= params.blocks) { return; }
+  if (lid == 0u) { atomicStore(&bad_s, 0u); }
+  workgroupBarrier();
   var bv = 0.0;
   var bi = NONE;
+  var bad = false;
   for (var i = w * WG + lid; i < params.n; i += params.blocks * WG) {
     let x = logits[i];
+    bad = bad || nonfinite_logit(x);
     if (better(x, i, bv, bi)) {
       bv = x;
       bi = i;
     }
   }
+  if (bad) { atomicOr(&bad_s, NONFINITE); }
   red_v[lid] = bv;
   red_i[lid] = bi;
   reduce_argmax(lid);
   if (lid == 0u) {
     part[2u * w] = bitcast<u32>(red_v[0]);
-    part[2u * w + 1u] = red_i[0];
+    part[2u * w + 1u] = select(red_i[0] | atomicLoad(&bad_s), NONE, red_i[0] == NONE);
   }
 }
 
 @compute @workgroup_size(WG)
 fn argmax_final(@builtin(local_invocation_index) lid: u32) {
+  if (lid == 0u) { atomicStore(&bad_s, 0u); }
+  workgroupBarrier();
   var bv = 0.0;
   var bi = NONE;
+  var bad = 0u;
   for (var b = lid; b < params.blocks; b += WG) {
     let x = bitcast<f32>(part[2u * b]);
-    let i = part[2u * b + 1u];
+    let raw = part[2u * b + 1u];
+    let i = select(raw & ~NONFINITE, NONE, raw == NONE);
+    bad |= select(raw & NONFINITE, 0u, raw == NONE);
     if (better(x, i, bv, bi)) {
       bv = x;
       bi = i;
     }
   }
+  if (bad != 0u) { atomicOr(&bad_s, NONFINITE); }
   red_v[lid] = bv;
   red_i[lid] = bi;
   reduce_argmax(lid);
-  if (lid == 0u) { out[0] = select(red_i[0], 0u, red_i[0] == NONE); }
+  if (lid == 0u) { out[0] = select(red_i[0], 0u, red_i[0] == NONE) | atomicLoad(&bad_s); }
 }
 
 // ---- sampling ----
@@ -281,8 +310,11 @@ fn sample_collect(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   let st = state_at(PASSES, lid);
   let k = k_eff();
   let stride = nwg.x * nwg.y * WG;
+  var bad = false;
   for (var i = linear_wg(wid, nwg) * WG + lid; i < params.n; i += stride) {
-    let key = order_key(logits[i]);
+    let x = logits[i];
+    bad = bad || nonfinite_logit(x);
+    let key = order_key(x);
     if (prefix_cmp(st, key, IDX_MASK - i, false)) {
       let slot = atomicAdd(&hist[COUNTER], 1u);
       if (slot < k) {
@@ -291,6 +323,7 @@ fn sample_collect(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
       }
     }
   }
+  if (bad) { atomicOr(&hist[FLAG], NONFINITE); }
 }
 
 // Bitonic sort of key_s/idx_s[0, size) by (key desc, index asc); size is a power of two.
@@ -365,6 +398,7 @@ fn first_above(x: f32, ge: bool, limit: u32, none: u32, lid: u32) -> u32 {
 
 @compute @workgroup_size(WG)
 fn sample_final(@builtin(local_invocation_index) lid: u32) {
+  let bad = atomicLoad(&hist[FLAG]);
   let k = k_eff();
   var size = 1u;
   while (size < k) { size <<= 1u; }
@@ -383,6 +417,7 @@ fn sample_final(@builtin(local_invocation_index) lid: u32) {
   let u = sampler_uniform(params.seed, params.step);
   var pick = first_above(u * cum_s[kept - 1u], false, kept, kept - 1u, lid);
   if (params.temperature <= 0.0) { pick = 0u; }
-  if (lid == 0u) { out[0] = idx_s[pick]; }
-  for (var b = lid; b <= COUNTER; b += WG) { atomicStore(&hist[b], 0u); }
+  if (lid == 0u) { out[0] = idx_s[pick] | bad; }
+  storageBarrier();
+  for (var b = lid; b <= FLAG; b += WG) { atomicStore(&hist[b], 0u); }
 }

@@ -16,6 +16,11 @@ const STATE_WORDS = 64;
 const CAND_WORDS = 2 * SAMPLE_MAX_K;
 const PART_WORDS = 2 * MAX_BLOCKS;
 export const SAMPLE_SCRATCH_WORDS = HIST_WORDS + STATE_WORDS + CAND_WORDS + PART_WORDS;
+/**
+ * Set in the token word (bit 31) when a logit in [0, n) is NaN or +inf: token ids are below 2^24, so the
+ * 4-byte token read-back also says whether the logits it was drawn from were finite.
+ */
+export const SAMPLE_NONFINITE = 0x80000000;
 
 export const sampleKernels = {
   argmaxBlocks: defineKernel('sample', source, 'argmax_blocks', { WG }),
@@ -29,7 +34,7 @@ export interface ArgmaxArgs {
   logits: Tensor;
   /** Consider logits[0, n) (e.g. 262144 of the 262400 rows of Gemma 3n's LM head). */
   n: number;
-  /** u32 [1]. */
+  /** u32 [1]: the token id, | SAMPLE_NONFINITE when a logit in [0, n) is NaN or +inf. */
   out: Tensor;
   /** u32 scratch of SAMPLE_SCRATCH_WORDS words; allocated when omitted. */
   scratch?: Tensor;
@@ -86,7 +91,7 @@ function argmaxDispatches(gpu: Gpu, a: ArgmaxArgs, params: Record<string, number
 
 const GREEDY = { top_k: 0, seed: 0, step: 0, temperature: 0, top_p: 1, radix_pass: 0 };
 
-/** out[0] = index of the largest of logits[0, n), the lowest index on ties (two dispatches). */
+/** out[0] = index of the largest of logits[0, n), the lowest index on ties (two dispatches); | SAMPLE_NONFINITE on a NaN or +inf logit. */
 export function argmax(gpu: Gpu, args: ArgmaxArgs): Dispatch[] {
   guardCommon('argmax', args);
   return argmaxDispatches(gpu, args, { ...GREEDY, n: args.n });

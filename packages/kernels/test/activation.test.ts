@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createTensor, readF32, runOnce, ShapeError, tensorFromF32 } from '@g3n/gpu';
-import { activationKernels, gaussianTopK, geglu, gelu, softcap, sparsityZ } from '../src/activation.ts';
-import { gaussianTopKRef, gegluRef, geluRef, softcapRef } from '../src/ref/activation.ts';
+import { activationKernels, clip, gaussianTopK, geglu, gelu, glu, relu, silu, softcap, sparsityZ } from '../src/activation.ts';
+import { clipRef, gaussianTopKRef, gegluRef, geluRef, gluRef, reluRef, siluRef, softcapRef } from '../src/ref/activation.ts';
 import { expectClose, freshGpu, randn, testGpu } from './util.ts';
 
 // gelu / geglu / softcap: a few f32 ulps from exp and the polynomial; 1e-5 relative is generous.
@@ -95,6 +95,41 @@ describe('activation', () => {
     });
   }
 
+  for (const [rows, cols] of [[1, 1], [3, 7], [5, 33], [2, 257], [4, 1000]]) {
+    it(`rows=${rows} cols=${cols}: silu, relu, clip, glu, in place and out of place`, async () => {
+      const gpu = await testGpu();
+      const n = rows * cols;
+      const x = inputs(n, 500 + cols);
+      const g2 = inputs(2 * n, 600 + cols);
+      const limit = 2.5;
+      const tx = tensorFromF32(gpu, 'x', [n], x);
+      const siluOut = createTensor(gpu, 'silu.out', 'f32', [n]);
+      const siluIo = tensorFromF32(gpu, 'silu.io', [n], x);
+      const reluOut = createTensor(gpu, 'relu.out', 'f32', [n]);
+      const reluIo = tensorFromF32(gpu, 'relu.io', [n], x);
+      const clipOut = createTensor(gpu, 'clip.out', 'f32', [n]);
+      const clipIo = tensorFromF32(gpu, 'clip.io', [n], x);
+      const tg = tensorFromF32(gpu, 'glu.x', [rows, 2 * cols], g2);
+      const gluOut = createTensor(gpu, 'glu.out', 'f32', [rows, cols]);
+      await runOnce(gpu, 'activation', [
+        silu(gpu, { x: tx, out: siluOut, n }),
+        silu(gpu, { x: siluIo, n }),
+        relu(gpu, { x: tx, out: reluOut, n }),
+        relu(gpu, { x: reluIo, n }),
+        clip(gpu, { x: tx, out: clipOut, n, limit }),
+        clip(gpu, { x: clipIo, n, limit: 1e10 }),
+        glu(gpu, { x: tg, out: gluOut, rows, cols }),
+      ]);
+      expectClose('silu', await readF32(gpu, siluOut), siluRef(x), TOL);
+      expectClose('silu in place', await readF32(gpu, siluIo), siluRef(x), TOL);
+      expectClose('relu', await readF32(gpu, reluOut), reluRef(x), { atol: 0, rtol: 0 });
+      expectClose('relu in place', await readF32(gpu, reluIo), reluRef(x), { atol: 0, rtol: 0 });
+      expectClose('clip 2.5', await readF32(gpu, clipOut), clipRef(x, limit), { atol: 0, rtol: 0 });
+      expectClose('clip 1e10 in place', await readF32(gpu, clipIo), clipRef(x, 1e10), { atol: 0, rtol: 0 });
+      expectClose('glu', await readF32(gpu, gluOut), gluRef(g2, rows, cols), TOL);
+    });
+  }
+
   it('softcap and gelu on special values (tiny, huge, +-inf-like) stay finite and accurate', async () => {
     const gpu = await testGpu();
     const x = new Float32Array([...SPECIAL, 3e38, -3e38, 29.9, -29.9, 300, -300]);
@@ -107,6 +142,20 @@ describe('activation', () => {
     expect(ga.every(Number.isFinite) && sb.every(Number.isFinite)).toBe(true);
     expectClose('gelu special', ga, geluRef(x), TOL);
     expectClose('softcap special', sb, softcapRef(x, 30), TOL);
+  });
+
+  it('softcap keeps NaN and +-inf non-finite (NaN), in place and out of place, so the sampler sees them', async () => {
+    const gpu = await testGpu();
+    const x = new Float32Array([1, Number.NaN, 2, Infinity, -Infinity, -3, 1e30]);
+    const n = x.length;
+    const io = tensorFromF32(gpu, 'io', [n], x);
+    const src = tensorFromF32(gpu, 'src', [n], x);
+    const out = createTensor(gpu, 'out', 'f32', [n]);
+    await runOnce(gpu, 'nonfinite', [softcap(gpu, { x: io, n, cap: 30 }), softcap(gpu, { x: src, out, n, cap: 30 })]);
+    for (const got of [await readF32(gpu, io), await readF32(gpu, out)]) {
+      expect(Array.from(got, (v) => Number.isNaN(v))).toEqual([false, true, false, true, true, false, false]);
+      expectClose('finite entries', got.filter((_, i) => Number.isFinite(x[i])), softcapRef(x, 30).filter((_, i) => Number.isFinite(x[i])), TOL);
+    }
   });
 
   it('gaussian top-k of constant rows and single columns is zero', async () => {
@@ -152,5 +201,9 @@ describe('activation', () => {
     expect(() => softcap(gpu, { x: a, n: 64, cap: 0 })).toThrow(ShapeError);
     expect(() => gaussianTopK(gpu, { x: a, rows: 3, cols: 32, z: 1 })).toThrow(ShapeError);
     expect(() => gaussianTopK(gpu, { x: a, rows: 2, cols: 32, z: Number.NaN })).toThrow(ShapeError);
+    expect(() => silu(gpu, { x: a, n: 65 })).toThrow(ShapeError);
+    expect(() => clip(gpu, { x: a, n: 64, limit: 0 })).toThrow(ShapeError);
+    expect(() => glu(gpu, { x: a, out: up, rows: 2, cols: 17 })).toThrow(ShapeError);
+    expect(() => glu(gpu, { x: a, out: a, rows: 2, cols: 16 })).toThrow(/share a GPU buffer/);
   });
 });

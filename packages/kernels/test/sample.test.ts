@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createTensor, Plan, readU32, runOnce, ShapeError, submitPlans, tensorFromF32, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
-import { argmax, sample, SAMPLE_SCRATCH_WORDS, sampleKernels, samplerUniform, type SampleArgs } from '../src/sample.ts';
+import { argmax, sample, SAMPLE_NONFINITE, SAMPLE_SCRATCH_WORDS, sampleKernels, samplerUniform, type SampleArgs } from '../src/sample.ts';
 import { argmaxRef, pcgHash, sampleRef, sampleRefDetail, type SampleOptions } from '../src/ref/sample.ts';
 import { randn, testGpu } from './util.ts';
 
@@ -181,6 +181,40 @@ describe('sample', () => {
       const p = w[i] / mass;
       const f = (counts.get(t) ?? 0) / draws;
       expect(Math.abs(f - p), `token ${t}: frequency ${f}, probability ${p}`).toBeLessThan(4 * Math.sqrt((p * (1 - p)) / draws) + 1e-3);
+    });
+  });
+
+  describe('flags NaN and +inf logits in the token word (bit 31), not -inf', () => {
+    const n = 70001;
+    const withBad = (i: number, v: number) => {
+      const x = randn(n, 30);
+      x[i] = v;
+      return x;
+    };
+    const cases: Array<[string, Float32Array, boolean]> = [
+      ['finite', randn(n, 30), false],
+      ['NaN in the first block', withBad(3, Number.NaN), true],
+      ['NaN in the last block', withBad(n - 1, Number.NaN), true],
+      ['+inf', withBad(40000, Infinity), true],
+      ['-inf', withBad(40000, -Infinity), false],
+    ];
+    it.each(cases)('%s: argmax and sampling, then a clean replay', async (_, x, flagged) => {
+      const gpu = await testGpu();
+      const logits = tensorFromF32(gpu, 'logits', [n], x);
+      const clean = tensorFromF32(gpu, 'clean', [n], randn(n, 31));
+      const scratch = u32Tensor(gpu, 'scratch', SAMPLE_SCRATCH_WORDS);
+      const outs = outSlots(gpu, 4);
+      const ds = [
+        ...argmax(gpu, { logits, n, out: outs.slot(0), scratch }),
+        ...sample(gpu, { logits, n, out: outs.slot(1), scratch, temperature: 1, topK: 40, topP: 0.9, seed: 3, step: 1 }),
+        ...sample(gpu, { logits: clean, n, out: outs.slot(2), scratch, temperature: 1, topK: 40, topP: 0.9, seed: 3, step: 2 }),
+        ...argmax(gpu, { logits: clean, n, out: outs.slot(3), scratch }),
+      ];
+      await runOnce(gpu, 'flags', ds);
+      const got = await readSlots(gpu, outs.all, 4);
+      expect(got.map((t) => (t & SAMPLE_NONFINITE) !== 0)).toEqual([flagged, flagged, false, false]);
+      for (const t of got) expect((t & ~SAMPLE_NONFINITE) >>> 0).toBeLessThan(n);
+      if (!flagged) expect(got[0]).toBe(argmaxRef(x, n));
     });
   });
 

@@ -32,5 +32,30 @@ export function gaussianTopKRef(x: Float32Array, rows: number, cols: number, z: 
 }
 
 export function softcapRef(x: Float32Array, cap: number): Float32Array {
-  return x.map((v) => cap * Math.tanh(v / cap));
+  return x.map((v) => (Number.isFinite(v) ? cap * Math.tanh(v / cap) : NaN));
+}
+
+export function sigmoidRef(v: number): number {
+  return 1 / (1 + Math.exp(-v));
+}
+
+export function siluRef(x: Float32Array): Float32Array {
+  return x.map((v) => v * sigmoidRef(v));
+}
+
+export function reluRef(x: Float32Array): Float32Array {
+  return x.map((v) => Math.max(v, 0));
+}
+
+export function clipRef(x: Float32Array, limit: number): Float32Array {
+  return x.map((v) => Math.min(limit, Math.max(-limit, v)));
+}
+
+/** out[r, j] = x[r, j] * sigmoid(x[r, cols + j]) for x [rows, 2 * cols]. */
+export function gluRef(x: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < cols; j++) out[r * cols + j] = x[r * 2 * cols + j] * sigmoidRef(x[r * 2 * cols + cols + j]);
+  }
+  return out;
 }
