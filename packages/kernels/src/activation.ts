@@ -12,6 +12,13 @@ export const activationKernels = {
   gaussianTopKInplace: defineKernel('activation', source, 'gaussian_top_k_inplace', { WG }),
   softcap: defineKernel('activation', source, 'softcap', { WG }),
   softcapInplace: defineKernel('activation', source, 'softcap_inplace', { WG }),
+  silu: defineKernel('activation', source, 'silu', { WG }),
+  siluInplace: defineKernel('activation', source, 'silu_inplace', { WG }),
+  relu: defineKernel('activation', source, 'relu', { WG }),
+  reluInplace: defineKernel('activation', source, 'relu_inplace', { WG }),
+  clip: defineKernel('activation', source, 'clip', { WG }),
+  clipInplace: defineKernel('activation', source, 'clip_inplace', { WG }),
+  glu: defineKernel('activation', source, 'glu', { WG }),
 };
 
 const NO_PARAMS = { n: 0, rows: 0, cols: 0, up_stride: 0, up_offset: 0, z: 0, cap: 0, _pad: 0 };
@@ -118,6 +125,55 @@ export function softcap(gpu: Gpu, args: { x: Tensor; n: number; cap: number; out
   const kernel = inPlace ? activationKernels.softcapInplace : activationKernels.softcap;
 
   return { kernel, bindings: inPlace ? { io: x } : { x, out }, params: { ...NO_PARAMS, n, cap }, workgroups: pointwiseGrid(gpu, n) };
+}
+
+type Pointwise = 'silu' | 'relu' | 'clip';
+
+function pointwise(gpu: Gpu, op: Pointwise, x: Tensor, n: number, out: Tensor, cap = 0): Dispatch {
+  guardF32(op, x, out);
+  guardCount(op, 'n', n);
+  guardHolds(op, x, n);
+  guardHolds(op, out, n);
+  const inPlace = isInPlace(op, x, out);
+
+  const kernel = activationKernels[inPlace ? (`${op}Inplace` as const) : op];
+
+  return { kernel, bindings: inPlace ? { io: x } : { x, out }, params: { ...NO_PARAMS, n, cap }, workgroups: pointwiseGrid(gpu, n) };
+}
+
+/** out = x * sigmoid(x) over n elements. In place unless `out` is given. */
+export function silu(gpu: Gpu, args: { x: Tensor; n: number; out?: Tensor }): Dispatch {
+  return pointwise(gpu, 'silu', args.x, args.n, args.out ?? args.x);
+}
+
+/** out = max(x, 0) over n elements. In place unless `out` is given. */
+export function relu(gpu: Gpu, args: { x: Tensor; n: number; out?: Tensor }): Dispatch {
+  return pointwise(gpu, 'relu', args.x, args.n, args.out ?? args.x);
+}
+
+/** out = clamp(x, -limit, limit) over n elements (the audio encoder's gradient clipping). In place unless `out` is given. */
+export function clip(gpu: Gpu, args: { x: Tensor; n: number; limit: number; out?: Tensor }): Dispatch {
+  const { limit } = args;
+  if (!(limit > 0) || !Number.isFinite(Math.fround(limit))) throw new ShapeError('clip', `limit = ${limit} must be > 0 and finite in f32`);
+  return pointwise(gpu, 'clip', args.x, args.n, args.out ?? args.x, limit);
+}
+
+/**
+ * GLU over rows: out[r, j] = x[r, j] * sigmoid(x[r, cols + j]) for x [rows, 2 * cols] and out
+ * [rows, cols] in another buffer (the audio light-conv module's gate).
+ */
+export function glu(gpu: Gpu, args: { x: Tensor; out: Tensor; rows: number; cols: number }): Dispatch {
+  const { x, out, rows, cols } = args;
+  guardF32('glu', x, out);
+  guardCount('glu', 'rows', rows);
+  guardCount('glu', 'cols', cols);
+  if (2 * rows * cols > 0xffffffff) throw new ShapeError('glu', `rows * 2 * cols = ${2 * rows * cols} exceeds u32 indexing`);
+  guardHolds('glu', x, 2 * rows * cols);
+  guardHolds('glu', out, rows * cols);
+  guardSeparate('glu', out, x);
+  const n = rows * cols;
+
+  return { kernel: activationKernels.glu, bindings: { x, out }, params: { ...NO_PARAMS, n, rows, cols }, workgroups: pointwiseGrid(gpu, n) };
 }
 
 function poly(r: number, c: readonly number[]): number {
