@@ -1,0 +1,195 @@
+import { defineKernel, foldWorkgroups, ShapeError, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
+import source from '../../../shaders/logmel.wgsl?raw';
+import { guardCount, guardF32, guardHolds, guardSeparate } from './norm.ts';
+
+/**
+ * The log-mel family (shaders/logmel.wgsl): `spectrum` frames, pre-emphasises, windows and takes the
+ * |FFT| of every frame in workgroup memory; the mel projection is the `linear` GEMM; `logMel` takes
+ * ln(max(mel, floor)) and the optional per-bin normalisation in place.
+ *
+ * FFT against a DFT GEMM: MEASUREMENT_PENDING
+ */
+const WG = 256;
+export const logmelKernels = {
+  spectrum1024: defineKernel('logmel', source, 'spectrum', { WG, MAX_FFT: 1024 }),
+  spectrum2048: defineKernel('logmel', source, 'spectrum', { WG, MAX_FFT: 2048 }),
+  logMel: defineKernel('logmel', source, 'log_mel', { WG }),
+};
+
+/** Pre-emphasis flavours: none, HTK (first sample times 1 - a, the frame's last sample unused), plain. */
+export type PreemphasisMode = 'none' | 'htk' | 'plain';
+const MODE_CODE: Record<PreemphasisMode, number> = { none: 0, htk: 1, plain: 2 };
+/** The largest transform the kernels hold in workgroup memory (2 x 2048 f32 = 16 KiB). */
+export const MAX_FFT_LENGTH = 2048;
+
+const NO_PARAMS = {
+  rows: 0, frame0: 0, frames: 0, wave_stride: 0, hop: 0, frame_length: 0, fft_length: 0, fft_log2: 0,
+  bin_stride: 0, mode: 0, preemphasis: 0, input_scale: 0, n: 0, feature_size: 0, mel_floor: 0, _pad: 0,
+};
+
+export interface SpectrumArgs {
+  /** f32 samples of every clip, clip b at b * waveStride (zero padded to waveStride). */
+  wave: Tensor;
+  waveStride: number;
+  /** f32 [frameLength] analysis window. */
+  window: Tensor;
+  /** f32 [fftLength / 2, 2]: fftTwiddles(fftLength). */
+  twiddle: Tensor;
+  /** f32 out: rows x binStride magnitudes (row 0 is frame `frame0`). */
+  mag: Tensor;
+  /** Frames per clip; row r of the whole batch is clip r / frames, frame r % frames. */
+  frames: number;
+  /** First row (of all clips' frames) and rows to compute. */
+  frame0: number;
+  rows: number;
+  hop: number;
+  frameLength: number;
+  /** A power of two >= frameLength, at most MAX_FFT_LENGTH. */
+  fftLength: number;
+  /** Columns per magnitude row, >= fftLength / 2 + 1 (the extra columns are written 0). */
+  binStride: number;
+  preemphasis: number;
+  mode: PreemphasisMode;
+  /** Multiplies every sample first (the extractor's input_scale_factor); default 1. */
+  inputScale?: number;
+}
+
+/** The samples a frame reads: frameLength + 1 (the pre-emphasis look-back of the HF extractor). */
+export function frameSpan(frameLength: number): number {
+  return frameLength + 1;
+}
+
+/** Frames of a padded clip of n samples, as the HF extractor counts them (0 when n is under one frame). */
+export function frameCount(n: number, frameLength: number, hop: number): number {
+  const span = frameSpan(frameLength);
+  return n < span ? 0 : Math.floor((n - span) / hop) + 1;
+}
+
+/** |FFT| of pre-emphasised, windowed frames: mag[r, k] for rows frame0 .. frame0 + rows - 1. */
+export function spectrum(gpu: Gpu, args: SpectrumArgs): Dispatch {
+  const { wave, window, twiddle, mag, waveStride, frames, frame0, rows, hop, frameLength, fftLength, binStride, preemphasis, mode } = args;
+  const inputScale = args.inputScale ?? 1;
+  const op = 'spectrum';
+  guardF32(op, wave, window, twiddle, mag);
+  for (const [name, v] of [['waveStride', waveStride], ['frames', frames], ['rows', rows], ['hop', hop], ['frameLength', frameLength], ['binStride', binStride]] as const) guardCount(op, name, v);
+  guardCount(op, 'frame0', frame0 + 1);
+  if (!Number.isInteger(fftLength) || fftLength < 2 || (fftLength & (fftLength - 1)) !== 0 || fftLength > MAX_FFT_LENGTH) {
+    throw new ShapeError(op, `fftLength ${fftLength} must be a power of two in [2, ${MAX_FFT_LENGTH}]`);
+  }
+  if (frameLength > fftLength) throw new ShapeError(op, `frameLength ${frameLength} exceeds fftLength ${fftLength}`);
+  if (binStride < fftLength / 2 + 1) throw new ShapeError(op, `binStride ${binStride} holds fewer than the ${fftLength / 2 + 1} bins`);
+  if (!(mode in MODE_CODE)) throw new ShapeError(op, `unknown pre-emphasis mode '${mode}'`);
+  if (!Number.isFinite(preemphasis) || !Number.isFinite(inputScale)) throw new ShapeError(op, 'preemphasis and inputScale must be finite');
+  const span = frameSpan(frameLength);
+  if ((frames - 1) * hop + span > waveStride) throw new ShapeError(op, `${frames} frames of ${span} samples at hop ${hop} run past a clip of ${waveStride} samples`);
+  const clips = Math.ceil((frame0 + rows) / frames);
+  guardHolds(op, wave, (clips - 1) * waveStride + (frames - 1) * hop + span);
+  guardHolds(op, window, frameLength);
+  guardHolds(op, twiddle, fftLength);
+  guardHolds(op, mag, rows * binStride);
+  if (rows * binStride > 0xffffffff || clips * waveStride > 0xffffffff) throw new ShapeError(op, 'sizes exceed u32 indexing');
+  guardSeparate(op, mag, wave, window, twiddle);
+
+  const kernel = fftLength <= 1024 ? logmelKernels.spectrum1024 : logmelKernels.spectrum2048;
+
+  return {
+    kernel,
+    bindings: { wave, window, twiddle, mag },
+    params: {
+      ...NO_PARAMS, rows, frame0, frames, wave_stride: waveStride, hop, frame_length: frameLength, fft_length: fftLength,
+      fft_log2: Math.log2(fftLength), bin_stride: binStride, mode: MODE_CODE[mode], preemphasis, input_scale: inputScale,
+    },
+    workgroups: foldWorkgroups(rows, gpu.caps.limits.maxComputeWorkgroupsPerDimension),
+  };
+}
+
+export interface LogMelArgs {
+  /** f32 [n] mel energies, replaced by their log-mel values (in place). */
+  x: Tensor;
+  n: number;
+  /** Mel bins per row; column j of element i is i % featureSize. */
+  featureSize: number;
+  melFloor: number;
+  /** f32 [2 * featureSize]: per-bin mean, then per-bin 1 / stddev (melStats). */
+  stats: Tensor;
+}
+
+/** x = (ln(max(x, melFloor)) - mean[j]) / stddev[j], in place. */
+export function logMel(gpu: Gpu, args: LogMelArgs): Dispatch {
+  const { x, n, featureSize, melFloor, stats } = args;
+  const op = 'log_mel';
+  guardF32(op, x, stats);
+  guardCount(op, 'n', n);
+  guardCount(op, 'featureSize', featureSize);
+  guardHolds(op, x, n);
+  guardHolds(op, stats, 2 * featureSize);
+  if (!(melFloor > 0) || !Number.isFinite(melFloor)) throw new ShapeError(op, `melFloor ${melFloor} must be finite and > 0`);
+  guardSeparate(op, x, stats);
+  return {
+    kernel: logmelKernels.logMel,
+    bindings: { io: x, stats },
+    params: { ...NO_PARAMS, n, feature_size: featureSize, mel_floor: melFloor },
+    workgroups: foldWorkgroups(Math.ceil(n / WG), gpu.caps.limits.maxComputeWorkgroupsPerDimension),
+  };
+}
+
+/** Periodic Hann window of n samples, evaluated step by step in f32 as the HF extractor does. */
+export function periodicHann(n: number): Float32Array {
+  const f = Math.fround;
+  const twoPi = f(2 * Math.PI);
+  const out = new Float32Array(n);
+  for (let k = 0; k < n; k++) out[k] = f(0.5 * f(1 - f(Math.cos(f(f(twoPi * k) / n)))));
+  return out;
+}
+
+/** FFT twiddles (cos, -sin)(2 pi m / n) for m < n / 2, computed in f64: [n / 2, 2]. */
+export function fftTwiddles(n: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let m = 0; m < n / 2; m++) {
+    const a = (2 * Math.PI * m) / n;
+    out[2 * m] = Math.cos(a);
+    out[2 * m + 1] = -Math.sin(a);
+  }
+  return out;
+}
+
+/**
+ * Triangular HTK-mel filters without normalisation, [nFreqs, nMels] in f64 (row-major), with the
+ * bin frequencies computed in f32 as the HF extractor does.
+ */
+export function melFilterbank(nFreqs: number, fMin: number, fMax: number, nMels: number, sampleRate: number, fftLength: number): Float64Array {
+  const hz2mel = (hz: number) => 2595 * Math.log10(1 + hz / 700);
+  const m0 = hz2mel(fMin);
+  const m1 = hz2mel(fMax);
+  // np.linspace(m0, m1, nMels + 2): start + i * step, the last point exactly m1.
+  const step = (m1 - m0) / (nMels + 1);
+  const hz = Array.from({ length: nMels + 2 }, (_, i) => 700 * (10 ** ((i === nMels + 1 ? m1 : m0 + i * step) / 2595) - 1));
+  const binHz = Math.fround(sampleRate / fftLength);
+  const out = new Float64Array(nFreqs * nMels);
+  for (let k = 0; k < nFreqs; k++) {
+    const f = Math.fround(k * binHz);
+    for (let m = 0; m < nMels; m++) {
+      const rising = (f - hz[m]) / (hz[m + 1] - hz[m]);
+      const falling = (hz[m + 2] - f) / (hz[m + 2] - hz[m + 1]);
+      out[k * nMels + m] = Math.max(0, Math.min(rising, falling));
+    }
+  }
+  return out;
+}
+
+/** The mel filters as `linear` weights: f32 [nMels, binStride], columns past nFreqs zero. */
+export function melWeights(filters: Float64Array, nFreqs: number, nMels: number, binStride: number): Float32Array {
+  const out = new Float32Array(nMels * binStride);
+  for (let k = 0; k < nFreqs; k++) for (let m = 0; m < nMels; m++) out[m * binStride + k] = filters[k * nMels + m];
+  return out;
+}
+
+/** The `stats` table of logMel: per-bin mean (0 when absent), then 1 / stddev (1 when absent). */
+export function melStats(featureSize: number, mean?: readonly number[] | null, stddev?: readonly number[] | null): Float32Array {
+  const out = new Float32Array(2 * featureSize);
+  for (let j = 0; j < featureSize; j++) {
+    out[j] = mean ? mean[j] : 0;
+    out[featureSize + j] = stddev ? 1 / stddev[j] : 1;
+  }
+  return out;
+}

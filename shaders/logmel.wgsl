@@ -1,0 +1,151 @@
+// Log-mel spectrogram of Gemma 3n's audio feature extractor (Gemma3nAudioFeatureExtractor), f32:
+//   spectrum: one workgroup per frame row r = frame0 + local row (frames of all clips in one
+//             sequence, clip b = r / frames, frame t = r % frames). The frame reads frame_length + 1
+//             samples of wave[b * wave_stride + t * hop ..], scales them by input_scale, pre-emphasises
+//               htk (mode 1): y[0] = x[0] (1 - a),  y[j] = x[j] - a x[j-1]  (j < frame_length)
+//               plain (mode 2): y[j] = x[j+1] - a x[j]
+//               none (mode 0):  y[j] = x[j]
+//             multiplies by the window, zero-pads to fft_length (a power of two) and writes
+//             |rFFT|: mag[row * bin_stride + k] = |sum_n y[n] exp(-2 pi i k n / fft_length)| for
+//             k <= fft_length / 2, and 0 for the columns up to bin_stride (so a GEMM over bin_stride
+//             columns sees zeros there).
+//   log_mel:  io[i] = (ln(max(io[i], mel_floor)) - stats[j]) * stats[feature_size + j], j = i % feature_size
+//             (stats: per-bin mean, then 1 / per-bin stddev; 0 and 1 when the config gives none).
+// The mel projection between them is a GEMM (the `linear` kernel, f32 weights [feature_size, bin_stride]).
+//
+// FFT choice, by measurement on the software adapter (BENCHMARKS.md, 30 s of audio = 2,997 frames): a
+// radix-2 FFT in workgroup memory (this file) against the DFT as a GEMM ([frames, 512] x [1026, 512]
+// cos/sin rows through `linear`, then a magnitude pass): the FFT is ~5 N log2 N flops per frame instead
+// of 2 N^2 and reads no 2 MB basis matrix; it measured the faster of the two (see the header of
+// packages/kernels/src/logmel.ts for the numbers).
+// The FFT: the windowed frame is stored bit-reversed in workgroup memory (re, im), then log2(fft_length)
+// butterfly stages, each thread taking butterflies k = lid, lid + WG, ...; twiddles come from a table
+// computed in f64 on the CPU (cos, -sin of 2 pi m / fft_length, m < fft_length / 2), not from the
+// builtins, whose accuracy is loosely specified.
+//
+// Bindings (group 0):
+//   0 params  uniform Params
+//   1 wave    storage, read        clips' samples, clip b at b * wave_stride (zero padded)
+//   2 window  storage, read        [frame_length] analysis window (periodic Hann)
+//   3 twiddle storage, read        [fft_length / 2] vec2 (cos, -sin)
+//   4 mag     storage, read_write  [rows, bin_stride] magnitude spectrum
+//   5 stats   storage, read        [2 * feature_size] per-bin mean, then per-bin 1 / stddev
+//   6 io      storage, read_write  [n] mel energies in, log-mel out (in place)
+// Params: rows (frames to compute this dispatch), frame0 (first row), frames (rows per clip),
+//         wave_stride, hop, frame_length, fft_length, fft_log2, bin_stride, mode (0 none, 1 htk,
+//         2 plain), preemphasis (a), input_scale; n, feature_size, mel_floor (log_mel).
+// Grid: spectrum one workgroup per row, log_mel 1-D over n in workgroups of WG; both folded into 2-D
+// past the per-dimension limit (linear index wid.x + wid.y * nwg.x).
+// Assumes fft_length <= MAX_FFT (a power of two), frame_length <= fft_length, WG a power of two.
+
+struct Params {
+  rows: u32,
+  frame0: u32,
+  frames: u32,
+  wave_stride: u32,
+  hop: u32,
+  frame_length: u32,
+  fft_length: u32,
+  fft_log2: u32,
+  bin_stride: u32,
+  mode: u32,
+  preemphasis: f32,
+  input_scale: f32,
+  n: u32,
+  feature_size: u32,
+  mel_floor: f32,
+  _pad: u32,
+}
+
+override WG: u32 = 256;
+override MAX_FFT: u32 = 1024;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> wave: array<f32>;
+@group(0) @binding(2) var<storage, read> window: array<f32>;
+@group(0) @binding(3) var<storage, read> twiddle: array<vec2<f32>>;
+@group(0) @binding(4) var<storage, read_write> mag: array<f32>;
+@group(0) @binding(5) var<storage, read> stats: array<f32>;
+@group(0) @binding(6) var<storage, read_write> io: array<f32>;
+
+var<workgroup> re: array<f32, MAX_FFT>;
+var<workgroup> im: array<f32, MAX_FFT>;
+
+// Pre-emphasised, scaled, windowed sample n of the frame starting at `base` (0 past frame_length).
+fn frame_sample(base: u32, n: u32) -> f32 {
+  if (n >= params.frame_length) { return 0.0; }
+  let a = params.preemphasis;
+  let s = params.input_scale;
+  var y: f32;
+  if (params.mode == 1u) {
+    if (n == 0u) {
+      y = (wave[base] * s) * (1.0 - a);
+    } else {
+      y = wave[base + n] * s - a * (wave[base + n - 1u] * s);
+    }
+  } else if (params.mode == 2u) {
+    y = wave[base + n + 1u] * s - a * (wave[base + n] * s);
+  } else {
+    y = wave[base + n] * s;
+  }
+  return y * window[n];
+}
+
+@compute @workgroup_size(WG)
+fn spectrum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let local_row = wid.x + wid.y * nwg.x;
+  // Uniform per workgroup: whole workgroups leave together, before any barrier.
+  if (local_row >= params.rows) { return; }
+  let row = params.frame0 + local_row;
+  let b = row / params.frames;
+  let t = row % params.frames;
+  let base = b * params.wave_stride + t * params.hop;
+  let n_fft = params.fft_length;
+  let shift = 32u - params.fft_log2;
+
+  for (var n = lid; n < n_fft; n += WG) {
+    let dst = reverseBits(n) >> shift;
+    re[dst] = frame_sample(base, n);
+    im[dst] = 0.0;
+  }
+  workgroupBarrier();
+
+  var half = 1u;
+  for (var s = 0u; s < params.fft_log2; s++) {
+    let step = n_fft / (2u * half);
+    for (var k = lid; k < n_fft / 2u; k += WG) {
+      let j = k % half;
+      let i0 = (k / half) * 2u * half + j;
+      let i1 = i0 + half;
+      let w = twiddle[j * step];
+      let br = re[i1];
+      let bi = im[i1];
+      let tr = w.x * br - w.y * bi;
+      let ti = w.x * bi + w.y * br;
+      let ar = re[i0];
+      let ai = im[i0];
+      re[i0] = ar + tr;
+      im[i0] = ai + ti;
+      re[i1] = ar - tr;
+      im[i1] = ai - ti;
+    }
+    workgroupBarrier();
+    half = half * 2u;
+  }
+
+  let out_base = local_row * params.bin_stride;
+  let n_bins = n_fft / 2u + 1u;
+  for (var k = lid; k < params.bin_stride; k += WG) {
+    var v = 0.0;
+    if (k < n_bins) { v = length(vec2<f32>(re[k], im[k])); }
+    mag[out_base + k] = v;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn log_mel(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.x + wid.y * nwg.x) * WG + lid;
+  if (i >= params.n) { return; }
+  let j = i % params.feature_size;
+  io[i] = (log(max(io[i], params.mel_floor)) - stats[j]) * stats[params.feature_size + j];
+}
