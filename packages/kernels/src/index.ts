@@ -11,3 +11,4 @@ export * from './attention.ts';
 export * from './kv-cache.ts';
 export * from './sample.ts';
 export * from './copy-rows.ts';
+export * from './finite.ts';
