@@ -12,10 +12,14 @@
  * A cache record is a ShardMeta whose `sha256` field holds the range's id (`range:<file>:<offset>:
  * <length>`) instead of a content hash: the key stays unique per (folder, file, range), and a
  * folder re-published under the same URL is picked up after deleting its cache entry.
+ *
+ * A read with a check (an artifact piece's sha256, JSON that must parse) stores only bytes that
+ * passed it, and records so (`verified`); a stored copy that no longer passes, or whose records
+ * are incomplete, is dropped and downloaded again, never used.
  */
 import { ShardCache, shardKey, type ModelRef, type ShardMeta } from './artifact/cache.ts';
 import { NetworkError } from './errors.ts';
-import { httpFileSource, type ByteSource, type FileSource, type HttpInit } from './sources.ts';
+import { downloadChecked, httpFileSource, type ByteSource, type FileSource, type HttpInit, type ReadCheck } from './sources.ts';
 
 /** The revision under which folders cached by range are listed (artifacts list their own revision). */
 export const FILES_REVISION = 'files';
@@ -56,28 +60,43 @@ export function cachedFileSource(base: string, options: CachedFilesOptions = {})
     return {
       name: url,
       size: async () => size,
-      async read(offset, length) {
+      async read(offset, length, check) {
         const meta = await cache.meta(model, { file: path, bytes: length, sha256: `range:${encodeURIComponent(path)}:${offset}:${length}` });
         if (meta.complete) {
-          const bytes = await cache.readAll(meta);
-          options.onRead?.(length, true);
-          return bytes;
+          const bytes = await cachedCopy(meta, check);
+          if (bytes) {
+            options.onRead?.(length, true);
+            return bytes;
+          }
         }
         remote ??= await http.open(path);
         if (!remote) throw new NetworkError(url, 404, 'the file is no longer there');
-        const bytes = await remote.read(offset, length);
-        await store(meta, bytes);
+        const net = remote;
+        const bytes = check ? await downloadChecked(() => net.read(offset, length), check) : await net.read(offset, length);
+        await store(meta, bytes, check !== undefined);
         options.onRead?.(length, false);
         return bytes;
       },
     };
   }
 
-  async function store(fresh: ShardMeta, bytes: Uint8Array): Promise<void> {
+  /** The stored bytes, or null (and nothing stored any more) when they are incomplete or fail `check`. */
+  async function cachedCopy(meta: ShardMeta, check: ReadCheck | undefined): Promise<Uint8Array | null> {
+    try {
+      const bytes = await cache.readAll(meta);
+      await check?.(bytes, { origin: 'cache', attempt: 0 });
+      return bytes;
+    } catch {
+      await cache.drop(meta).catch(() => undefined);
+      return null;
+    }
+  }
+
+  async function store(fresh: ShardMeta, bytes: Uint8Array, verified: boolean): Promise<void> {
     let meta = fresh.chunks.length ? await cache.drop(fresh) : fresh;
     try {
       for (let p = 0; p < bytes.length || p === 0; p += PIECE) meta = await cache.append(meta, bytes.subarray(p, p + PIECE));
-      await cache.markComplete(meta);
+      await cache.markComplete(meta, verified);
     } catch (e) {
       await cache.drop(meta).catch(() => undefined);
       options.onNotStored?.(bytes.length, e);

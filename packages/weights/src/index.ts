@@ -21,3 +21,4 @@ export * from './artifact/blocks.ts';
 export * from './artifact/pieces.ts';
 export * from './artifact/range-fetch.ts';
 export * from './artifact/range-loader.ts';
+export * from './artifact/verify.ts';

@@ -27,7 +27,15 @@ export function nodeFileSource(dir: string): FileSource {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
         throw e;
       }
-      return { name: path, size: async () => size, read: (offset, length) => readRange(full, path, offset, length) };
+      return {
+        name: path,
+        size: async () => size,
+        async read(offset, length, check) {
+          const bytes = await readRange(full, path, offset, length);
+          await check?.(bytes, { origin: 'file', attempt: 0 });
+          return bytes;
+        },
+      };
     },
   };
 }

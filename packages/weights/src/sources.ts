@@ -1,11 +1,48 @@
 import { NetworkError } from './errors.ts';
 
+/** Where a read's bytes came from: the IndexedDB cache, the network, a local file. */
+export type ByteOrigin = 'cache' | 'network' | 'file';
+
+/**
+ * A check of bytes before anything uses or stores them (piece hashes, JSON that must parse): it
+ * throws a typed error for bad bytes. `attempt` counts downloads of them (1, 2); 0 for a cache or a file.
+ */
+export type ReadCheck = (bytes: Uint8Array, from: { origin: ByteOrigin; attempt: number }) => Promise<void> | void;
+
 /** Random access to the bytes of one file (a local file, an HTTP resource, a cached blob). */
 export interface ByteSource {
   readonly name: string;
   size(): Promise<number>;
-  /** Exactly `length` bytes starting at `offset`, or a typed error. */
-  read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Exactly `length` bytes starting at `offset`, or a typed error. With `check`, the bytes returned
+   * passed it: bytes from the network that fail are downloaded once more, a cached copy that fails is
+   * dropped and downloaded again, a cache stores only bytes that passed; otherwise the check's error.
+   */
+  read(offset: number, length: number, check?: ReadCheck): Promise<Uint8Array>;
+}
+
+/** Download with `get` until `check` passes, twice at most (the second failure's error propagates). */
+export async function downloadChecked(get: () => Promise<Uint8Array>, check: ReadCheck): Promise<Uint8Array> {
+  for (let attempt = 1; ; attempt++) {
+    const bytes = await get();
+    try {
+      await check(bytes, { origin: 'network', attempt });
+      return bytes;
+    } catch (e) {
+      if (attempt >= 2) throw e;
+    }
+  }
+}
+
+/** `source.read` with `check`, applied here too when the source does not take checks (a FileSource of the caller's own). */
+export async function readChecked(source: ByteSource, offset: number, length: number, check: ReadCheck): Promise<Uint8Array> {
+  let checked = false;
+  const bytes = await source.read(offset, length, async (b, from) => {
+    await check(b, from);
+    checked = true;
+  });
+  if (!checked) await check(bytes, { origin: 'file', attempt: 0 });
+  return bytes;
 }
 
 /** A directory of files, e.g. a checkpoint folder on disk or under a URL. */
@@ -53,8 +90,9 @@ export function httpFileSource(baseUrl: string, init: HttpInit = {}): FileSource
       return {
         name: url,
         size: async () => size,
-        async read(offset, length) {
-          const bytes = await rangeRead(url, size, offset, length, request);
+        async read(offset, length, check) {
+          const get = () => rangeRead(url, size, offset, length, request);
+          const bytes = check ? await downloadChecked(get, check) : await get();
           init.onRead?.(length, false);
           return bytes;
         },

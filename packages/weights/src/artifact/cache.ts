@@ -56,6 +56,8 @@ export interface ShardMeta extends ModelRef {
   /** Byte length of each stored chunk, in order. */
   chunks: number[];
   complete: boolean;
+  /** Whether the bytes passed a content check (sha256 of their pieces, JSON that parses) before they were stored. */
+  verified?: boolean;
 }
 
 export interface CachedModel extends ModelRef {
@@ -112,8 +114,8 @@ export class ShardCache {
     return next;
   }
 
-  async markComplete(meta: ShardMeta): Promise<ShardMeta> {
-    const done = { ...meta, complete: true };
+  async markComplete(meta: ShardMeta, verified?: boolean): Promise<ShardMeta> {
+    const done = verified === undefined ? { ...meta, complete: true } : { ...meta, complete: true, verified };
     await this.store.setMany([[metaKey(done), done]]);
     return done;
   }
