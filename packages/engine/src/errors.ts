@@ -3,7 +3,7 @@
  * the Worker boundary with its class, `name`, `code`, `message` and `details` intact.
  */
 import { transferHandlers, type TransferHandler } from 'comlink';
-import { ContextOverflowError, ConfigError, SliceError, UnsupportedConfigError } from '@g3n/gemma3n/errors';
+import { ContextOverflowError, ConfigError, NumericError, SliceError, UnsupportedConfigError } from '@g3n/gemma3n/errors';
 import { DeviceLostError, G3nError, GpuUnavailableError, ShaderError, ShapeError } from '@g3n/gpu/errors';
 import { ChatFormatError, TokenizerError } from '@g3n/preprocess/errors';
 import { AbortedError, BadManifestError, CheckpointError, IntegrityError, NetworkError, QuotaError } from '@g3n/weights/errors';
@@ -66,6 +66,7 @@ const ERROR_CLASSES: Record<string, abstract new (...args: never[]) => G3nError>
   UnsupportedConfigError,
   ContextOverflowError,
   SliceError,
+  NumericError,
   BadRequestError,
   NotLoadedError,
   UnsupportedInputError,

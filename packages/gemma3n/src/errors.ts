@@ -61,3 +61,28 @@ export class ContextOverflowError extends G3nError {
     super('CONTEXT_OVERFLOW', `The conversation needs ${needed} tokens but the model was loaded with a context of ${max}. Start a new chat or load with a larger context.`, { needed, max });
   }
 }
+
+/**
+ * NaN or infinity where the model must produce finite numbers: in the logits of a step (`where`:
+ * 'prefill' or 'decode step N'), or in a weight tensor as it is loaded (`tensor`). `layer` names the
+ * first stage with a non-finite output when the model was loaded with checkNumerics.
+ */
+export class NumericError extends G3nError {
+  /** Kept as a literal so that it survives minification. */
+  override name = 'NumericError';
+
+  constructor(message: string, details: { where?: string; tensor?: string; stage?: string } = {}) {
+    super('NUMERIC', message, details);
+  }
+
+  /** The logits of a step were NaN or infinite. */
+  static inLogits(where: string, stage?: string): NumericError {
+    const found = stage ? `; the first stage with a non-finite output is ${stage}` : '; load the model with checkNumerics to find the first layer with a non-finite output';
+    return new NumericError(`non-finite values (NaN or infinity) in the logits at ${where}${found}. The checkpoint's weights or the computation overflowed; check the checkpoint.`, { where, ...(stage ? { stage } : {}) });
+  }
+
+  /** A weight tensor holds NaN or infinity. */
+  static inWeight(tensor: string): NumericError {
+    return new NumericError(`tensor ${tensor} holds non-finite values (NaN or infinity); the checkpoint is damaged. Convert or download it again.`, { tensor });
+  }
+}

@@ -1,5 +1,6 @@
 import { Plan, submitPlans, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
-import { sample } from '@g3n/kernels';
+import { sample, SAMPLE_NONFINITE } from '@g3n/kernels';
+import { NumericError } from './errors.ts';
 
 /** How the next token is drawn on the GPU (temperature 0 = greedy argmax). */
 export interface SamplingOptions {
@@ -34,14 +35,19 @@ export class TokenReadback {
     this.staging = gpu.device.createBuffer({ label: 'token.readback', size: 4, usage: 0x1 | 0x8 }); // MAP_READ | COPY_DST
   }
 
-  /** Submit `plans` in one command buffer with the token copy at its end, and return the token. */
-  async submit(plans: Plan[]): Promise<number> {
+  /**
+   * Submit `plans` in one command buffer with the token copy at its end, and return the token. The
+   * sampler marks a token drawn from NaN or +inf logits (bit 31): then this throws a NumericError
+   * naming `where` (e.g. 'prefill', 'decode step 3').
+   */
+  async submit(plans: Plan[], where = 'a sampled step'): Promise<number> {
     submitPlans(this.gpu, plans, { copies: [{ src: this.src.buffer, srcOffset: this.src.offset, dst: this.staging, dstOffset: 0, size: 4 }] });
     await this.staging.mapAsync(0x1);
-    const id = new Uint32Array(this.staging.getMappedRange())[0];
+    const word = new Uint32Array(this.staging.getMappedRange())[0];
     this.staging.unmap();
     this.bytesRead += 4;
-    return id;
+    if ((word & SAMPLE_NONFINITE) !== 0) throw NumericError.inLogits(where);
+    return word;
   }
 
   destroy(): void {

@@ -2,6 +2,8 @@ import type { Gpu, Tensor } from '@g3n/gpu';
 import { tensorDataToF32 } from '@g3n/weights';
 import type { ModelConfig } from './config.ts';
 import { destroyMatrix, storageDtype, transposeMatrix, uploadMatrix, uploadVector, type MatrixWeight, type TensorData, type WeightFormat } from './gpu-weights.ts';
+import { NumericError } from './errors.ts';
+import { assertFiniteWeights } from './finite-weights.ts';
 import { uploadMatrixBlocks, type OpenBlocks } from './upload-blocks.ts';
 
 export interface LayerWeights {
@@ -61,7 +63,8 @@ const LM = 'model.language_model.';
 /**
  * Upload every text-decoder weight the forward pass uses. Linear and embedding matrices go in
  * `format` (lossless by default), block by block where `blocks` has them; norms, scales and AltUp
- * coefficients stay f32, coefficients clamped to +-altup_coef_clip as HF does at run time.
+ * coefficients stay f32, coefficients clamped to +-altup_coef_clip as HF does at run time. Weights
+ * holding NaN or infinity are refused (NumericError naming the tensor), checked on the GPU.
  */
 export async function loadTextWeights(gpu: Gpu, cfg: ModelConfig, read: TensorReader, has: TensorExists, format: WeightFormat = 'auto', blocks?: TensorBlockReader): Promise<TextWeights> {
   const t = cfg.text;
@@ -73,6 +76,8 @@ export async function loadTextWeights(gpu: Gpu, cfg: ModelConfig, read: TensorRe
   };
   const f32Matrix = async (name: string, rows: number, cols: number, clip: number | null): Promise<MatrixWeight> => {
     const values = tensorDataToF32(await read(name), name);
+    // Checked before the clamp, which would turn an infinity into +-clip.
+    if (!values.every(Number.isFinite)) throw NumericError.inWeight(name);
     if (clip !== null) for (let i = 0; i < values.length; i++) values[i] = Math.min(clip, Math.max(-clip, values[i]));
     return uploadMatrix(gpu, name, { dtype: 'F32', bytes: new Uint8Array(values.buffer) }, rows, cols, 'f32');
   };
@@ -131,7 +136,7 @@ export async function loadTextWeights(gpu: Gpu, cfg: ModelConfig, read: TensorRe
     for (let k = 0; k < n - 1; k++) out.push(await matrix(`${LM}${kind}.${k}.weight`, D, D));
     return out;
   };
-  return {
+  const weights: TextWeights = {
     embedTokens: await matrix(`${LM}embed_tokens.weight`, t.vocabSize, D),
     embedTokensPerLayer: await matrix(`${LM}embed_tokens_per_layer.weight`, t.vocabSizePerLayerInput, L * P),
     perLayerModelProjection: await matrix(`${LM}per_layer_model_projection.weight`, L * P, D),
@@ -143,6 +148,13 @@ export async function loadTextWeights(gpu: Gpu, cfg: ModelConfig, read: TensorRe
     embedVision: await hard('embed_vision', cfg.vision),
     embedAudio: await hard('embed_audio', cfg.audio),
   };
+  try {
+    await assertFiniteWeights(gpu, eachWeight(weights));
+  } catch (e) {
+    destroyTextWeights(weights);
+    throw e;
+  }
+  return weights;
 }
 
 /** Every matrix and vector of the model, for memory accounting and teardown. */

@@ -22,7 +22,8 @@ export type G3nErrorCode =
   | 'NETWORK'
   | 'ABORTED'
   | 'BAD_MANIFEST'
-  | 'BAD_SLICE';
+  | 'BAD_SLICE'
+  | 'NUMERIC';
 
 export class G3nError extends Error {
   readonly code: G3nErrorCode;
