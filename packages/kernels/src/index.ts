@@ -12,6 +12,7 @@ export * from './kv-cache.ts';
 export * from './sample.ts';
 export * from './copy-rows.ts';
 export * from './conv2d.ts';
+export * from './resample.ts';
 export * from './image-resize.ts';
 export * from './logmel.ts';
 export * from './finite.ts';
