@@ -4,13 +4,16 @@
  *   g3n tokenize --tokenizer <tokenizer.json> --input <lines.jsonl> --json <out.json>
  * Errors print one line and exit non-zero.
  */
+import { errorLine, HelpRequested, quietGpuStart } from './args.ts';
+
 const USAGE = `usage: g3n <command> [options]
-  run       --model <dir> --ids <id,id,...> --max-new-tokens <N> --json <out.json>
+  run       --model <dir> --ids <id,id,...> --max-new-tokens <N> --json <out.json> [--matformer <slice.json or name>]
   tokenize  --tokenizer <tokenizer.json> --input <file> --json <out.json>
   convert   --in <checkpoint dir or URL> --out <dir> --quant q4|q8|f16|bf16|f32 [--model-id <id>] [--revision <r>] [--shard-mib <N>] [--roles <role=dtype,...>]`;
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
+  await quietGpuStart();
   switch (command) {
     case 'run': {
       const { runCommand } = await import('./commands/run.ts');
@@ -37,8 +40,11 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).then(
   () => process.exit(0),
   (e: unknown) => {
-    const err = e as Error & { code?: string };
-    console.error(`g3n: ${err.code ? `${err.code}: ` : ''}${err.message.split('\n')[0]}`);
+    if (e instanceof HelpRequested) {
+      console.log(e.usage);
+      process.exit(0);
+    }
+    console.error(errorLine(e));
     process.exit(1);
   },
 );

@@ -3,6 +3,15 @@ import { convertCheckpoint, defaultRole, httpFileSource, nodeArtifactSink, openC
 import { nodeFileSource } from '@g3n/weights/node';
 import { parseArgs, required } from '../args.ts';
 
+export const CONVERT_USAGE = `usage: g3n convert --in <checkpoint dir or URL> --out <dir> --quant q4|q8|f16|bf16|f32 [--model-id <id>] [--revision <r>] [--shard-mib <N>] [--roles <role=dtype,...>]
+  --in         a Hugging Face checkpoint folder or its base URL
+  --out        the artifact folder to write (manifest.json and shards)
+  --quant      how linear weights are stored: q4, q8, f16, bf16 or f32
+  --model-id   the model id recorded in the manifest (default: the input folder's name)
+  --revision   the revision recorded in the manifest (default: main)
+  --shard-mib  the largest shard in MiB (default 64)
+  --roles      a stored dtype per tensor class, e.g. ple=q4,norm=f32`;
+
 const ROLES: readonly TensorRole[] = ['embedding', 'ple', 'linear', 'norm', 'vector', 'coefs', 'other'];
 const STORE: Record<string, StoreAs> = { q4: 'Q4', q8: 'Q8', f16: 'F16', bf16: 'BF16', f32: 'F32' };
 
@@ -26,7 +35,7 @@ function parseRoles(text: string): Partial<Record<TensorRole, StoreAs>> {
  * (manifest.json + shards), streamed tensor by tensor, byte-for-byte deterministic.
  */
 export async function convertCommand(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, ['in', 'out', 'quant', 'model-id', 'revision', 'shard-mib', 'roles']);
+  const args = parseArgs(argv, ['in', 'out', 'quant', 'model-id', 'revision', 'shard-mib', 'roles'], CONVERT_USAGE);
   const input = required(args, 'in');
   const out = required(args, 'out');
   const quant = required(args, 'quant') as QuantName;

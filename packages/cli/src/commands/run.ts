@@ -3,7 +3,14 @@ import { requestNodeGpu } from '@g3n/gpu/node';
 import { loadTextModel, parseSliceJson, type SliceConfig } from '@g3n/gemma3n';
 import { openModelDir } from '@g3n/weights';
 import { nodeFileSource } from '@g3n/weights/node';
-import { parseArgs, required } from '../args.ts';
+import { checkOutputPath, parseArgs, required } from '../args.ts';
+
+export const RUN_USAGE = `usage: g3n run --model <dir> --ids <id,id,...> --max-new-tokens <N> --json <out.json> [--matformer <slice.json or name>]
+  --model           a Hugging Face checkpoint folder or a g3n artifact folder (every shard piece is checked against its sha256)
+  --ids             the prompt's token ids, comma-separated
+  --max-new-tokens  greedy tokens to generate after the prompt (0: prefill only)
+  --json            where to write prompt_ids, prefill_logits, generated_ids and decode_logits
+  --matformer       a MatFormer slice: a slicing-config JSON file or a published configuration's name`;
 
 /** Indices of the maximum (lowest index on ties), as the reference's argmax. */
 function argmax(x: Float32Array): number {
@@ -38,13 +45,14 @@ async function readSlice(value: string): Promise<SliceConfig | string> {
 
 /** g3n run: greedy prefill + decode of an HF checkpoint or a g3n artifact directory, logits written as JSON. */
 export async function runCommand(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, ['model', 'ids', 'max-new-tokens', 'json', 'matformer']);
+  const args = parseArgs(argv, ['model', 'ids', 'max-new-tokens', 'json', 'matformer'], RUN_USAGE);
   const dir = required(args, 'model');
   const ids = parseIds(required(args, 'ids'));
   const maxNewText = required(args, 'max-new-tokens');
   if (!/^\d+$/.test(maxNewText)) throw new Error(`--max-new-tokens must be a non-negative integer, got '${maxNewText}'`);
   const maxNew = Number(maxNewText);
   const jsonPath = required(args, 'json');
+  checkOutputPath(jsonPath, 'json');
   const matformer = args.has('matformer') ? await readSlice(args.get('matformer')!) : undefined;
 
   const weights = await openModelDir(nodeFileSource(dir));

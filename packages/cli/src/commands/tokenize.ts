@@ -7,7 +7,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Tokenizer, TokenizerError } from '@g3n/preprocess';
-import { parseArgs, required } from '../args.ts';
+import { checkOutputPath, HelpRequested, parseArgs, required } from '../args.ts';
 
 const USAGE = 'usage: g3n tokenize --tokenizer <tokenizer.json> --input <file: one JSON string per line> --json <out.json>';
 
@@ -39,11 +39,13 @@ export async function tokenizeCommand(argv: string[]): Promise<void> {
   let input: string;
   let json: string;
   try {
-    const args = parseArgs(argv, ['tokenizer', 'input', 'json']);
+    const args = parseArgs(argv, ['tokenizer', 'input', 'json'], USAGE);
     [tokenizerPath, input, json] = [required(args, 'tokenizer'), required(args, 'input'), required(args, 'json')];
   } catch (e) {
+    if (e instanceof HelpRequested) throw e;
     throw new Error(`${(e as Error).message}; ${USAGE}`);
   }
+  checkOutputPath(json, 'json');
   let tokenizer: Tokenizer;
   try {
     tokenizer = Tokenizer.fromJSON(readText(tokenizerPath, 'tokenizer'));
