@@ -41,6 +41,11 @@ export interface AttentionArgs {
   splits?: number;
   /** Decode partials, at least attentionScratchShape(args) elements of f32; allocated when omitted. */
   scratch?: Tensor;
+  /**
+   * false: every query sees all `capacity` keys of the cache (slots 0 .. capacity - 1), as in the vision
+   * tower's multi-query attention; pos0 and window are then ignored. Default true.
+   */
+  causal?: boolean;
 }
 
 function sharedBytes(c: typeof PREFILL): number {
@@ -77,10 +82,13 @@ function guard(gpu: Gpu, a: AttentionArgs): void {
   for (const t of [a.kCache, a.vCache]) {
     if (numel(t.shape) !== cn) throw new ShapeError(name, `${t.label} has ${numel(t.shape)} elements, expected [${a.nKV}, ${a.capacity}, ${a.headDim}]`);
   }
-  if (a.window > 0 && a.capacity < a.window + a.rows - 1) {
+  if (a.causal === false) {
+    // Full attention runs as a sliding window of `capacity` keys ending at positions >= capacity - 1: each
+    // query then sees every slot exactly once, whatever its position.
+  } else if (a.window > 0 && a.capacity < a.window + a.rows - 1) {
     throw new ShapeError(name, `sliding cache of capacity ${a.capacity} cannot serve ${a.rows} queries with window ${a.window} (needs ${a.window + a.rows - 1})`);
   }
-  if (a.window === 0 && a.capacity < a.pos0 + a.rows) {
+  if (a.causal !== false && a.window === 0 && a.capacity < a.pos0 + a.rows) {
     throw new ShapeError(name, `global cache of capacity ${a.capacity} cannot hold positions up to ${a.pos0 + a.rows - 1}`);
   }
   if (a.splits !== undefined && (!Number.isInteger(a.splits) || a.splits < 1)) throw new ShapeError(name, `splits must be a positive integer, got ${a.splits}`);
@@ -101,7 +109,10 @@ function guard(gpu: Gpu, a: AttentionArgs): void {
  */
 export function attention(gpu: Gpu, args: AttentionArgs): Dispatch[] {
   guard(gpu, args);
-  const { q, kCache, vCache, out, rows, nHeads, nKV, headDim, pos0, capacity, window, scale } = args;
+  const { q, kCache, vCache, out, rows, nHeads, nKV, headDim, capacity, scale } = args;
+  const full = args.causal === false;
+  const pos0 = full ? capacity - 1 : args.pos0;
+  const window = full ? capacity : args.window;
   const decode = rows === 1;
   const kernel: Kernel = decode ? attentionKernels.split : attentionKernels.prefill;
   const rowsPerGroup = decode ? DECODE.ROWS : PREFILL.ROWS;

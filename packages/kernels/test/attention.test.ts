@@ -180,3 +180,29 @@ describe('attention', () => {
     expect(() => attention(gpu, { ...d.args, splits: 3, scratch: small })).toThrow(/small must be f32 with at least 120/);
   });
 });
+
+describe('attention, non-causal (vision multi-query attention)', () => {
+  // [rows (queries), nHeads, headDim, keys]: one shared K/V head, every query sees every key.
+  const cases: Array<[number, number, number, number]> = [
+    [40, 12, 64, 9],
+    [7, 3, 96, 36],
+    [1, 4, 32, 5],
+    [16, 16, 96, 16],
+  ];
+  it.each(cases)('rows %i, %i heads of %i over %i keys', async (rows, nHeads, headDim, keys) => {
+    const gpu = await testGpu();
+    const q = randn(rows * nHeads * headDim, rows + keys);
+    const k = randn(keys * headDim, keys + 1);
+    const v = randn(keys * headDim, keys + 2);
+    const scale = 1 / Math.sqrt(headDim);
+    const out = createTensor(gpu, 'out', 'f32', [rows, nHeads * headDim]);
+    const args = { q: tensorFromF32(gpu, 'q', [rows, nHeads, headDim], q), kCache: tensorFromF32(gpu, 'k', [1, keys, headDim], k), vCache: tensorFromF32(gpu, 'v', [1, keys, headDim], v), out };
+    await runOnce(gpu, 'mqa', attention(gpu, { ...args, rows, nHeads, nKV: 1, headDim, pos0: 0, capacity: keys, window: 0, scale, causal: false }));
+    const expected = new Float32Array(rows * nHeads * headDim);
+    for (let t = 0; t < rows; t++) {
+      const qt = q.subarray(t * nHeads * headDim, (t + 1) * nHeads * headDim);
+      expected.set(attentionRef({ q: qt, k, v, positions: keys, rows: 1, nHeads, nKV: 1, headDim, pos0: keys - 1, window: 0, scale }), t * nHeads * headDim);
+    }
+    expectClose('non-causal', await readF32(gpu, out), expected, TOL);
+  });
+});
