@@ -17,3 +17,6 @@ export class ChatFormatError extends G3nError {
     super('BAD_INPUT', message, details);
   }
 }
+
+export { ImageError } from './image-errors.ts';
+export type { ImageErrorReason } from './image-errors.ts';

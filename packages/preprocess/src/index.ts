@@ -14,3 +14,7 @@ export {
 export type { AudioPart, ChatMessage, ChatRole, ContentPart, EncodeChatOptions, ImagePart, PlaceholderOptions, RenderChatOptions, TextPart } from './chat.ts';
 export { StreamingDetokenizer } from './detokenize.ts';
 export { ChatFormatError, TokenizerError } from './errors.ts';
+export { DEFAULT_IMAGE_SIZE, imageSizeFromPreprocessorConfig, preprocessImage, readPixelValues } from './image.ts';
+export type { ExternalImage, ImageSize, ImageSource, PreprocessImageOptions, RawImage } from './image.ts';
+export { ImageError } from './image-errors.ts';
+export type { ImageErrorReason } from './image-errors.ts';
