@@ -16,6 +16,7 @@ import type { TextConfig } from './config.ts';
 import type { MatrixWeight } from './gpu-weights.ts';
 import type { TextWeights } from './text-weights.ts';
 import { decoderLayer } from './layer.ts';
+import type { SoftRowRun } from './soft-tokens.ts';
 import { view, type KvCache, type Workspace } from './workspace.ts';
 
 /** Everything a forward pass reads: configuration, weights, buffers, caches. */
@@ -41,6 +42,8 @@ export interface ForwardOptions {
    * every id is below vocab_size_per_layer_input, as for tokens sampled on the GPU from that range.
    */
   pleFromIds?: boolean;
+  /** Encoder rows that replace the input embeddings of placeholder positions of this chunk (spec §4.7, §5.7). */
+  softRows?: readonly SoftRowRun[];
 }
 
 /**
@@ -94,6 +97,9 @@ export function forwardDispatches(ctx: ForwardContext, opts: ForwardOptions): Di
   }
   for (const m of ctx.mmTables) {
     out.push(embedGather(gpu, { table: m.table, ids, out: x0, rowStart: m.rowStart, rows: m.rows, cols: D, scale: 1, count: T }));
+  }
+  for (const r of opts.softRows ?? []) {
+    out.push(copy(gpu, { a: r.src, out: x0, n: r.rows * D, aOffset: r.srcRow * D, outOffset: r.dstRow * D }));
   }
   out.push(...captureCopy(gpu, opts, 'inputs_embeds', x0, T * D));
 

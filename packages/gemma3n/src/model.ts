@@ -6,9 +6,16 @@ import { captureElements, forwardDispatches, linearAll, type ForwardContext } fr
 import type { WeightFormat } from './gpu-weights.ts';
 import { destroyTextWeights, loadTextWeights, type MultimodalHardWeights, type TensorBlockReader, type TensorExists, type TensorReader, type TextWeights } from './text-weights.ts';
 import { samplerDispatches, samplerParams, TokenReadback, type SamplingOptions } from './sampling.ts';
+import { SoftTokenPlacement, type SoftTokens } from './soft-tokens.ts';
 import { createKvCache, Workspace, type KvCache } from './workspace.ts';
 
 export { ContextOverflowError } from './errors.ts';
+export type { SoftTokens } from './soft-tokens.ts';
+
+export interface PrefillOptions {
+  /** Encoder outputs for the prompt's image / audio placeholders, in prompt order (see SoftTokens). */
+  softTokens?: readonly SoftTokens[];
+}
 
 export interface TextModelOptions {
   /** Weight storage on the GPU (default: the checkpoint's own float type). */
@@ -126,10 +133,25 @@ export class Gemma3nTextModel {
    * every position with `allLogits` ([T * vocab], row-major). `capture` names intermediates (the
    * golden names) to return from the last chunk.
    */
-  async prefill(ids: ArrayLike<number>, options: { allLogits?: boolean; capture?: string[] } = {}): Promise<{ logits: Float32Array; captures: Map<string, Float32Array> }> {
+  async prefill(ids: ArrayLike<number>, options: PrefillOptions & { allLogits?: boolean; capture?: string[] } = {}): Promise<{ logits: Float32Array; captures: Map<string, Float32Array> }> {
     if (ids.length === 0) throw new G3nError('BAD_INPUT', 'the prompt is empty');
     const needed = this.position + ids.length;
     if (needed > this.maxContext) throw new ContextOverflowError(needed, this.maxContext);
+    const soft = this.placeSoftTokens(ids, options.softTokens);
+    try {
+      return await this.prefillChunks(ids, options, soft);
+    } finally {
+      soft?.destroy();
+    }
+  }
+
+  /** Where the soft tokens go, checked against the prompt's placeholders before any GPU work. */
+  private placeSoftTokens(ids: ArrayLike<number>, softTokens: readonly SoftTokens[] | undefined): SoftTokenPlacement | null {
+    if (!softTokens || softTokens.length === 0) return null;
+    return SoftTokenPlacement.resolve(this.gpu, ids, softTokens, this.cfg.hiddenSize);
+  }
+
+  private async prefillChunks(ids: ArrayLike<number>, options: { allLogits?: boolean; capture?: string[] }, soft: SoftTokenPlacement | null): Promise<{ logits: Float32Array; captures: Map<string, Float32Array> }> {
     const V = this.cfg.vocabSize;
     const allLogits = options.allLogits ?? false;
     const logits = new Float32Array((allLogits ? ids.length : 1) * V);
@@ -141,7 +163,8 @@ export class Gemma3nTextModel {
       const capture = new Map<string, Tensor>();
       if (isLast) for (const name of options.capture ?? []) capture.set(name, createTensor(this.gpu, `capture.${name}`, 'f32', [captureElements(this.cfg, name, T)]));
       this.writeIds(this.ctx.ws, chunk);
-      const plan = await Plan.build(this.gpu, 'prefill', forwardDispatches(this.ctx, { tokens: T, pos0: this.position, allLogits, capture }));
+      const softRows = soft?.chunk(start, T);
+      const plan = await Plan.build(this.gpu, 'prefill', forwardDispatches(this.ctx, { tokens: T, pos0: this.position, allLogits, capture, softRows }));
       submitPlans(this.gpu, [plan]);
       const rows = allLogits ? T : 1;
       if (allLogits || isLast) {
@@ -162,16 +185,25 @@ export class Gemma3nTextModel {
    * Prefill `ids` and draw the first generated token on the GPU (from ids below
    * vocab_size_per_layer_input). The token stays on the GPU as the input of the next decodeSample.
    */
-  async prefillSample(ids: ArrayLike<number>, sampling: SamplingOptions, step = 0): Promise<number> {
+  async prefillSample(ids: ArrayLike<number>, sampling: SamplingOptions, step = 0, options: PrefillOptions = {}): Promise<number> {
     if (ids.length === 0) throw new G3nError('BAD_INPUT', 'the prompt is empty');
     const needed = this.position + ids.length + 1;
     if (needed > this.maxContext) throw new ContextOverflowError(needed, this.maxContext);
+    const soft = this.placeSoftTokens(ids, options.softTokens);
+    try {
+      return await this.prefillSampleChunks(ids, sampling, step, soft);
+    } finally {
+      soft?.destroy();
+    }
+  }
+
+  private async prefillSampleChunks(ids: ArrayLike<number>, sampling: SamplingOptions, step: number, soft: SoftTokenPlacement | null): Promise<number> {
     let token = -1;
     for (let start = 0; start < ids.length; start += this.maxChunk) {
       const chunk = Array.prototype.slice.call(ids, start, start + this.maxChunk) as number[];
       const isLast = start + chunk.length >= ids.length;
       this.writeIds(this.ctx.ws, chunk);
-      const dispatches = forwardDispatches(this.ctx, { tokens: chunk.length, pos0: this.position, allLogits: false });
+      const dispatches = forwardDispatches(this.ctx, { tokens: chunk.length, pos0: this.position, allLogits: false, softRows: soft?.chunk(start, chunk.length) });
       if (isLast) dispatches.push(...samplerDispatches(this.gpu, this.ctx.ws.at('logits', [1, this.cfg.vocabSize]), this.cfg.vocabSizePerLayerInput, this.decodeWs.raw('ids'), this.sampleScratch, sampling, step));
       const plan = await Plan.build(this.gpu, 'prefill', dispatches);
       if (isLast) token = await this.tokenReadback.submit([plan]);
