@@ -9,7 +9,8 @@ import { errorLine, HelpRequested, quietGpuStart } from './args.ts';
 const USAGE = `usage: g3n <command> [options]
   run       --model <dir> --ids <id,id,...> --max-new-tokens <N> --json <out.json> [--matformer <slice.json or name>]
   tokenize  --tokenizer <tokenizer.json> --input <file> --json <out.json>
-  convert   --in <checkpoint dir or URL> --out <dir> --quant q4|q8|f16|bf16|f32 [--model-id <id>] [--revision <r>] [--shard-mib <N>] [--roles <role=dtype,...>]`;
+  convert   --in <checkpoint dir or URL> --out <dir> --quant q4|q8|f16|bf16|f32 [--model-id <id>] [--revision <r>] [--shard-mib <N>] [--roles <role=dtype,...>]
+  preprocess-image  (--rgba <file> --size <W>x<H> | --image <png|jpg>) --out <out.safetensors> [--target <N or W>x<H>] [--model <dir>]`;
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -26,6 +27,10 @@ async function main(argv: string[]): Promise<void> {
     case 'convert': {
       const { convertCommand } = await import('./commands/convert.ts');
       return convertCommand(rest);
+    }
+    case 'preprocess-image': {
+      const { preprocessImageCommand } = await import('./commands/preprocess-image.ts');
+      return preprocessImageCommand(rest);
     }
     case undefined:
     case '--help':
