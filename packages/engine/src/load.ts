@@ -32,7 +32,7 @@ import {
 } from '@g3n/gemma3n';
 import { numel, type Gpu } from '@g3n/gpu';
 import { Tokenizer } from '@g3n/preprocess';
-import { CheckpointError, NetworkError, openModelDir, type FileSource, type ModelWeights, type TensorData } from '@g3n/weights';
+import { CheckpointError, NetworkError, openModelDir, readJsonFile, type FileSource, type ModelWeights, type TensorData } from '@g3n/weights';
 import type { LoadTracker } from './progress.ts';
 import { samplingDefaults } from './sampling.ts';
 import type { LoadOptions, MatformerCandidate, MemoryEstimate, ModelInfo } from './types.ts';
@@ -55,14 +55,11 @@ async function readText(files: FileSource, path: string): Promise<string | null>
   return new TextDecoder().decode(await src.read(0, await src.size()));
 }
 
+/** A JSON file of the model folder, or null; one that does not parse is never served from the cache again (readJsonFile). */
 async function readJson(files: FileSource, path: string): Promise<unknown> {
-  const text = await readText(files, path);
-  if (text === null) return null;
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new CheckpointError('bad-json', `${files.base}: ${path} is not valid JSON (${(e as Error).message}); download it again.`, { file: path });
-  }
+  const src = await files.open(path);
+  if (!src) return null;
+  return readJsonFile(src, `${files.base.replace(/\/?$/, '/')}${path}`);
 }
 
 async function fetchJson(url: string): Promise<unknown> {
@@ -223,6 +220,7 @@ function pickMatformer(gpu: Gpu, parent: ModelConfig, weights: Weights, options:
 export async function loadModel(gpu: Gpu, files: FileSource, options: LoadOptions, tracker: LoadTracker): Promise<LoadedModel> {
   tracker.step('config', 0, 1);
   const weights: Weights = await openModelDir(files);
+  tracker.weightsVerified(weights.format === 'g3n-artifact');
   const parent = parseConfig(weights.config);
   const gen = await readJson(files, 'generation_config.json');
   tracker.step('config', 1, 1);

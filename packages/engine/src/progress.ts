@@ -23,6 +23,7 @@ export class LoadTracker {
   private uploaded = 0;
   private allCached: boolean | null = null;
   private weights = false;
+  private verified: boolean | undefined;
   private readonly rates = new Map<BytePhase, Rate>();
 
   constructor(
@@ -39,6 +40,11 @@ export class LoadTracker {
     this.allCached = (this.allCached ?? true) && fromCache;
     this.advance(phase, bytes, this.obtained);
   };
+
+  /** The weights are opened: whether their bytes are checked against hashes as they are read. */
+  weightsVerified(verified: boolean): void {
+    this.verified = verified;
+  }
 
   /** A phase measured in steps (config, tokenizer, compile, ready). */
   step(phase: StepPhase, loaded: number, total: number): void {
@@ -78,7 +84,8 @@ export class LoadTracker {
     this.emit({ ...this.common(phase), loadedBytes: shown, bytesPerSecond, etaSeconds, loaded: shown, total: this.totalBytes });
   }
 
-  private common(phase: LoadPhase): Pick<LoadProgress, 'phase' | 'loadedBytes' | 'totalBytes' | 'fromCache'> {
-    return { phase, loadedBytes: Math.min(this.obtained, this.totalBytes), totalBytes: this.totalBytes, fromCache: this.allCached === true };
+  private common(phase: LoadPhase): Pick<LoadProgress, 'phase' | 'loadedBytes' | 'totalBytes' | 'fromCache' | 'verified'> {
+    const c = { phase, loadedBytes: Math.min(this.obtained, this.totalBytes), totalBytes: this.totalBytes, fromCache: this.allCached === true };
+    return this.verified === undefined ? c : { ...c, verified: this.verified };
   }
 }

@@ -33,6 +33,12 @@ export interface LoadProgress {
   etaSeconds: number | null;
   /** Whether every weight byte read so far came from the IndexedDB cache (false before the first one). */
   fromCache: boolean;
+  /**
+   * Whether the weights are checked as they are read: true for a g3n artifact (every piece against its
+   * sha256, a damaged one is an INTEGRITY error), false for a Hugging Face checkpoint (it lists no
+   * hashes); absent until the weights are opened.
+   */
+  verified?: boolean;
   /** Progress within the phase: bytes for download, cache and upload (as loadedBytes); steps for config, tokenizer, compile (3 warm-up passes) and ready. */
   loaded: number;
   total: number;

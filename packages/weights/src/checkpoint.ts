@@ -4,7 +4,7 @@
  */
 import { CheckpointError } from './errors.ts';
 import { openSafetensors, type SafetensorsFile, type TensorEntry } from './safetensors.ts';
-import type { ByteSource, FileSource } from './sources.ts';
+import { readChecked, type ByteOrigin, type ByteSource, type FileSource } from './sources.ts';
 
 export const CONFIG_FILE = 'config.json';
 export const INDEX_FILE = 'model.safetensors.index.json';
@@ -31,16 +31,33 @@ async function openRequired(files: FileSource, path: string, why: string): Promi
   return src;
 }
 
-async function readJson(src: ByteSource): Promise<unknown> {
-  const size = await src.size();
-  if (size > MAX_JSON_BYTES) throw new CheckpointError('bad-json', `${src.name}: ${size} bytes is too large for a JSON side file.`, { file: src.name });
-  const bytes = await src.read(0, size);
-  try {
-    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch (e) {
-    throw new CheckpointError('bad-json', `${src.name} is not valid JSON (${e instanceof Error ? e.message : String(e)}); download it again.`, { file: src.name });
-  }
+/** Where bytes came from, for a message about them. */
+export function originText(from: { origin: ByteOrigin; attempt: number }): string {
+  if (from.origin === 'cache') return 'read from the browser cache, which no longer keeps it';
+  if (from.origin === 'network') return `downloaded ${from.attempt > 1 ? `${from.attempt} times` : 'once'}, not cached`;
+  return 'read from the local file';
 }
+
+/**
+ * A JSON side file (config.json, tokenizer.json, an index), parsed as strict UTF-8. Bad bytes are never
+ * kept: a cached copy that does not parse is dropped and downloaded again, a download that does not
+ * parse is fetched once more and not cached; the error says where the bytes came from.
+ */
+export async function readJsonFile(src: ByteSource, name = src.name): Promise<unknown> {
+  const size = await src.size();
+  if (size > MAX_JSON_BYTES) throw new CheckpointError('bad-json', `${name}: ${size} bytes is too large for a JSON side file.`, { file: name });
+  let value: unknown;
+  await readChecked(src, 0, size, (bytes, from) => {
+    try {
+      value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    } catch (e) {
+      throw new CheckpointError('bad-json', `${name} is not valid JSON (${e instanceof Error ? e.message : String(e)}; ${originText(from)}). Fix or replace the file, then load again.`, { file: name, origin: from.origin });
+    }
+  });
+  return value;
+}
+
+const readJson = (src: ByteSource) => readJsonFile(src);
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -28,7 +28,7 @@ export class CheckpointError extends G3nError {
   override name = 'CheckpointError';
   readonly kind: CheckpointErrorKind;
 
-  constructor(kind: CheckpointErrorKind, message: string, where: { file?: string; tensor?: string } = {}) {
+  constructor(kind: CheckpointErrorKind, message: string, where: { file?: string; tensor?: string; origin?: string } = {}) {
     super('BAD_CHECKPOINT', message, { kind, ...where });
     this.kind = kind;
   }

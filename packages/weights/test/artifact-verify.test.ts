@@ -108,7 +108,7 @@ describe('artifact reads are checked against the manifest', () => {
     const err = await failure((await open()).readTensorData(t.name));
     expect(err.code).toBe('INTEGRITY');
     expect(err.message).toMatch(/after 2 downloads/);
-    expect(err.message).toContain('read from network');
+    expect(err.message).toContain('read from the network');
     const shardGets = log.filter((l) => l.startsWith(manifest.shards[0].file));
     expect(shardGets.length).toBe(2);
     expect(shardGets[0]).toBe(shardGets[1]);

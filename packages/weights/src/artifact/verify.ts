@@ -1,13 +1,14 @@
 /**
  * Artifact shards read through their hashes, wherever the bytes come from (a local directory, HTTP,
- * the IndexedDB read-through cache). Each shard is cut once, from the manifest alone, into read units:
- * runs of whole hashed pieces (neighbours merged up to UNIT_BYTES, a piece larger than that alone),
- * or the whole shard where a part has no piece hashes (manifest minor 0), checked against the shard's
- * sha256. Every read fetches the units it touches whole, with a check that hashes each of their
- * pieces: the source downloads a bad unit once more and never caches bad bytes, a cached copy that
- * no longer matches is dropped and downloaded again, and a unit still bad is an IntegrityError that
- * names the file, the piece and its byte range. The last unit read stays in memory, so the many small
- * reads inside one piece (row blocks of an embedding table) fetch and hash it once.
+ * the IndexedDB read-through cache). Each shard is cut once, from the manifest alone, into units: a
+ * hashed piece, or pieces whose byte envelopes interleave (element blocks of one part), or the whole
+ * shard where a part has no piece hashes (manifest minor 0), checked against the shard's sha256.
+ * A read is widened to the units it touches and fetched as one range (so a MatFormer slice still
+ * fetches only its pieces), with a check that hashes each of their pieces: the source downloads bad
+ * bytes once more and never caches them, a cached copy that no longer matches is dropped and
+ * downloaded again, and bytes still bad are an IntegrityError naming the file, the piece and its byte
+ * range. The last range read stays in memory, so the many small reads inside one piece (row blocks of
+ * an embedding table) fetch and hash it once.
  */
 import type { ByteSource, ReadCheck } from '../sources.ts';
 import { readChecked } from '../sources.ts';
@@ -17,11 +18,6 @@ import type { Manifest } from './manifest.ts';
 import { pieceBytes, pieceName, pieceSpans, shardPieces, type PieceRef } from './pieces.ts';
 import { chunkWindow } from './ranges.ts';
 import type { ShardReader } from './types.ts';
-
-/** Neighbouring pieces are read together up to this many bytes. */
-export const UNIT_BYTES = 16 << 20;
-/** Pieces this close (alignment padding) count as neighbours. */
-const GAP_BYTES = 4096;
 
 /** A run of a shard read and checked as one: its pieces, or null for the whole shard's sha256. */
 export interface ReadUnit {
@@ -44,8 +40,8 @@ export function shardUnits(manifest: Manifest, shard: number): ReadUnit[] {
   const units: ReadUnit[] = [];
   for (const e of envelopes) {
     const last = units[units.length - 1];
-    // Overlapping envelopes (interleaved element blocks) must share a unit; close neighbours may.
-    if (last && (e.start < last.end || (e.start - last.end <= GAP_BYTES && Math.max(e.end, last.end) - last.start <= UNIT_BYTES))) {
+    // Overlapping envelopes (interleaved element blocks) share a unit.
+    if (last && e.start < last.end) {
       last.end = Math.max(last.end, e.end);
       (last.pieces as PieceRef[]).push(e.p);
     } else {
@@ -55,25 +51,28 @@ export function shardUnits(manifest: Manifest, shard: number): ReadUnit[] {
   return units;
 }
 
-/** Whether `ranges` hold the manifest's sha256 for every byte (piece hashes, or the shard's). */
-function unitCheck(manifest: Manifest, shard: number, unit: ReadUnit): ReadCheck {
+/** A check of the bytes of `units` (read as one range from the first unit's start) against the manifest. */
+function unitsCheck(manifest: Manifest, shard: number, units: readonly ReadUnit[]): ReadCheck {
   const file = manifest.shards[shard].file;
+  const start = units[0].start;
   return async (bytes, from) => {
     const downloads = from.origin === 'network' ? from.attempt : 0;
-    if (!unit.pieces) {
-      const actual = await sha256Hex(bytes);
-      if (actual !== manifest.shards[shard].sha256) throw new IntegrityError(`${file} (bytes ${unit.start}..${unit.end - 1}, read from ${from.origin})`, manifest.shards[shard].sha256, actual, downloads);
-      return;
-    }
-    const w = chunkWindow([{ start: unit.start, bytes }], file);
-    for (const p of unit.pieces) {
-      const grid = p.part.pieces;
-      if (!grid) continue;
-      const actual = await sha256Hex(await pieceBytes(p.tensor, p.part, grid, p.index, { window: async () => w }));
-      if (actual !== grid.sha256[p.index]) {
-        const spans = pieceSpans(p);
-        const range = `bytes ${spans[0][0]}..${spans[spans.length - 1][1] - 1}`;
-        throw new IntegrityError(`${file} (${pieceName(p)}, ${range}, read from ${from.origin})`, grid.sha256[p.index], actual, downloads);
+    for (const unit of units) {
+      if (!unit.pieces) {
+        const actual = await sha256Hex(bytes.subarray(unit.start - start, unit.end - start));
+        if (actual !== manifest.shards[shard].sha256) throw new IntegrityError(`${file} (bytes ${unit.start}..${unit.end - 1}, ${from.origin === 'file' ? 'the local file' : `read from the ${from.origin}`})`, manifest.shards[shard].sha256, actual, downloads);
+        continue;
+      }
+      const w = chunkWindow([{ start, bytes }], file);
+      for (const p of unit.pieces) {
+        const grid = p.part.pieces;
+        if (!grid) continue;
+        const actual = await sha256Hex(await pieceBytes(p.tensor, p.part, grid, p.index, { window: async () => w }));
+        if (actual !== grid.sha256[p.index]) {
+          const spans = pieceSpans(p);
+          const range = `bytes ${spans[0][0]}..${spans[spans.length - 1][1] - 1}`;
+          throw new IntegrityError(`${file} (${pieceName(p)}, ${range}, ${from.origin === 'file' ? 'the local file' : `read from the ${from.origin}`})`, grid.sha256[p.index], actual, downloads);
+        }
       }
     }
   };
@@ -105,13 +104,16 @@ export function verifiedShards(manifest: Manifest, sources: readonly ByteSource[
     if (!u) units.set(shard, (u = shardUnits(manifest, shard)));
     return u;
   };
-  let held: { shard: number; unit: ReadUnit; bytes: Uint8Array } | null = null;
-  const unitBytes = async (shard: number, unit: ReadUnit): Promise<Uint8Array> => {
-    if (held && held.shard === shard && held.unit === unit) return held.bytes;
+  let held: { shard: number; start: number; bytes: Uint8Array } | null = null;
+  /** The bytes of units [i, j) of `shard`, read as one checked range (or from the range held). */
+  const unitsBytes = async (shard: number, list: ReadUnit[], i: number, j: number): Promise<{ start: number; bytes: Uint8Array }> => {
+    const start = list[i].start;
+    const end = list[j - 1].end;
+    if (held && held.shard === shard && held.start <= start && held.start + held.bytes.length >= end) return held;
     held = null;
-    const bytes = await readChecked(sources[shard], unit.start, unit.end - unit.start, unitCheck(manifest, shard, unit));
-    held = { shard, unit, bytes };
-    return bytes;
+    const bytes = await readChecked(sources[shard], start, end - start, unitsCheck(manifest, shard, list.slice(i, j)));
+    held = { shard, start, bytes };
+    return held;
   };
   const read: ShardReader = async (shard, offset, length) => {
     const out = new Uint8Array(length);
@@ -121,25 +123,24 @@ export function verifiedShards(manifest: Manifest, sources: readonly ByteSource[
     let i = firstUnit(list, offset);
     // Bytes outside every piece (never read by the model): check them against the whole shard's hash.
     let covered = offset;
-    for (let j = i; j < list.length && list[j].start < end && covered >= list[j].start; j++) covered = list[j].end;
+    let j = i;
+    for (; j < list.length && list[j].start < end && covered >= list[j].start; j++) covered = list[j].end;
     if (covered < end) {
       list = [{ start: 0, end: manifest.shards[shard].bytes, pieces: null }];
       units.set(shard, list);
-      i = 0;
+      [i, j] = [0, 1];
     }
-    for (; i < list.length && list[i].start < end; i++) {
-      const u = list[i];
-      const bytes = await unitBytes(shard, u);
-      const from = Math.max(offset, u.start);
-      const to = Math.min(end, u.end);
-      out.set(bytes.subarray(from - u.start, to - u.start), from - offset);
-    }
+    const got = await unitsBytes(shard, list, i, j);
+    out.set(got.bytes.subarray(offset - got.start, end - got.start));
     return out;
   };
   return {
     read,
     async verifyAll() {
-      for (let s = 0; s < manifest.shards.length; s++) for (const u of unitsOf(s)) await unitBytes(s, u);
+      for (let s = 0; s < manifest.shards.length; s++) {
+        const list = unitsOf(s);
+        for (let i = 0; i < list.length; i++) await unitsBytes(s, list, i, i + 1);
+      }
       held = null;
     },
   };

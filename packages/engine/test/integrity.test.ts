@@ -1,0 +1,67 @@
+/**
+ * The engine reads artifacts through their hashes: a shard with one flipped byte is refused with
+ * INTEGRITY (downloaded twice, never cached), and after the file is repaired the same engine loads
+ * it, a download the server damages once being fetched again; progress says the weights are verified.
+ */
+import 'fake-indexeddb/auto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { convertCheckpoint, nodeArtifactSink, openCheckpoint, type Manifest } from '@g3n/weights';
+import { nodeFileSource } from '@g3n/weights/node';
+import { startArtifactServer, type ArtifactServer } from '../../../e2e/server/artifact-server.ts';
+import type { InThreadEngine } from '../src/engine.ts';
+import type { LoadProgress } from '../src/types.ts';
+import { GPU_TEST_TIMEOUT, nodeEngine, TINY_DIR, tokenizerJson } from './helpers.ts';
+
+let server: ArtifactServer;
+let dir: string;
+let manifest: Manifest;
+let engine: InThreadEngine;
+
+describe('artifact integrity through engine.load', { timeout: GPU_TEST_TIMEOUT }, () => {
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'g3n-engine-integrity-'));
+    manifest = await convertCheckpoint(await openCheckpoint(nodeFileSource(TINY_DIR)), { quant: 'q8', modelId: 'tiny', revision: 'q8', shardBytes: 1 << 20 }, nodeArtifactSink(dir));
+    server = await startArtifactServer({ '/art/': dir });
+    engine = nodeEngine().engine;
+  }, GPU_TEST_TIMEOUT);
+  afterAll(async () => {
+    await engine?.unload();
+    await server?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a shard with a flipped byte (INTEGRITY naming the file), then loads once it is repaired', async () => {
+    const last = manifest.shards.length - 1;
+    const file = manifest.shards[last].file;
+    const part = manifest.tensors.flatMap((t) => t.parts).find((p) => p.shard === last)!;
+    const good = readFileSync(join(dir, file));
+    const bad = Buffer.from(good);
+    bad[part.offset + (part.length >> 1)] ^= 0x04;
+    writeFileSync(join(dir, file), bad);
+    const load = (events: LoadProgress[]) => engine.load({ model: `${server.url}/art/`, tokenizer: tokenizerJson, maxContext: 32, maxChunk: 8, onProgress: (p) => events.push(p) });
+
+    const err = await load([]).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'INTEGRITY', message: expect.stringContaining(file) });
+    expect((err as Error).message).toMatch(/after 2 downloads/);
+    const damaged = server.gets(new RegExp(`${file}$`)).filter((r) => r.start <= part.offset + (part.length >> 1) && r.start + r.sent > part.offset + (part.length >> 1));
+    expect(damaged).toHaveLength(2);
+
+    writeFileSync(join(dir, file), good);
+    server.reset();
+    server.faults.corrupt.set(file, 1);
+    const events: LoadProgress[] = [];
+    const info = await load(events);
+    expect(info.numLayers).toBeGreaterThan(0);
+    // The range refused before was not cached: fetched again, damaged once by the server, fetched once more.
+    const again = server.gets(new RegExp(`${file}$`)).filter((r) => r.start <= part.offset && r.start + r.sent > part.offset);
+    expect(again).toHaveLength(2);
+    const weights = events.filter((e) => e.phase === 'download' || e.phase === 'cache' || e.phase === 'upload');
+    expect(weights.length).toBeGreaterThan(0);
+    expect(weights.every((e) => e.verified === true)).toBe(true);
+    const r = await engine.chat.completions.create({ messages: [], prompt_token_ids: [2, 5, 7], max_tokens: 2, temperature: 0 });
+    expect(r.choices[0].token_ids).toHaveLength(2);
+  });
+});
