@@ -13,3 +13,4 @@ export * from './matformer/reader.ts';
 export * from './matformer/artifact-slice.ts';
 export * from './matformer/auto.ts';
 export * from './sampling.ts';
+export * from './audio/index.ts';
