@@ -1,5 +1,6 @@
 export { Tokenizer } from './tokenizer.ts';
 export type { DecodeOptions, EncodeOptions } from './tokenizer.ts';
+export { checkWellFormed, decodeUtf8, invalidUtf8Offset, loneSurrogateIndex } from './text.ts';
 export {
   AUDIO_PLACEHOLDER,
   END_OF_AUDIO,

@@ -16,6 +16,20 @@ const write = (name: string, text: string) => {
   return path(name);
 };
 
+const writeBytes = (name: string, bytes: number[]) => {
+  writeFileSync(path(name), Uint8Array.from(bytes));
+  return path(name);
+};
+/** The tiny tokenizer.json with one vocabulary key's byte made invalid UTF-8. */
+const badVocab = () => {
+  const bytes = readFileSync(TINY);
+  const at = bytes.indexOf(Buffer.from('"ction":')) + 1;
+  if (at === 0) throw new Error('the fixture has no "ction" token');
+  bytes[at] = 0xff;
+  writeFileSync(path('bad-vocab.json'), bytes);
+  return path('bad-vocab.json');
+};
+
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'g3n-tokenize-'));
   vi.spyOn(console, 'log').mockImplementation(() => {});
@@ -54,7 +68,10 @@ describe('g3n tokenize', () => {
     ['a line that is not JSON', () => ['--tokenizer', TINY, '--input', write('b1.jsonl', '"ok"\nnot json\n'), '--json', path('o.json')], /b1\.jsonl:2: not a JSON string/],
     ['a line that is not a string', () => ['--tokenizer', TINY, '--input', write('b2.jsonl', '"ok"\n\n'), '--json', path('o.json')], /b2\.jsonl:2: not a JSON string/],
     ['a JSON number line', () => ['--tokenizer', TINY, '--input', write('b3.jsonl', '42\n'), '--json', path('o.json')], /b3\.jsonl:1: expected a JSON string, got number/],
-    ['an unwritable output', () => ['--tokenizer', TINY, '--input', path('in.jsonl'), '--json', join(dir, 'no-dir', 'o.json')], /cannot write .*o\.json: ENOENT/],
+    ['an unwritable output', () => ['--tokenizer', TINY, '--input', path('in.jsonl'), '--json', join(dir, 'no-dir', 'o.json')], /--json .*o\.json: the folder .*no-dir does not exist/],
+    ['input that is not UTF-8', () => ['--tokenizer', TINY, '--input', writeBytes('b4.jsonl', [0x22, 0x61, 0x22, 0x0a, 0x22, 0x62, 0xff, 0x22, 0x0a]), '--json', path('o.json')], /b4\.jsonl is not valid UTF-8: byte offset 6 \(line 2\)/],
+    ['a line with a lone surrogate', () => ['--tokenizer', TINY, '--input', write('b5.jsonl', '"ok"\n"a\\ud800b"\n'), '--json', path('o.json')], /b5\.jsonl:2: The text is not valid Unicode: a lone surrogate \(U\+D800\) at index 1/],
+    ['a tokenizer.json with an invalid byte in a vocabulary key', () => ['--tokenizer', badVocab(), '--input', path('in.jsonl'), '--json', path('o.json')], /tokenizer\.json is not valid UTF-8: byte offset \d+/],
   ])('fails with a one-line error on %s', async (_name, argv, message) => {
     const error = await tokenizeCommand(argv()).then(
       () => null,
@@ -62,6 +79,7 @@ describe('g3n tokenize', () => {
     );
     expect(error).toBeInstanceOf(Error);
     expect(error!.message).toMatch(message);
+    if (/UTF-8|Unicode/.test(error!.message)) expect(error).toMatchObject({ code: 'BAD_INPUT' });
     expect(error!.message).not.toContain('\n');
   });
 });

@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Tokenizer, TokenizerError } from '../src/index.ts';
 import { buildCorpus } from './corpus.ts';
 import { firstMismatches, loadGemma3, type Gemma3 } from './gemma3.ts';
+
+const TINY_FILE = new URL('./fixtures/tiny-tokenizer.json', import.meta.url).pathname;
 
 const corpus = buildCorpus();
 const categories = [...new Set(corpus.map((e) => e.category))];
@@ -103,7 +106,39 @@ describe('Tokenizer.fromJSON errors', () => {
     expect(bad({ version: '1.0' })).toMatch(/no "model" object/);
     const wordLevel = { model: { type: 'WordLevel', vocab: { '<unk>': 0, '<bos>': 1, '<eos>': 2, '<pad>': 3 }, unk_token: '<unk>' } };
     expect(bad(wordLevel)).toMatch(/no "<start_of_turn>" token/);
-    expect(bad({ model: { type: 'NoSuchModel' } })).toMatch(/cannot load tokenizer.json/);
+    expect(bad({ model: { type: 'NoSuchModel' } })).toMatch(/model\.type is "NoSuchModel", not one of BPE, Unigram/);
+  });
+
+  it('checks the model before the library reads it: type, vocab, merges of a BPE, added tokens, UTF-8', () => {
+    const tiny = JSON.parse(readFileSync(TINY_FILE, 'utf8'));
+    const without = (f: (j: { model: Record<string, unknown>; added_tokens: unknown[] }) => void) => {
+      const j = structuredClone(tiny);
+      f(j);
+      return () => Tokenizer.fromJSON(j);
+    };
+    const typed = (f: () => unknown, message: RegExp) => {
+      expect(f).toThrow(TokenizerError);
+      expect(f).toThrow(message);
+    };
+    typed(without((j) => delete j.model.merges), /model\.merges is missing; a BPE tokenizer needs its merges/);
+    typed(without((j) => (j.model.merges = [42])), /model\.merges\[0\] is 42/);
+    typed(without((j) => (j.model.vocab = ['a'])), /model\.vocab is not an object/);
+    typed(without((j) => ((j.model.vocab as Record<string, unknown>).ction = 'x')), /model\.vocab maps "ction" to "x"/);
+    typed(without((j) => ((j.model.vocab as Record<string, unknown>)['a\ud800'] = 5)), /model\.vocab has a key with a lone surrogate at index 1/);
+    typed(without((j) => (j.added_tokens = [{ id: -1, content: '<x>' }])), /added_tokens\[0\] is not/);
+    typed(without((j) => (j.model.type = 'Unigram')), /model\.vocab is not a list of \[piece, score\] pairs/);
+    const bytes = new Uint8Array(readFileSync(TINY_FILE));
+    expect(Tokenizer.fromJSON(bytes).vocabSize).toBe(Tokenizer.fromJSON(tiny).vocabSize);
+    const at = Buffer.from(bytes).indexOf(Buffer.from('"ction"')) + 2;
+    bytes[at] = 0xc3;
+    typed(() => Tokenizer.fromJSON(bytes), new RegExp(`tokenizer\\.json is not valid UTF-8: byte offset ${at} `));
+  });
+
+  it('refuses text with a lone surrogate, with its index', () => {
+    const t = loadGemma3().ours;
+    expect(() => t.encode('ok \udc00 no')).toThrow(/not valid Unicode: a lone surrogate \(U\+DC00\) at index 3/);
+    expect(() => t.encode('pair \ud83d\udc4b ok')).not.toThrow();
+    expect(() => t.encode('end \ud83d')).toThrow(/at index 4/);
   });
 
   it('rejects a non-string input to encode', () => {

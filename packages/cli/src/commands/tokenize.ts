@@ -6,14 +6,14 @@
  * arguments or files throw an Error whose message is the one line the dispatcher prints.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { Tokenizer, TokenizerError } from '@g3n/preprocess';
+import { decodeUtf8, Tokenizer, TokenizerError } from '@g3n/preprocess';
 import { checkOutputPath, HelpRequested, parseArgs, required } from '../args.ts';
 
 const USAGE = 'usage: g3n tokenize --tokenizer <tokenizer.json> --input <file: one JSON string per line> --json <out.json>';
 
-function readText(path: string, what: string): string {
+function readBytes(path: string, what: string): Uint8Array {
   try {
-    return readFileSync(path, 'utf8');
+    return readFileSync(path);
   } catch (e) {
     throw new Error(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
@@ -48,13 +48,20 @@ export async function tokenizeCommand(argv: string[]): Promise<void> {
   checkOutputPath(json, 'json');
   let tokenizer: Tokenizer;
   try {
-    tokenizer = Tokenizer.fromJSON(readText(tokenizerPath, 'tokenizer'));
+    tokenizer = Tokenizer.fromJSON(readBytes(tokenizerPath, 'tokenizer'));
   } catch (e) {
-    if (e instanceof TokenizerError) throw new Error(`${tokenizerPath}: ${e.message}`);
+    if (e instanceof TokenizerError) throw new TokenizerError(`${tokenizerPath}: ${e.message}`, e.details);
     throw e;
   }
-  const lines = parseLines(readText(input, 'input'), input);
-  const ids = lines.map((line) => tokenizer.encode(line));
+  const lines = parseLines(decodeUtf8(readBytes(input, 'input'), input), input);
+  const ids = lines.map((line, i) => {
+    try {
+      return tokenizer.encode(line);
+    } catch (e) {
+      if (e instanceof TokenizerError) throw new TokenizerError(`${input}:${i + 1}: ${e.message}`, e.details);
+      throw e;
+    }
+  });
   try {
     writeFileSync(json, JSON.stringify({ ids }) + '\n');
   } catch (e) {
