@@ -41,6 +41,7 @@ describe('preprocessImage against the processor goldens (image-preprocess-a)', a
       const raw = await run(gpu, { data: px, width: c.width, height: c.height }, { size: { width, height } });
       expect(raw.shape).toEqual(c.shape);
       const stats = diffStats(raw.data, golden);
+      console.log(`${c.name}: max ${(stats.maxAbs * 255).toFixed(3)}/255, mean ${(stats.meanAbs * 255).toFixed(4)}/255, exact ${(100 * stats.exact).toFixed(2)}%`);
       expect(stats.maxAbs, JSON.stringify(stats)).toBeLessThanOrEqual(fixture.tolerance.max_abs);
       expect(stats.meanAbs, JSON.stringify(stats)).toBeLessThanOrEqual(fixture.tolerance.mean_abs);
       // The texture path reads the same pixels through a GPU copy (rows padded to 256 bytes): same result.
@@ -49,6 +50,20 @@ describe('preprocessImage against the processor goldens (image-preprocess-a)', a
       tex.destroy();
       expect(viaTexture.shape).toEqual([3, DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE]);
       expect(diffStats(viaTexture.data, raw.data).maxAbs).toBe(0);
+    });
+  }
+});
+
+describe('the f64 reference resize against the processor goldens', async () => {
+  const fixture = await imageFixture();
+  for (const c of fixture.cases) {
+    it(`${c.name}: at most one level off, almost everywhere exact`, async () => {
+      const [height, width] = fixture.target;
+      const ref = imageResizeRef({ rgba: await rawPixels(c), width: c.width, height: c.height, outWidth: width, outHeight: height });
+      const stats = diffStats(ref, await imageGolden(c));
+      // The golden's f64 sums break exact half-level ties by rounding noise; this reference's noise agrees on almost all.
+      expect(stats.maxAbs, JSON.stringify(stats)).toBeLessThanOrEqual(1 / 255 + 1e-6);
+      expect(stats.exact, JSON.stringify(stats)).toBeGreaterThanOrEqual(0.99);
     });
   }
 });
