@@ -13,30 +13,37 @@
 //             (stats: per-bin mean, then 1 / per-bin stddev; 0 and 1 when the config gives none).
 // The mel projection between them is a GEMM (the `linear` kernel, f32 weights [feature_size, bin_stride]).
 //
-// FFT choice, by measurement on the software adapter (BENCHMARKS.md, 30 s of audio = 2,997 frames): a
-// radix-2 FFT in workgroup memory (this file) against the DFT as a GEMM ([frames, 512] x [1026, 512]
-// cos/sin rows through `linear`, then a magnitude pass): the FFT is ~5 N log2 N flops per frame instead
-// of 2 N^2 and reads no 2 MB basis matrix; it measured the faster of the two (see the header of
-// packages/kernels/src/logmel.ts for the numbers).
-// The FFT: the windowed frame is stored bit-reversed in workgroup memory (re, im), then log2(fft_length)
-// butterfly stages, each thread taking butterflies k = lid, lid + WG, ...; twiddles come from a table
-// computed in f64 on the CPU (cos, -sin of 2 pi m / fft_length, m < fft_length / 2), not from the
-// builtins, whose accuracy is loosely specified.
+// FFT choice, by measurement on the software adapter (see the header of packages/kernels/src/logmel.ts):
+// a radix-2 FFT in workgroup memory (this file) against the DFT as a GEMM ([frames, 512] x [1026, 512]
+// cos/sin rows through `linear`, then a magnitude pass).
+// Precision: the spectrum is computed in double-f32 ("float-float": value = hi + lo, ~44 significant
+// bits). A plain f32 FFT leaves rounding noise of ~1e-7 of the frame's peak in every bin, which shows in
+// the quiet high-frequency mel bins of speech (up to 3.6e-3 in log-mel on the tiny-audio fixture,
+// against a tolerance of 2e-3). Products are exact without FMA: both factors are split by masking the
+// low 12 mantissa bits (a bit operation, so no compiler contraction can change it), and the four
+// partial products of 12-bit halves are exact in f32; sums use TwoSum. The frame samples themselves
+// are formed in f32, as the HF extractor forms them.
+// The FFT: the windowed frame is stored bit-reversed in workgroup memory (re, im as (hi, lo) pairs),
+// then log2(fft_length) butterfly stages, each thread taking butterflies k = lid, lid + WG, ...;
+// twiddles come from a table computed in f64 on the CPU as (hi, lo) pairs of cos and -sin of
+// 2 pi m / fft_length (m < fft_length / 2), not from the builtins, whose accuracy is loosely specified.
 //
 // Bindings (group 0):
 //   0 params  uniform Params
 //   1 wave    storage, read        clips' samples, clip b at b * wave_stride (zero padded)
 //   2 window  storage, read        [frame_length] analysis window (periodic Hann)
-//   3 twiddle storage, read        [fft_length / 2] vec2 (cos, -sin)
+//   3 twiddle storage, read        [fft_length / 2] vec4 (cos hi, cos lo, -sin hi, -sin lo)
 //   4 mag     storage, read_write  [rows, bin_stride] magnitude spectrum
 //   5 stats   storage, read        [2 * feature_size] per-bin mean, then per-bin 1 / stddev
 //   6 io      storage, read_write  [n] mel energies in, log-mel out (in place)
 // Params: rows (frames to compute this dispatch), frame0 (first row), frames (rows per clip),
 //         wave_stride, hop, frame_length, fft_length, fft_log2, bin_stride, mode (0 none, 1 htk,
-//         2 plain), preemphasis (a), input_scale; n, feature_size, mel_floor (log_mel).
+//         2 plain), preemphasis (a), one_minus_preemphasis, input_scale, opaque_zero (always 0);
+//         n, feature_size, mel_floor (log_mel).
 // Grid: spectrum one workgroup per row, log_mel 1-D over n in workgroups of WG; both folded into 2-D
 // past the per-dimension limit (linear index wid.x + wid.y * nwg.x).
-// Assumes fft_length <= MAX_FFT (a power of two), frame_length <= fft_length, WG a power of two.
+// Assumes fft_length <= MAX_FFT (a power of two; 1024 keeps the (hi, lo) arrays at 16 KiB of workgroup
+// memory, the WebGPU minimum), frame_length <= fft_length, WG a power of two.
 
 struct Params {
   rows: u32,
@@ -54,7 +61,11 @@ struct Params {
   n: u32,
   feature_size: u32,
   mel_floor: f32,
-  _pad: u32,
+  one_minus_preemphasis: f32,
+  opaque_zero: u32,
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
 }
 
 override WG: u32 = 256;
@@ -63,32 +74,80 @@ override MAX_FFT: u32 = 1024;
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> wave: array<f32>;
 @group(0) @binding(2) var<storage, read> window: array<f32>;
-@group(0) @binding(3) var<storage, read> twiddle: array<vec2<f32>>;
+@group(0) @binding(3) var<storage, read> twiddle: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> mag: array<f32>;
 @group(0) @binding(5) var<storage, read> stats: array<f32>;
 @group(0) @binding(6) var<storage, read_write> io: array<f32>;
 
-var<workgroup> re: array<f32, MAX_FFT>;
-var<workgroup> im: array<f32, MAX_FFT>;
+var<workgroup> re: array<vec2<f32>, MAX_FFT>;
+var<workgroup> im: array<vec2<f32>, MAX_FFT>;
 
-// Pre-emphasised, scaled, windowed sample n of the frame starting at `base` (0 past frame_length).
+// Double-f32 arithmetic on (hi, lo) pairs.
+fn two_sum(a: f32, b: f32) -> vec2<f32> {
+  let s = a + b;
+  let bb = s - a;
+  return vec2<f32>(s, (a - (s - bb)) + (b - bb));
+}
+
+fn quick_two_sum(s: f32, e: f32) -> vec2<f32> {
+  let t = s + e;
+  return vec2<f32>(t, e - (t - s));
+}
+
+// a = hi + lo with hi the top 12 significant bits of a: products of such halves are exact in f32.
+fn split12(a: f32) -> vec2<f32> {
+  let hi = bitcast<f32>(bitcast<u32>(a) & 0xfffff000u);
+  return vec2<f32>(hi, a - hi);
+}
+
+fn two_prod(a: f32, b: f32) -> vec2<f32> {
+  let p = a * b;
+  let x = split12(a);
+  let y = split12(b);
+  return vec2<f32>(p, (((x.x * y.x - p) + x.x * y.y) + x.y * y.x) + x.y * y.y);
+}
+
+fn df_add(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+  let s = two_sum(a.x, b.x);
+  return quick_two_sum(s.x, s.y + (a.y + b.y));
+}
+
+fn df_mul(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+  let p = two_prod(a.x, b.x);
+  return quick_two_sum(p.x, p.y + (a.x * b.y + a.y * b.x));
+}
+
+// v, hidden from the compiler behind an integer op with a uniform zero: a product passed through here is
+// rounded to f32 before it is added, as the HF extractor rounds it, instead of being fused into an FMA
+// (SPIR-V float ops may be contracted). Any other rounding of the frame samples adds noise of ~1e-7 of
+// the frame's peak to every bin, as a plain f32 FFT does.
+fn rounded(v: f32) -> f32 {
+  return bitcast<f32>(bitcast<u32>(v) ^ params.opaque_zero);
+}
+
+// Sample i of the frame at `base`, times input_scale, rounded to f32.
+fn sample(i: u32) -> f32 {
+  return rounded(wave[i] * params.input_scale);
+}
+
+// Pre-emphasised, scaled, windowed sample n of the frame starting at `base` (0 past frame_length), with
+// every step rounded to f32 as in the HF extractor.
 fn frame_sample(base: u32, n: u32) -> f32 {
   if (n >= params.frame_length) { return 0.0; }
   let a = params.preemphasis;
-  let s = params.input_scale;
   var y: f32;
   if (params.mode == 1u) {
     if (n == 0u) {
-      y = (wave[base] * s) * (1.0 - a);
+      y = rounded(sample(base) * params.one_minus_preemphasis);
     } else {
-      y = wave[base + n] * s - a * (wave[base + n - 1u] * s);
+      y = sample(base + n) - rounded(a * sample(base + n - 1u));
     }
   } else if (params.mode == 2u) {
-    y = wave[base + n + 1u] * s - a * (wave[base + n] * s);
+    y = sample(base + n + 1u) - rounded(a * sample(base + n));
   } else {
-    y = wave[base + n] * s;
+    y = sample(base + n);
   }
-  return y * window[n];
+  return rounded(y * window[n]);
 }
 
 @compute @workgroup_size(WG)
@@ -105,8 +164,8 @@ fn spectrum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 
   for (var n = lid; n < n_fft; n += WG) {
     let dst = reverseBits(n) >> shift;
-    re[dst] = frame_sample(base, n);
-    im[dst] = 0.0;
+    re[dst] = vec2<f32>(frame_sample(base, n), 0.0);
+    im[dst] = vec2<f32>(0.0, 0.0);
   }
   workgroupBarrier();
 
@@ -118,16 +177,18 @@ fn spectrum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
       let i0 = (k / half) * 2u * half + j;
       let i1 = i0 + half;
       let w = twiddle[j * step];
+      let wr = w.xy;
+      let wi = w.zw;
       let br = re[i1];
       let bi = im[i1];
-      let tr = w.x * br - w.y * bi;
-      let ti = w.x * bi + w.y * br;
+      let tr = df_add(df_mul(wr, br), -df_mul(wi, bi));
+      let ti = df_add(df_mul(wr, bi), df_mul(wi, br));
       let ar = re[i0];
       let ai = im[i0];
-      re[i0] = ar + tr;
-      im[i0] = ai + ti;
-      re[i1] = ar - tr;
-      im[i1] = ai - ti;
+      re[i0] = df_add(ar, tr);
+      im[i0] = df_add(ai, ti);
+      re[i1] = df_add(ar, -tr);
+      im[i1] = df_add(ai, -ti);
     }
     workgroupBarrier();
     half = half * 2u;
@@ -137,7 +198,11 @@ fn spectrum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   let n_bins = n_fft / 2u + 1u;
   for (var k = lid; k < params.bin_stride; k += WG) {
     var v = 0.0;
-    if (k < n_bins) { v = length(vec2<f32>(re[k], im[k])); }
+    if (k < n_bins) {
+      let r = re[k].x + re[k].y;
+      let i = im[k].x + im[k].y;
+      v = sqrt(r * r + i * i);
+    }
     mag[out_base + k] = v;
   }
 }

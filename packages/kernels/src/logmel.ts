@@ -11,20 +11,19 @@ import { guardCount, guardF32, guardHolds, guardSeparate } from './norm.ts';
  */
 const WG = 256;
 export const logmelKernels = {
-  spectrum1024: defineKernel('logmel', source, 'spectrum', { WG, MAX_FFT: 1024 }),
-  spectrum2048: defineKernel('logmel', source, 'spectrum', { WG, MAX_FFT: 2048 }),
+  spectrum: defineKernel('logmel', source, 'spectrum', { WG, MAX_FFT: 1024 }),
   logMel: defineKernel('logmel', source, 'log_mel', { WG }),
 };
 
 /** Pre-emphasis flavours: none, HTK (first sample times 1 - a, the frame's last sample unused), plain. */
 export type PreemphasisMode = 'none' | 'htk' | 'plain';
 const MODE_CODE: Record<PreemphasisMode, number> = { none: 0, htk: 1, plain: 2 };
-/** The largest transform the kernels hold in workgroup memory (2 x 2048 f32 = 16 KiB). */
-export const MAX_FFT_LENGTH = 2048;
+/** The largest transform the kernel holds in workgroup memory ((hi, lo) re and im: 4 x 1024 f32 = 16 KiB). */
+export const MAX_FFT_LENGTH = 1024;
 
 const NO_PARAMS = {
   rows: 0, frame0: 0, frames: 0, wave_stride: 0, hop: 0, frame_length: 0, fft_length: 0, fft_log2: 0,
-  bin_stride: 0, mode: 0, preemphasis: 0, input_scale: 0, n: 0, feature_size: 0, mel_floor: 0, _pad: 0,
+  bin_stride: 0, mode: 0, preemphasis: 0, input_scale: 0, n: 0, feature_size: 0, mel_floor: 0, one_minus_preemphasis: 0, opaque_zero: 0, _pad0: 0, _pad1: 0, _pad2: 0,
 };
 
 export interface SpectrumArgs {
@@ -33,7 +32,7 @@ export interface SpectrumArgs {
   waveStride: number;
   /** f32 [frameLength] analysis window. */
   window: Tensor;
-  /** f32 [fftLength / 2, 2]: fftTwiddles(fftLength). */
+  /** f32 [fftLength / 2, 4]: fftTwiddles(fftLength). */
   twiddle: Tensor;
   /** f32 out: rows x binStride magnitudes (row 0 is frame `frame0`). */
   mag: Tensor;
@@ -85,19 +84,17 @@ export function spectrum(gpu: Gpu, args: SpectrumArgs): Dispatch {
   const clips = Math.ceil((frame0 + rows) / frames);
   guardHolds(op, wave, (clips - 1) * waveStride + (frames - 1) * hop + span);
   guardHolds(op, window, frameLength);
-  guardHolds(op, twiddle, fftLength);
+  guardHolds(op, twiddle, 2 * fftLength);
   guardHolds(op, mag, rows * binStride);
   if (rows * binStride > 0xffffffff || clips * waveStride > 0xffffffff) throw new ShapeError(op, 'sizes exceed u32 indexing');
   guardSeparate(op, mag, wave, window, twiddle);
 
-  const kernel = fftLength <= 1024 ? logmelKernels.spectrum1024 : logmelKernels.spectrum2048;
-
   return {
-    kernel,
+    kernel: logmelKernels.spectrum,
     bindings: { wave, window, twiddle, mag },
     params: {
       ...NO_PARAMS, rows, frame0, frames, wave_stride: waveStride, hop, frame_length: frameLength, fft_length: fftLength,
-      fft_log2: Math.log2(fftLength), bin_stride: binStride, mode: MODE_CODE[mode], preemphasis, input_scale: inputScale,
+      fft_log2: Math.log2(fftLength), bin_stride: binStride, mode: MODE_CODE[mode], preemphasis, one_minus_preemphasis: 1 - preemphasis, input_scale: inputScale,
     },
     workgroups: foldWorkgroups(rows, gpu.caps.limits.maxComputeWorkgroupsPerDimension),
   };
@@ -142,13 +139,17 @@ export function periodicHann(n: number): Float32Array {
   return out;
 }
 
-/** FFT twiddles (cos, -sin)(2 pi m / n) for m < n / 2, computed in f64: [n / 2, 2]. */
+/** FFT twiddles cos and -sin of 2 pi m / n for m < n / 2, computed in f64, as f32 (hi, lo) pairs: [n / 2, 4]. */
 export function fftTwiddles(n: number): Float32Array {
-  const out = new Float32Array(n);
+  const out = new Float32Array(2 * n);
   for (let m = 0; m < n / 2; m++) {
     const a = (2 * Math.PI * m) / n;
-    out[2 * m] = Math.cos(a);
-    out[2 * m + 1] = -Math.sin(a);
+    const c = Math.cos(a);
+    const s = -Math.sin(a);
+    out[4 * m] = c;
+    out[4 * m + 1] = c - out[4 * m];
+    out[4 * m + 2] = s;
+    out[4 * m + 3] = s - out[4 * m + 2];
   }
   return out;
 }

@@ -14,7 +14,16 @@ export {
 } from './chat.ts';
 export type { AudioPart, ChatMessage, ChatRole, ContentPart, EncodeChatOptions, ImagePart, PlaceholderOptions, RenderChatOptions, TextPart } from './chat.ts';
 export { StreamingDetokenizer } from './detokenize.ts';
-export { ChatFormatError, TokenizerError } from './errors.ts';
+export { AudioError, ChatFormatError, TokenizerError } from './errors.ts';
+export type { AudioErrorReason } from './errors.ts';
+export { AUDIO_SAMPLE_RATE, mixToMono, polyphaseFilter, resample, resampledLength } from './audio/resample.ts';
+export type { PolyphaseFilter } from './audio/resample.ts';
+export { MAX_CLIP_SAMPLES, splitClips } from './audio/clips.ts';
+export type { ClipSplit } from './audio/clips.ts';
+export { encodeWav, parseWav } from './audio/wav.ts';
+export type { Wav, WavEncoding } from './audio/wav.ts';
+export { audioFeatureConfig, audioFeatures, readAudioFeatures } from './audio/features.ts';
+export type { AudioFeatureConfig, AudioFeatureOptions, AudioFeatures } from './audio/features.ts';
 export { DEFAULT_IMAGE_SIZE, imageSizeFromPreprocessorConfig, preprocessImage, readPixelValues } from './image.ts';
 export type { ExternalImage, ImageSize, ImageSource, PreprocessImageOptions, RawImage } from './image.ts';
 export { ImageError } from './image-errors.ts';

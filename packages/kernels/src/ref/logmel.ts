@@ -14,13 +14,18 @@ export interface SpectrumRefOptions {
   inputScale?: number;
 }
 
-/** The pre-emphasised, windowed frame (frameLength values) starting at sample `base`, in f64. */
+/**
+ * The pre-emphasised, windowed frame (frameLength values) starting at sample `base`, formed step by step
+ * in f32 as the HF extractor forms it (its transform, mel projection and log are f64).
+ */
 export function frameRef(wave: ArrayLike<number>, base: number, frameLength: number, window: ArrayLike<number>, a: number, mode: PreemphasisMode, scale = 1): Float64Array {
-  const x = (i: number) => wave[base + i] * scale;
+  const f = Math.fround;
+  const x = (i: number) => f(wave[base + i] * scale);
+  const a32 = f(a);
   const y = new Float64Array(frameLength);
   for (let j = 0; j < frameLength; j++) {
-    const v = mode === 'htk' ? (j === 0 ? x(0) * (1 - a) : x(j) - a * x(j - 1)) : mode === 'plain' ? x(j + 1) - a * x(j) : x(j);
-    y[j] = v * window[j];
+    const v = mode === 'htk' ? (j === 0 ? f(x(0) * f(1 - a)) : f(x(j) - f(a32 * x(j - 1)))) : mode === 'plain' ? f(x(j + 1) - f(a32 * x(j))) : x(j);
+    y[j] = f(v * window[j]);
   }
   return y;
 }
