@@ -12,7 +12,7 @@ import {
   isSelectable,
   loadTextModel,
   parentTensorName,
-  parseConfig,
+  parseConfigReport,
   planSlice,
   resolveSlice,
   SliceError,
@@ -221,7 +221,7 @@ export async function loadModel(gpu: Gpu, files: FileSource, options: LoadOption
   tracker.step('config', 0, 1);
   const weights: Weights = await openModelDir(files);
   tracker.weightsVerified(weights.format === 'g3n-artifact');
-  const parent = parseConfig(weights.config);
+  const { config: parent, defaulted } = parseConfigReport(weights.config);
   const gen = await readJson(files, 'generation_config.json');
   tracker.step('config', 1, 1);
 
@@ -265,6 +265,7 @@ export async function loadModel(gpu: Gpu, files: FileSource, options: LoadOption
     defaults: samplingDefaults(gen),
     memory,
     matformer: matformer ? { name: matformer.slice.name, reason: matformer.reason } : null,
+    configDefaults: defaulted,
   };
   tracker.step('ready', 1, 1);
   return { model, tokenizer, chatTemplate: template, eosIds: eos, info };

@@ -105,6 +105,8 @@ export interface ModelInfo {
   memory: MemoryEstimate;
   /** The MatFormer slice loaded and why (the request, or the choice of 'auto'); null for the whole model. */
   matformer: { name: string; reason: string } | null;
+  /** Fields of the text config that config.json leaves out and that took Hugging Face's Gemma3nTextConfig default, each once (dotted paths). */
+  configDefaults: string[];
 }
 
 export interface EngineCapabilities {

@@ -55,6 +55,7 @@ describe('artifact integrity through engine.load', { timeout: GPU_TEST_TIMEOUT }
     const events: LoadProgress[] = [];
     const info = await load(events);
     expect(info.numLayers).toBeGreaterThan(0);
+    expect(info.configDefaults).toEqual([]);
     // The range refused before was not cached: fetched again, damaged once by the server, fetched once more.
     const again = server.gets(new RegExp(`${file}$`)).filter((r) => r.start <= part.offset && r.start + r.sent > part.offset);
     expect(again).toHaveLength(2);

@@ -72,12 +72,43 @@ function isRecord(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Typed field access on one JSON object; every error names the field's dotted path. */
+/**
+ * Fields that set a tensor's shape: Hugging Face's class defaults them to E4B's sizes, which would only
+ * turn a config that leaves one out into a shape mismatch far from its cause, so each must be present.
+ */
+export const REQUIRED_TEXT_FIELDS = [
+  'vocab_size',
+  'vocab_size_per_layer_input',
+  'hidden_size',
+  'hidden_size_per_layer_input',
+  'intermediate_size',
+  'num_hidden_layers',
+  'num_attention_heads',
+  'num_key_value_heads',
+  'head_dim',
+] as const;
+
+/** Typed field access on one JSON object; every error names the field's dotted path, every default applied is recorded in `defaulted`. */
 class Fields {
   constructor(
     readonly obj: Obj,
     readonly prefix: string,
+    readonly defaulted: string[] = [],
   ) {}
+
+  /** The same object read without recording defaults (values that other fields may override). */
+  quiet(): Fields {
+    return new Fields(this.obj, this.prefix, []);
+  }
+
+  /** Fail with the field's name when a field without a default is absent. */
+  require(keys: readonly string[]): void {
+    for (const key of keys) {
+      if (this.obj[key] === undefined || this.obj[key] === null) {
+        throw new ConfigError(this.path(key), 'is missing; it sets the shape of weights and has no default, so take it from the checkpoint\'s own config.json');
+      }
+    }
+  }
 
   path(key: string): string {
     return `${this.prefix}${key}`;
@@ -88,7 +119,9 @@ class Fields {
   }
 
   value(key: string, def: unknown): unknown {
-    return this.obj[key] === undefined ? def : this.obj[key];
+    if (this.obj[key] !== undefined) return this.obj[key];
+    this.defaulted.push(this.path(key));
+    return def;
   }
 
   int(key: string, def: number, min: number): number {
@@ -127,7 +160,10 @@ class Fields {
   /** A list of exactly `n` entries, each checked by `each`; `def` when absent or null. */
   list<T>(key: string, n: number, def: () => T[], each: (v: unknown, i: number) => T | undefined, what: string): T[] {
     const v = this.obj[key];
-    if (v === undefined || v === null) return def();
+    if (v === undefined || v === null) {
+      this.defaulted.push(this.path(key));
+      return def();
+    }
     if (!Array.isArray(v)) throw new ConfigError(this.path(key), `must be a list of ${what}, got ${show(v)}`);
     if (v.length !== n) throw new ConfigError(this.path(key), `has ${v.length} entries, num_hidden_layers is ${n}`);
     return v.map((x, i) => {
@@ -156,15 +192,19 @@ function isDefaultRope(v: unknown): boolean {
 
 function parseRope(f: Fields): { full: number; sliding: number } {
   if (!isDefaultRope(f.get('rope_scaling'))) throw new UnsupportedConfigError(f.path('rope_scaling'), f.get('rope_scaling'), 'no rope scaling');
-  const legacy = { full: f.num('rope_theta', 1_000_000), sliding: f.num('rope_local_base_freq', 10_000) };
   const rp = f.get('rope_parameters');
+  const base = rp === undefined || rp === null ? f : f.quiet();
+  const legacy = { full: base.num('rope_theta', 1_000_000), sliding: base.num('rope_local_base_freq', 10_000) };
   if (rp === undefined || rp === null) return legacy;
   if (!isRecord(rp)) throw new ConfigError(f.path('rope_parameters'), `must be an object, got ${show(rp)}`);
   const flat = new Fields(rp, f.path('rope_parameters.'));
   if (flat.str('rope_type', 'default') !== 'default') throw new UnsupportedConfigError(flat.path('rope_type'), rp.rope_type, 'only the default rope');
   const theta = (key: 'full_attention' | 'sliding_attention', fallback: number): number => {
     const sub = rp[key];
-    if (sub === undefined || sub === null) return fallback;
+    if (sub === undefined || sub === null) {
+      if (f.get(key === 'full_attention' ? 'rope_theta' : 'rope_local_base_freq') === undefined) f.defaulted.push(flat.path(key));
+      return fallback;
+    }
     if (!isRecord(sub)) throw new ConfigError(flat.path(key), `must be an object, got ${show(sub)}`);
     const s = new Fields(sub, flat.path(`${key}.`));
     const type = s.str('rope_type', s.str('type', 'default'));
@@ -185,6 +225,7 @@ export function kvSourceMap(layerTypes: readonly LayerType[], numKvSharedLayers:
 }
 
 function parseText(f: Fields, top: Fields | null): TextConfig {
+  f.require(REQUIRED_TEXT_FIELDS);
   const activation = f.str('hidden_activation', 'gelu_pytorch_tanh');
   if (activation !== 'gelu_pytorch_tanh') throw new UnsupportedConfigError(f.path('hidden_activation'), activation, 'only gelu_pytorch_tanh');
   if (f.bool('attention_bias', false)) throw new UnsupportedConfigError(f.path('attention_bias'), true, 'no attention biases');
@@ -293,13 +334,30 @@ function parseEmbedder(top: Fields, key: 'vision_config' | 'audio_config', text:
   return out;
 }
 
+export interface ConfigReport {
+  config: ModelConfig;
+  /** The text config's fields config.json leaves out, each set once to Hugging Face's Gemma3nTextConfig default (dotted paths). */
+  defaulted: string[];
+}
+
 export function parseConfig(json: unknown): ModelConfig {
+  return parseConfigReport(json).config;
+}
+
+/** parseConfig, and which fields took their default. */
+export function parseConfigReport(json: unknown): ConfigReport {
+  const defaulted: string[] = [];
+  const config = parseConfigInto(json, defaulted);
+  return { config, defaulted: [...new Set(defaulted)] };
+}
+
+function parseConfigInto(json: unknown, defaulted: string[]): ModelConfig {
   if (!isRecord(json)) throw new ConfigError('(root)', `must be a JSON object, got ${show(json)}`);
   const top = new Fields(json, '');
   const modelType = json.model_type;
   const none = { vision: null, audio: null, imageTokenId: null, audioTokenId: null, boiTokenId: null, eoiTokenId: null, boaTokenId: null, eoaTokenId: null };
   if (json.text_config === undefined) {
-    if (modelType === 'gemma3n_text' || (modelType === undefined && 'num_hidden_layers' in json)) return { text: parseText(top, null), ...none, raw: json };
+    if (modelType === 'gemma3n_text' || (modelType === undefined && 'num_hidden_layers' in json)) return { text: parseText(new Fields(json, '', defaulted), null), ...none, raw: json };
     if (modelType === undefined) throw new ConfigError('text_config', 'is missing (expected a Gemma3nForConditionalGeneration or gemma3n_text config)');
     throw new UnsupportedConfigError('model_type', modelType, 'only gemma3n and gemma3n_text');
   }
@@ -307,7 +365,7 @@ export function parseConfig(json: unknown): ModelConfig {
   const tc = json.text_config;
   if (!isRecord(tc)) throw new ConfigError('text_config', `must be an object, got ${show(tc)}`);
   if (tc.model_type !== undefined && tc.model_type !== 'gemma3n_text') throw new UnsupportedConfigError('text_config.model_type', tc.model_type, 'only gemma3n_text');
-  const text = parseText(new Fields(tc, 'text_config.'), top);
+  const text = parseText(new Fields(tc, 'text_config.', defaulted), top);
   const vision = parseEmbedder(top, 'vision_config', text, { vocabOffset: 262_144, hiddenSize: 2048 });
   const audio = parseEmbedder(top, 'audio_config', text, { vocabOffset: 262_272, hiddenSize: 1536 });
   if (vision && audio && vision.vocabOffset < audio.vocabOffset + audio.vocabSize && audio.vocabOffset < vision.vocabOffset + vision.vocabSize) {

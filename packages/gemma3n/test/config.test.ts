@@ -1,11 +1,24 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig, UnsupportedConfigError, type ModelConfig, type TextConfig } from '../src/index.ts';
+import { ConfigError, parseConfig, parseConfigReport, REQUIRED_TEXT_FIELDS, UnsupportedConfigError, type ModelConfig, type TextConfig } from '../src/index.ts';
 
 const FIXTURES = join(import.meta.dirname, '../../../../shared/fixtures');
 const load = (dir: string): Record<string, unknown> => JSON.parse(readFileSync(join(FIXTURES, dir, 'config.json'), 'utf8'));
 const tinyA = () => load('gemma3n-tiny-a') as { text_config: Record<string, unknown> } & Record<string, unknown>;
+
+/** The shape fields every config must give (REQUIRED_TEXT_FIELDS), at E4B's sizes. */
+const E4B_SHAPES = {
+  vocab_size: 262_400,
+  vocab_size_per_layer_input: 262_144,
+  hidden_size: 2048,
+  hidden_size_per_layer_input: 256,
+  intermediate_size: 16_384,
+  num_hidden_layers: 35,
+  num_attention_heads: 8,
+  num_key_value_heads: 2,
+  head_dim: 256,
+};
 
 const S = 'sliding';
 const F = 'full';
@@ -91,7 +104,7 @@ describe('parseConfig layouts and defaults', () => {
   });
 
   it('applies the Gemma3nTextConfig defaults (E4B) and derives the E4B KV map', () => {
-    const t = parseConfig({ model_type: 'gemma3n_text' }).text;
+    const t = parseConfig({ model_type: 'gemma3n_text', ...E4B_SHAPES }).text;
     expect(t).toMatchObject({ vocabSize: 262400, vocabSizePerLayerInput: 262144, hiddenSize: 2048, numLayers: 35, numHeads: 8, numKvHeads: 2, headDim: 256, hiddenSizePerLayerInput: 256, slidingWindow: 512, laurelRank: 64, numKvSharedLayers: 15, altupNumInputs: 4, finalLogitSoftcap: 30 });
     expect(t.intermediateSize).toEqual(Array(35).fill(16384));
     expect(t.layerTypes.flatMap((x, i) => (x === 'full' ? [i] : []))).toEqual([4, 9, 14, 19, 24, 29, 34]);
@@ -102,10 +115,10 @@ describe('parseConfig layouts and defaults', () => {
   });
 
   it('E2B: 30 layers, 10 shared, scalar intermediate_size', () => {
-    const t = parseConfig({ model_type: 'gemma3n_text', num_hidden_layers: 30, num_kv_shared_layers: 10, intermediate_size: 8192 }).text;
+    const t = parseConfig({ model_type: 'gemma3n_text', ...E4B_SHAPES, num_hidden_layers: 30, num_kv_shared_layers: 10, intermediate_size: 8192 }).text;
     expect(t.intermediateSize).toEqual(Array(30).fill(8192));
     expect(t.kvSource.slice(20)).toEqual([18, 18, 18, 18, 19, 18, 18, 18, 18, 19]);
-    expect(parseConfig({ model_type: 'gemma3n_text', num_hidden_layers: 6, num_kv_shared_layers: 0, layer_types: null }).text.activationSparsity).toEqual(Array(6).fill(0));
+    expect(parseConfig({ model_type: 'gemma3n_text', ...E4B_SHAPES, num_hidden_layers: 6, num_kv_shared_layers: 0, layer_types: null }).text.activationSparsity).toEqual(Array(6).fill(0));
   });
 
   it('both rope forms', () => {
@@ -193,6 +206,34 @@ describe('parseConfig rejects bad configs with the field named', () => {
     expectConfigError([1], ConfigError, '(root)');
     expectConfigError({ model_type: 'llama' }, UnsupportedConfigError, 'model_type');
     expectConfigError({ architectures: ['Gemma3nForConditionalGeneration'] }, ConfigError, 'text_config');
-    expectConfigError({ model_type: 'gemma3n_text', head_dim: 0 }, ConfigError, 'head_dim');
+    expectConfigError({ model_type: 'gemma3n_text', ...E4B_SHAPES, head_dim: 0 }, ConfigError, 'head_dim');
+  });
+
+  it('a missing field that sets a weight shape is an error naming it, nested or bare', () => {
+    for (const field of REQUIRED_TEXT_FIELDS) {
+      const nested = tinyA();
+      delete nested.text_config[field];
+      expectConfigError(nested, ConfigError, `text_config.${field}`);
+      const bare = { ...tinyA().text_config };
+      bare[field] = null;
+      expectConfigError(bare, ConfigError, field);
+    }
+    expect(() => parseConfig({ model_type: 'gemma3n_text' })).toThrow(/config\.json: vocab_size is missing; it sets the shape of weights/);
+  });
+
+  it('a missing field with a Hugging Face default takes it, and the report lists it once', () => {
+    const c = tinyA();
+    expect(parseConfigReport(c).defaulted).toEqual([]);
+    delete c.text_config.sliding_window;
+    delete c.text_config.final_logit_softcapping;
+    const { config, defaulted } = parseConfigReport(c);
+    expect(config.text.slidingWindow).toBe(512);
+    expect(config.text.finalLogitSoftcap).toBe(30);
+    expect(defaulted).toEqual(['text_config.sliding_window', 'text_config.final_logit_softcapping']);
+    const modern = tinyA();
+    delete modern.text_config.rope_theta;
+    delete modern.text_config.rope_local_base_freq;
+    modern.text_config.rope_parameters = { full_attention: { rope_theta: 250_000 } };
+    expect(parseConfigReport(modern).defaulted).toEqual(['text_config.rope_parameters.sliding_attention']);
   });
 });
