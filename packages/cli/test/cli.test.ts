@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -10,6 +10,7 @@ import { FIXTURES } from '../../gemma3n/test/golden.ts';
 import { checkOutputPath, errorLine, HelpRequested } from '../src/args.ts';
 import { CONVERT_USAGE } from '../src/commands/convert.ts';
 import { RUN_USAGE, runCommand } from '../src/commands/run.ts';
+import { fuzzSafetensors, rng } from '../../weights/test/fuzz.ts';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '../../..');
@@ -113,5 +114,19 @@ describe('g3n run from the shell', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(new RegExp(`^g3n: INTEGRITY: ${last.file} \\(.*\\): sha256 [0-9a-f]{64} does not match`));
     expect(r.stderr).not.toContain('XDG_RUNTIME_DIR');
+  });
+
+  it('fuzzed safetensors through g3n run: each case exits 0 or with one typed line, never a hang or a stack trace', async () => {
+    const file = new Uint8Array(readFileSync(join(TINY, 'model.safetensors')));
+    for (const seed of [3, 7, 12, 21]) {
+      const dir = join(tmp, `fuzz-${seed}`);
+      mkdirSync(dir);
+      copyFileSync(join(TINY, 'config.json'), join(dir, 'config.json'));
+      writeFileSync(join(dir, 'model.safetensors'), fuzzSafetensors(file, rng(seed)));
+      const r = await g3n(['run', '--model', dir, '--ids', '2,3', '--max-new-tokens', '1', '--json', join(dir, 'out.json')]);
+      expect([0, 1], `case ${seed}: ${r.stderr}`).toContain(r.code);
+      expect(r.stderr, `case ${seed}`).not.toMatch(/^\s+at /m);
+      if (r.code !== 0) expect(r.stderr.trim().split('\n'), `case ${seed}`).toEqual([expect.stringMatching(/^g3n: (BAD_CHECKPOINT|BAD_CONFIG|BAD_SHAPE): /)]);
+    }
   });
 });
