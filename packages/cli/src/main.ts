@@ -10,7 +10,9 @@ const USAGE = `usage: g3n <command> [options]
   run       --model <dir> --ids <id,id,...> --max-new-tokens <N> --json <out.json> [--matformer <slice.json or name>]
   tokenize  --tokenizer <tokenizer.json> --input <file> --json <out.json>
   convert   --in <checkpoint dir or URL> --out <dir> --quant q4|q8|f16|bf16|f32 [--model-id <id>] [--revision <r>] [--shard-mib <N>] [--roles <role=dtype,...>]
-  preprocess-image  (--rgba <file> --size <W>x<H> | --image <png|jpg>) --out <out.safetensors> [--target <N or W>x<H>] [--model <dir>]`;
+  encode-audio  --model <dir> --features <file>:<tensor> [--mask <file>:<tensor>] --out <out.safetensors>
+  preprocess-image  (--rgba <file> --size <W>x<H> | --image <png|jpg>) --out <out.safetensors> [--target <N or W>x<H>] [--model <dir>]
+  audio-features  (--wave <file.safetensors>:<tensor> | --audio <file.wav>)... --out <out.safetensors> [--config <preprocessor_config.json>]`;
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -27,6 +29,14 @@ async function main(argv: string[]): Promise<void> {
     case 'convert': {
       const { convertCommand } = await import('./commands/convert.ts');
       return convertCommand(rest);
+    }
+    case 'encode-audio': {
+      const { encodeAudioCommand } = await import('./commands/encode-audio.ts');
+      return encodeAudioCommand(rest);
+    }
+    case 'audio-features': {
+      const { audioFeaturesCommand } = await import('./commands/audio-features.ts');
+      return audioFeaturesCommand(rest);
     }
     case 'preprocess-image': {
       const { preprocessImageCommand } = await import('./commands/preprocess-image.ts');

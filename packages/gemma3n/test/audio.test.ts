@@ -6,7 +6,8 @@ import { nodeFileSource } from '@g3n/weights/node';
 import { testGpu } from '../../kernels/test/util.ts';
 import { AudioInputError, AudioTower, AudioTowerMissingError, loadAudioTower } from '../src/audio/index.ts';
 import { parseConfig } from '../src/config.ts';
-import { FIXTURES, ids, loadGolden, tensor, type GoldenTensor } from './golden.ts';
+import { loadTextModel } from '../src/load.ts';
+import { checkLogits, FIXTURES, ids, loadGolden, tensor, type GoldenTensor } from './golden.ts';
 
 const DIR = join(FIXTURES, 'gemma3n-tiny-audio-a');
 /** Fixture README: encoder outputs and soft tokens within 1e-3 (values are O(1)). */
@@ -82,6 +83,36 @@ describe('Gemma 3n audio tower on gemma3n-tiny-audio-a', () => {
       enc.destroy();
     }
   });
+
+  it('end to end: the soft tokens fill the audio placeholders; prefill logits within 2e-2 and greedy ids exact', async () => {
+    const gpu = await testGpu();
+    const model = await loadTextModel(gpu, weights, { maxContext: 64, maxChunk: 48 });
+    const feats = golden.get('input_features')!;
+    const enc = await tower.encode(feats.data, feats.shape, tensor(golden, 'input_features_mask'));
+    try {
+      const V = model.cfg.vocabSize;
+      const softTokens = [{ tokenId: tower.config.audioTokenId, embeds: enc.softTokens[0], count: tower.config.softTokens }];
+      const { logits, captures } = await model.prefill(ids(golden, 'e2e.prompt_ids'), { softTokens, allLogits: true, capture: ['inputs_embeds'] });
+      expect(maxAbsDiff(captures.get('inputs_embeds')!, tensor(golden, 'e2e.inputs_embeds')), 'merged input embeddings').toBeLessThanOrEqual(TOL);
+      const pre = checkLogits(logits, tensor(golden, 'e2e.prefill_logits'), V, null);
+      expect(pre.maxAbs, 'prefill logits max |diff|').toBeLessThanOrEqual(2e-2);
+      const want = tensor(golden, 'e2e.decode_logits');
+      const expected = ids(golden, 'e2e.generated_ids');
+      const generated: number[] = [];
+      let last = logits.subarray(logits.length - V);
+      for (let step = 0; step < expected.length; step++) {
+        expect(checkLogits(last, want.subarray(step * V, (step + 1) * V), V, null).maxAbs, `decode step ${step}`).toBeLessThanOrEqual(2e-2);
+        let best = 0;
+        for (let i = 1; i < V; i++) if (last[i] > last[best]) best = i;
+        generated.push(best);
+        if (step + 1 < expected.length) last = await model.decode(best);
+      }
+      expect(generated).toEqual(expected);
+    } finally {
+      enc.destroy();
+      model.destroy();
+    }
+  }, 400_000);
 
   it('refuses features of the wrong shape and a checkpoint without the tower with typed errors', async () => {
     const feats = golden.get('input_features')!;

@@ -1,16 +1,30 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { requestNodeGpu } from '@g3n/gpu/node';
-import { loadTextModel, parseSliceJson, type SliceConfig } from '@g3n/gemma3n';
+import { loadTextModel, parseConfig, parseSliceJson, type SliceConfig, type SoftTokens } from '@g3n/gemma3n';
 import { openModelDir } from '@g3n/weights';
 import { nodeFileSource } from '@g3n/weights/node';
 import { checkOutputPath, parseArgs, required } from '../args.ts';
+import { checkAudioInput, checkAudioPlaceholders, openAudioTower, readTensorSpec, type TensorFromFile } from './audio-input.ts';
 
-export const RUN_USAGE = `usage: g3n run --model <dir> --ids <id,id,...> --max-new-tokens <N> --json <out.json> [--matformer <slice.json or name>]
+export const RUN_USAGE = `usage: g3n run --model <dir> --ids <id,id,...> --max-new-tokens <N> --json <out.json> [--matformer <slice.json or name>] [--audio-features <file>:<tensor> ...]
   --model           a Hugging Face checkpoint folder or a g3n artifact folder (every shard piece is checked against its sha256)
   --ids             the prompt's token ids, comma-separated
   --max-new-tokens  greedy tokens to generate after the prompt (0: prefill only)
   --json            where to write prompt_ids, prefill_logits, generated_ids and decode_logits
-  --matformer       a MatFormer slice: a slicing-config JSON file or a published configuration's name`;
+  --matformer       a MatFormer slice: a slicing-config JSON file or a published configuration's name
+  --audio-features  log-mel features [frames, 128] of a clip (repeatable, in prompt order): the audio tower's
+                    soft tokens fill the clip's audio_token_id placeholders in --ids`;
+
+/** Take every `--audio-features <value>` out of argv (the option repeats; parseArgs takes each flag once). */
+function takeRepeated(argv: string[], flag: string): { rest: string[]; values: string[] } {
+  const rest: string[] = [];
+  const values: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === flag && argv[i + 1] !== undefined && !argv[i + 1].startsWith('--')) values.push(argv[++i]);
+    else rest.push(argv[i]);
+  }
+  return { rest, values };
+}
 
 /** Indices of the maximum (lowest index on ties), as the reference's argmax. */
 function argmax(x: Float32Array): number {
@@ -45,7 +59,8 @@ async function readSlice(value: string): Promise<SliceConfig | string> {
 
 /** g3n run: greedy prefill + decode of an HF checkpoint or a g3n artifact directory, logits written as JSON. */
 export async function runCommand(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, ['model', 'ids', 'max-new-tokens', 'json', 'matformer'], RUN_USAGE);
+  const audio = takeRepeated(argv, '--audio-features');
+  const args = parseArgs(audio.rest, ['model', 'ids', 'max-new-tokens', 'json', 'matformer'], RUN_USAGE);
   const dir = required(args, 'model');
   const ids = parseIds(required(args, 'ids'));
   const maxNewText = required(args, 'max-new-tokens');
@@ -54,14 +69,29 @@ export async function runCommand(argv: string[]): Promise<void> {
   const jsonPath = required(args, 'json');
   checkOutputPath(jsonPath, 'json');
   const matformer = args.has('matformer') ? await readSlice(args.get('matformer')!) : undefined;
+  const clips: TensorFromFile[] = audio.values.map((v) => readTensorSpec(v, 'audio-features'));
 
   const weights = await openModelDir(nodeFileSource(dir));
+  if (clips.length > 0) checkAudioInput(parseConfig(weights.config), weights, clips);
   const gpu = await requestNodeGpu();
   try {
     const context = ids.length + maxNew;
     const model = await loadTextModel(gpu, weights, { maxContext: Math.max(context, 1), maxChunk: Math.min(Math.max(ids.length, 1), 256), matformer });
     const V = model.cfg.vocabSize;
-    const { logits } = await model.prefill(ids, { allLogits: true });
+    const softTokens: SoftTokens[] = [];
+    const encodings: Array<{ destroy(): void }> = [];
+    if (clips.length > 0) {
+      const tower = await openAudioTower(gpu, parseConfig(weights.config), weights);
+      checkAudioPlaceholders(ids, tower, clips.reduce((n, c) => n + (c.shape.length === 3 ? c.shape[0] : 1), 0));
+      for (const clip of clips) {
+        const enc = await tower.encode(clip.data, clip.shape);
+        encodings.push(enc);
+        for (const embeds of enc.softTokens) softTokens.push({ tokenId: tower.config.audioTokenId, embeds, count: tower.config.softTokens });
+      }
+      tower.destroy();
+    }
+    const { logits } = await model.prefill(ids, { allLogits: true, softTokens });
+    for (const e of encodings) e.destroy();
     const prefillLogits = rows(logits, V);
     const generated: number[] = [];
     const decodeLogits: number[][] = [];

@@ -1,0 +1,81 @@
+/**
+ * Audio input of the CLI: `<file>:<tensor>` feature matrices read from safetensors files, and the
+ * audio tower of the --model folder encoding them into soft tokens for the prompt.
+ */
+import { readFileSync } from 'node:fs';
+import { AudioInputError, AudioTowerMissingError, audioWeightTable, loadAudioTower, parseAudioConfig, type AudioConfig, type AudioTower, type ModelConfig } from '@g3n/gemma3n';
+import { parseSafetensorsHeader, readHeaderLength, type ModelWeights } from '@g3n/weights';
+
+export interface TensorFromFile {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+}
+
+/** Read `<file>:<tensor>` (F32, F64, I64 or I32 values, returned as f32) from a safetensors file. */
+export function readTensorSpec(spec: string, option: string): TensorFromFile {
+  const at = spec.lastIndexOf(':');
+  if (at <= 0 || at === spec.length - 1) throw new Error(`--${option} must be <file.safetensors>:<tensor name>, got '${spec}'`);
+  const path = spec.slice(0, at);
+  const name = spec.slice(at + 1);
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(path));
+  } catch (e) {
+    throw new Error(`--${option}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const headerLength = readHeaderLength(bytes.subarray(0, 8), bytes.length, path);
+  const header = parseSafetensorsHeader(bytes.subarray(0, 8 + headerLength), bytes.length, path);
+  const e = header.tensors.get(name);
+  if (!e) throw new Error(`--${option}: ${path} has no tensor '${name}' (it has ${[...header.tensors.keys()].slice(0, 8).join(', ')}${header.tensors.size > 8 ? ', ..' : ''})`);
+  const raw = bytes.slice(e.start, e.end);
+  let data: Float32Array;
+  switch (e.dtype) {
+    case 'F32':
+      data = new Float32Array(raw.buffer);
+      break;
+    case 'F64':
+      data = Float32Array.from(new Float64Array(raw.buffer));
+      break;
+    case 'I64':
+      data = Float32Array.from(new BigInt64Array(raw.buffer), (v) => Number(v));
+      break;
+    case 'I32':
+      data = Float32Array.from(new Int32Array(raw.buffer));
+      break;
+    default:
+      throw new Error(`--${option}: tensor '${name}' is ${e.dtype}; give F32, F64, I64 or I32 values`);
+  }
+  return { name, shape: e.shape, data };
+}
+
+/**
+ * Before any GPU work: the checkpoint's audio configuration (AudioTowerMissingError when config.json or
+ * the weights lack the tower) and every clip's feature shape ([frames, F] or [clips, frames, F]).
+ */
+export function checkAudioInput(cfg: ModelConfig, weights: Pick<ModelWeights, 'tensors'>, clips: readonly TensorFromFile[]): AudioConfig {
+  const c = parseAudioConfig(cfg);
+  const missing = audioWeightTable(c).filter((w) => !weights.tensors.has(w.name));
+  if (missing.length > 0) throw new AudioTowerMissingError(`${missing.length} of its tensors are absent, e.g. ${missing[0].name}`);
+  for (const clip of clips) {
+    const s = clip.shape;
+    if ((s.length !== 2 && s.length !== 3) || s[s.length - 1] !== c.inputFeatSize || s.some((d) => d < 1)) {
+      throw new AudioInputError('feature-shape', `audio features must be [clips, frames, ${c.inputFeatSize}] (or [frames, ${c.inputFeatSize}]); '${clip.name}' is [${s.join(', ')}]`, { shape: s });
+    }
+  }
+  return c;
+}
+
+/** The audio tower of an opened checkpoint (AudioTowerMissingError when it has none). */
+export function openAudioTower(gpu: Parameters<typeof loadAudioTower>[0], cfg: ModelConfig, weights: ModelWeights): Promise<AudioTower> {
+  return loadAudioTower(gpu, cfg, (n) => weights.readTensorData(n), (n) => weights.tensors.has(n), (n) => weights.tensors.get(n)?.shape);
+}
+
+/** Throw AudioInputError unless `ids` holds exactly `clips` x soft-token-count audio placeholders. */
+export function checkAudioPlaceholders(ids: readonly number[], tower: AudioTower, clips: number): void {
+  const { audioTokenId, softTokens } = tower.config;
+  const have = ids.filter((id) => id === audioTokenId).length;
+  if (have !== clips * softTokens) {
+    throw new AudioInputError('placeholder-count', `the prompt holds ${have} audio placeholders (id ${audioTokenId}) but ${clips} clip${clips === 1 ? '' : 's'} need ${clips * softTokens} (${softTokens} each)`, { placeholders: have, clips });
+  }
+}
