@@ -11,7 +11,9 @@ const USAGE = `usage: g3n <command> [options]
   tokenize  --tokenizer <tokenizer.json> --input <file> --json <out.json>
   convert   --in <checkpoint dir or URL> --out <dir> --quant q4|q8|f16|bf16|f32 [--model-id <id>] [--revision <r>] [--shard-mib <N>] [--roles <role=dtype,...>]
   encode-audio  --model <dir> --features <file>:<tensor> [--mask <file>:<tensor>] --out <out.safetensors>
-  preprocess-image  (--rgba <file> --size <W>x<H> | --image <png|jpg>) --out <out.safetensors> [--target <N or W>x<H>] [--model <dir>]`;
+  encode-image  --model <dir> --pixel-values <file>:<tensor> --out <out.safetensors>
+  preprocess-image  (--rgba <file> --size <W>x<H> | --image <png|jpg>) --out <out.safetensors> [--target <N or W>x<H>] [--model <dir>]
+  audio-features  (--wave <file.safetensors>:<tensor> | --audio <file.wav>)... --out <out.safetensors> [--config <preprocessor_config.json>]`;
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -32,6 +34,14 @@ async function main(argv: string[]): Promise<void> {
     case 'encode-audio': {
       const { encodeAudioCommand } = await import('./commands/encode-audio.ts');
       return encodeAudioCommand(rest);
+    }
+    case 'encode-image': {
+      const { encodeImageCommand } = await import('./commands/encode-image.ts');
+      return encodeImageCommand(rest);
+    }
+    case 'audio-features': {
+      const { audioFeaturesCommand } = await import('./commands/audio-features.ts');
+      return audioFeaturesCommand(rest);
     }
     case 'preprocess-image': {
       const { preprocessImageCommand } = await import('./commands/preprocess-image.ts');
