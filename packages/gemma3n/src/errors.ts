@@ -71,14 +71,17 @@ export class NumericError extends G3nError {
   /** Kept as a literal so that it survives minification. */
   override name = 'NumericError';
 
-  constructor(message: string, details: { where?: string; tensor?: string; stage?: string } = {}) {
+  constructor(message: string, details: { where?: string; tensor?: string; stage?: string; layer?: number } = {}) {
     super('NUMERIC', message, details);
   }
 
-  /** The logits of a step were NaN or infinite. */
+  /** A step's logits (or, with `stage`, that stage's output: the first non-finite one) held NaN or infinity. */
   static inLogits(where: string, stage?: string): NumericError {
-    const found = stage ? `; the first stage with a non-finite output is ${stage}` : '; load the model with checkNumerics to find the first layer with a non-finite output';
-    return new NumericError(`non-finite values (NaN or infinity) in the logits at ${where}${found}. The checkpoint's weights or the computation overflowed; check the checkpoint.`, { where, ...(stage ? { stage } : {}) });
+    const layer = stage ? /^layers\.(\d+)\./.exec(stage)?.[1] : undefined;
+    const found = stage
+      ? ` at ${where}: the first stage with a non-finite output is ${stage}${layer === undefined ? '' : ` (layer ${layer})`}`
+      : ` in the logits at ${where}; load the model with checkNumerics to find the first layer with a non-finite output`;
+    return new NumericError(`non-finite values (NaN or infinity)${found}. The checkpoint's weights or the computation overflowed; check the checkpoint.`, { where, ...(stage ? { stage } : {}), ...(layer === undefined ? {} : { layer: Number(layer) }) });
   }
 
   /** A weight tensor holds NaN or infinity. */

@@ -7,6 +7,7 @@ import type { WeightFormat } from './gpu-weights.ts';
 import { destroyTextWeights, loadTextWeights, type MultimodalHardWeights, type TensorBlockReader, type TensorExists, type TensorReader, type TextWeights } from './text-weights.ts';
 import { samplerDispatches, samplerParams, TokenReadback, type SamplingOptions } from './sampling.ts';
 import { SoftTokenPlacement, type SoftTokens } from './soft-tokens.ts';
+import { assertFiniteLogits, StageCheck } from './stage-check.ts';
 import { createKvCache, Workspace, type KvCache } from './workspace.ts';
 
 export { ContextOverflowError } from './errors.ts';
@@ -24,6 +25,11 @@ export interface TextModelOptions {
   maxContext?: number;
   /** Tokens per prefill pass; longer prompts are prefilled in chunks (default 128). */
   maxChunk?: number;
+  /**
+   * Debugging: read back every stage output of every step and name the first layer with a non-finite
+   * output in the NUMERIC error (slow). Without it non-finite logits still raise NUMERIC, naming the step.
+   */
+  checkNumerics?: boolean;
 }
 
 /**
@@ -47,6 +53,10 @@ export class Gemma3nTextModel {
   private readonly sampleScratch: Tensor;
   /** Reads each sampled token back (4 bytes per token). */
   readonly tokenReadback: TokenReadback;
+  /** Stage captures of the one-token plans (checkNumerics only). */
+  private readonly decodeCheck: StageCheck | null;
+  /** Decode steps since the last prefill, to name a step in a NUMERIC error. */
+  private decodeSteps = 0;
 
   private constructor(
     readonly gpu: Gpu,
@@ -69,6 +79,7 @@ export class Gemma3nTextModel {
     this.decodeWs = new Workspace(gpu, c, 1, 1);
     this.sampleScratch = createTensor(gpu, 'sample.scratch', 'u32', [SAMPLE_SCRATCH_WORDS]);
     this.tokenReadback = new TokenReadback(gpu, this.decodeWs.raw('ids'));
+    this.decodeCheck = options.checkNumerics ? new StageCheck(gpu, c, 1, true) : null;
   }
 
   static async load(gpu: Gpu, config: ModelConfig, read: TensorReader, has: TensorExists, options: TextModelOptions = {}, blocks?: TensorBlockReader): Promise<Gemma3nTextModel> {
@@ -164,12 +175,21 @@ export class Gemma3nTextModel {
       if (isLast) for (const name of options.capture ?? []) capture.set(name, createTensor(this.gpu, `capture.${name}`, 'f32', [captureElements(this.cfg, name, T)]));
       this.writeIds(this.ctx.ws, chunk);
       const softRows = soft?.chunk(start, T);
-      const plan = await Plan.build(this.gpu, 'prefill', forwardDispatches(this.ctx, { tokens: T, pos0: this.position, allLogits, capture, softRows }));
+      const check = this.decodeCheck ? new StageCheck(this.gpu, this.cfg, T, allLogits) : null;
+      const used = check ? check.captures(capture) : capture;
+      const plan = await Plan.build(this.gpu, 'prefill', forwardDispatches(this.ctx, { tokens: T, pos0: this.position, allLogits, capture: used, softRows }));
       submitPlans(this.gpu, [plan]);
+      this.decodeSteps = 0;
+      try {
+        await check?.assertFinite('prefill', used);
+      } finally {
+        check?.destroy();
+      }
       const rows = allLogits ? T : 1;
       if (allLogits || isLast) {
-        const bytes = await readBytes(this.gpu, this.ctx.ws.raw('logits').buffer, 0, rows * V * 4);
-        logits.set(new Float32Array(bytes), allLogits ? start * V : 0);
+        const bytes = new Float32Array(await readBytes(this.gpu, this.ctx.ws.raw('logits').buffer, 0, rows * V * 4));
+        assertFiniteLogits(bytes, 'prefill');
+        logits.set(bytes, allLogits ? start * V : 0);
       }
       for (const [name, t] of capture) {
         captures.set(name, new Float32Array(await readBytes(this.gpu, t.buffer, 0, t.byteLength)));
@@ -203,12 +223,22 @@ export class Gemma3nTextModel {
       const chunk = Array.prototype.slice.call(ids, start, start + this.maxChunk) as number[];
       const isLast = start + chunk.length >= ids.length;
       this.writeIds(this.ctx.ws, chunk);
-      const dispatches = forwardDispatches(this.ctx, { tokens: chunk.length, pos0: this.position, allLogits: false, softRows: soft?.chunk(start, chunk.length) });
+      const check = this.decodeCheck ? new StageCheck(this.gpu, this.cfg, chunk.length, false) : null;
+      const used = check?.captures() ?? new Map<string, Tensor>();
+      const dispatches = forwardDispatches(this.ctx, { tokens: chunk.length, pos0: this.position, allLogits: false, softRows: soft?.chunk(start, chunk.length), capture: used });
       if (isLast) dispatches.push(...samplerDispatches(this.gpu, this.ctx.ws.at('logits', [1, this.cfg.vocabSize]), this.cfg.vocabSizePerLayerInput, this.decodeWs.raw('ids'), this.sampleScratch, sampling, step));
       const plan = await Plan.build(this.gpu, 'prefill', dispatches);
-      if (isLast) token = await this.tokenReadback.submit([plan]);
-      else submitPlans(this.gpu, [plan]);
-      plan.destroy();
+      const run = async () => {
+        if (isLast) token = await this.tokenReadback.submit([plan], 'prefill');
+        else submitPlans(this.gpu, [plan]);
+      };
+      try {
+        await (check ? check.around('prefill', used, run) : run());
+      } finally {
+        plan.destroy();
+        check?.destroy();
+      }
+      this.decodeSteps = 0;
       this.position += chunk.length;
     }
     return token;
@@ -225,7 +255,7 @@ export class Gemma3nTextModel {
     if (!entry) {
       const ctx = { ...this.ctx, ws: this.decodeWs };
       const logits = this.decodeWs.at('logits', [1, this.cfg.vocabSize]);
-      const forward = forwardDispatches(ctx, { tokens: 1, pos0: 0, allLogits: true, pleFromIds: true });
+      const forward = forwardDispatches(ctx, { tokens: 1, pos0: 0, allLogits: true, pleFromIds: true, capture: this.decodeCheck?.captures() });
       const sampler = samplerDispatches(this.gpu, logits, this.cfg.vocabSizePerLayerInput, this.decodeWs.raw('ids'), this.sampleScratch, sampling, step);
       const dispatches = [...forward, ...sampler];
       entry = {
@@ -237,7 +267,10 @@ export class Gemma3nTextModel {
     }
     for (const i of entry.pos) entry.plan.setParams(i, { pos0: this.position });
     for (const i of entry.sampler) entry.plan.setParams(i, samplerParams(sampling, step));
-    const token = await this.tokenReadback.submit([entry.plan]);
+    const plan = entry.plan;
+    const where = `decode step ${step}`;
+    const submit = () => this.tokenReadback.submit([plan], where);
+    const token = await (this.decodeCheck ? this.decodeCheck.around(where, this.decodeCheck.tensors, submit) : submit());
     this.position += 1;
     return token;
   }
@@ -253,6 +286,9 @@ export class Gemma3nTextModel {
     await staging.mapAsync(0x1);
     const logits = new Float32Array(staging.getMappedRange().slice(0));
     staging.unmap();
+    const where = `decode step ${++this.decodeSteps}`;
+    await this.decodeCheck?.assertFinite(where, this.decodeCheck.tensors);
+    assertFiniteLogits(logits, where);
     return logits;
   }
 
@@ -260,7 +296,7 @@ export class Gemma3nTextModel {
   private async ensureDecodePlan(): Promise<Plan> {
     if (!this.decodePlan) {
       const ctx = { ...this.ctx, ws: this.decodeWs };
-      const dispatches = forwardDispatches(ctx, { tokens: 1, pos0: 0, allLogits: true });
+      const dispatches = forwardDispatches(ctx, { tokens: 1, pos0: 0, allLogits: true, capture: this.decodeCheck?.captures() });
       this.decodePlan = await Plan.build(this.gpu, 'decode', dispatches);
       this.decodePosIndices = dispatches.flatMap((d, i) => (d.params && 'pos0' in d.params ? [i] : []));
     }
@@ -289,6 +325,7 @@ export class Gemma3nTextModel {
     for (const e of this.samplePlans.values()) e.plan.destroy();
     this.sampleScratch.buffer.destroy();
     this.tokenReadback.destroy();
+    this.decodeCheck?.destroy();
     this.ctx.ws.destroy();
     this.decodeWs.destroy();
     for (const c of this.ctx.caches) if (c) (c.k.buffer.destroy(), c.v.buffer.destroy());

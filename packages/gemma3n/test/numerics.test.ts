@@ -5,6 +5,7 @@ import { nodeFileSource } from '@g3n/weights/node';
 import { testGpu } from '../../kernels/test/util.ts';
 import { NumericError } from '../src/errors.ts';
 import { loadTextModel } from '../src/load.ts';
+import { GREEDY } from '../src/sampling.ts';
 import { checkpointWith } from './damaged.ts';
 import { FIXTURES } from './golden.ts';
 
@@ -32,5 +33,68 @@ describe('non-finite weights are refused at load, by name', () => {
     expect((err as NumericError).code).toBe('NUMERIC');
     expect((err as NumericError).message).toContain(tensor);
     expect((err as NumericError).details.tensor).toBe(tensor);
+  });
+});
+
+describe('non-finite logits from finite weights raise NUMERIC naming the step', () => {
+  // Every weight finite, but the LM head overflows: the final norm's weight near the bf16 maximum.
+  const overflowAtHead = () => checkpointWith(TINY, `${LM}norm.weight`, Array.from({ length: 8 }, () => 3e38));
+  // ... or layer 5's MLP output overflows (two rows of its down_proj near the maximum), which the debug option names.
+  const overflowAtLayer5 = () => checkpointWith(TINY, `${LM}layers.5.mlp.down_proj.weight`, Array.from({ length: 2 * 320 }, () => 3e38));
+
+  it('prefillSample (the sampler flag in the token word) and prefill (logits read back)', async () => {
+    const model = await loadFrom(await overflowAtHead());
+    try {
+      await expect(model.prefillSample([2, 5, 7], GREEDY)).rejects.toThrow(/non-finite values \(NaN or infinity\) in the logits at prefill/);
+      model.reset();
+      await expect(model.prefill([2, 5, 7])).rejects.toThrow(/non-finite values \(NaN or infinity\) in the logits at prefill/);
+    } finally {
+      model.destroy();
+    }
+  });
+
+  it('decodeSample and decode name the step whose logits are non-finite', async () => {
+    // The healthy model's first token t; then a copy whose per-layer embedding row of t overflows, so
+    // the prompt stays finite and the first decode step (which feeds t) does not.
+    const healthy = await loadFrom(TINY);
+    const t = await healthy.prefillSample([2, 5, 7], GREEDY);
+    healthy.destroy();
+    const row = 8 * 16;
+    const model = await loadFrom(await checkpointWith(TINY, `${LM}embed_tokens_per_layer.weight`, Array.from({ length: row }, () => 3e38), t * row));
+    try {
+      expect(await model.prefillSample([2, 5, 7], GREEDY)).toBe(t);
+      await expect(model.decodeSample(GREEDY, 1)).rejects.toThrow(/in the logits at decode step 1/);
+      model.reset();
+      await model.prefill([2, 5, 7]);
+      await expect(model.decode(t)).rejects.toThrow(/in the logits at decode step 1/);
+    } finally {
+      model.destroy();
+    }
+  });
+
+  it('checkNumerics names the first layer with a non-finite output', async () => {
+    const model = await loadFrom(await overflowAtLayer5(), { checkNumerics: true });
+    try {
+      const err = await model.prefillSample([2, 5, 7, 11], GREEDY).then(() => null, (e: unknown) => e as NumericError);
+      expect(err).toBeInstanceOf(NumericError);
+      expect(err!.message).toMatch(/at prefill: the first stage with a non-finite output is layers\.5\.\w+ \(layer 5\)/);
+      expect(err!.details).toMatchObject({ where: 'prefill', layer: 5 });
+      model.reset();
+      await expect(model.prefill([2, 5, 7, 11])).rejects.toThrow(/the first stage with a non-finite output is layers\.5\.\w+ \(layer 5\)/);
+    } finally {
+      model.destroy();
+    }
+  });
+
+  it('the healthy checkpoint with checkNumerics samples the golden tokens', async () => {
+    const model = await loadFrom(TINY, { checkNumerics: true });
+    try {
+      const t = await model.prefillSample([2, 5, 7], GREEDY);
+      expect(t).toBeGreaterThanOrEqual(0);
+      expect(t).toBeLessThan(model.cfg.vocabSizePerLayerInput);
+      expect(await model.decodeSample(GREEDY, 1)).toBeLessThan(model.cfg.vocabSizePerLayerInput);
+    } finally {
+      model.destroy();
+    }
   });
 });
