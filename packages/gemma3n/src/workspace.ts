@@ -1,97 +1,90 @@
-import { createTensor, numel, ShapeError, storageBytes, type Gpu, type Tensor } from '@g3n/gpu';
+import { createTensor, type Gpu, type Tensor } from '@g3n/gpu';
 import type { TextConfig } from './config.ts';
+import { StageWorkspace, streamStride, workspaceBytes, type WorkspaceDecl } from './stage-workspace.ts';
 
-/** An f32 view of `shape` at element `offset` of a tensor's buffer (offset must keep 256-byte alignment). */
-export function view(t: Tensor, offset: number, shape: number[]): Tensor {
-  const byteOffset = t.offset + 4 * offset;
-  if (byteOffset % 256 !== 0) throw new ShapeError(t.label, `view at element ${offset} is not 256-byte aligned`);
-  const byteLength = storageBytes('f32', numel(shape));
-  if (4 * offset + byteLength > t.byteLength) throw new ShapeError(t.label, `view [${offset}, +${numel(shape)}) overruns ${numel(t.shape)} elements`);
-  return { label: t.label, dtype: t.dtype, shape, buffer: t.buffer, offset: byteOffset, byteLength };
+export { streamStride, view } from './stage-workspace.ts';
+
+/** What a text workspace is sized for: tokens per pass and rows of logits. */
+export interface TextSizes {
+  tokens: number;
+  logitRows: number;
 }
 
-/** Elements per AltUp stream: T*D rounded up so that every stream view is 256-byte aligned. */
-export function streamStride(tokens: number, dim: number): number {
-  return Math.ceil((tokens * dim) / 64) * 64;
-}
+type Shape = (c: TextConfig, n: TextSizes) => number[];
+const TD: Shape = (c, n) => [n.tokens, c.hiddenSize];
+const TLP: Shape = (c, n) => [n.tokens, c.numLayers * c.hiddenSizePerLayerInput];
+const TI: Shape = (c, n) => [n.tokens, Math.max(...c.intermediateSize)];
+const TP: Shape = (c, n) => [n.tokens, c.hiddenSizePerLayerInput];
+const streams: Shape = (c, n) => [c.altupNumInputs * streamStride(n.tokens, c.hiddenSize)];
 
 /**
- * The activation buffers of one forward pass over up to `maxTokens` tokens, allocated once.
- * `at(name, shape)` hands out a view sized for the current token count.
+ * The text decoder's activations (spec §3), T tokens: the shape sheet of forward.ts and layer.ts.
+ * `tmp` is the one scratch [T, D] shared by steps that use it and are done with it before the next
+ * step reads it: the AltUp projections (§3.3), LAuReL's right product (§3.4.3), the unembedding (§3.6).
  */
-export class Workspace {
-  private readonly buffers = new Map<string, Tensor>();
+export const TEXT_WORKSPACE = {
+  // embeddings and per-layer inputs (§3.1-3.2)
+  ids: { dtype: 'u32', shape: (_c, n) => [n.tokens] },
+  ple_ids: { dtype: 'u32', shape: (_c, n) => [n.tokens] },
+  x0: { shape: TD },
+  ple_raw: { shape: TLP },
+  ple_proj: { shape: TLP },
+  ple_scaled: { shape: TLP },
+  ple_normed: { shape: TLP },
+  per_layer: { shape: TLP },
+  // AltUp streams and their predictions, [n, T, D] with 256-byte-aligned stream strides (§3.3)
+  streams: { shape: streams },
+  pred: { shape: streams },
+  tmp: { shape: TD },
+  // one decoder layer (§3.4-3.5)
+  rn: { shape: TD },
+  router: { shape: (c, n) => [n.tokens, c.altupNumInputs] },
+  coefs: { shape: (c, n) => [n.tokens, c.altupNumInputs * c.altupNumInputs] },
+  an: { shape: TD },
+  laurel_mid: { shape: (c, n) => [n.tokens, c.laurelRank] },
+  lau: { shape: TD },
+  q: { shape: (c, n) => [n.tokens, c.numHeads, c.headDim] },
+  k: { shape: (c, n) => [n.tokens, c.numKvHeads, c.headDim] },
+  v: { shape: (c, n) => [n.tokens, c.numKvHeads, c.headDim] },
+  attn: { shape: (c, n) => [n.tokens, c.numHeads * c.headDim] },
+  o: { shape: TD },
+  att: { shape: TD },
+  h: { shape: TD },
+  u: { shape: TD },
+  gate: { shape: TI },
+  up: { shape: TI },
+  act: { shape: TI },
+  f: { shape: TD },
+  ffn: { shape: TD },
+  cc: { shape: (c, n) => [n.tokens, c.altupNumInputs] },
+  s: { shape: TD },
+  pg: { shape: TP },
+  pg_act: { shape: TP },
+  pp: { shape: TD },
+  ppn: { shape: TD },
+  // after the last layer (§3.6)
+  fin: { shape: TD },
+  fin2: { shape: TD },
+  hfin: { shape: TD },
+  h_last: { shape: (c) => [c.hiddenSize] },
+  logits: { shape: (c, n) => [n.logitRows, c.vocabSize] },
+} satisfies WorkspaceDecl<TextConfig, TextSizes>;
+
+export type TextBuffer = keyof typeof TEXT_WORKSPACE;
+
+/** Bytes of a text workspace for `tokens` tokens and `logitRows` rows of logits. */
+export function textWorkspaceBytes(cfg: TextConfig, tokens: number, logitRows: number): number {
+  return workspaceBytes(TEXT_WORKSPACE, cfg, { tokens, logitRows });
+}
+
+/** The text decoder's workspace for passes of up to `maxTokens` tokens. */
+export class Workspace extends StageWorkspace<TextConfig, TextSizes, typeof TEXT_WORKSPACE> {
+  /** Elements per AltUp stream in 'streams' and 'pred'. */
   readonly streamStride: number;
 
-  constructor(private readonly gpu: Gpu, readonly cfg: TextConfig, readonly maxTokens: number, readonly logitRows: number) {
-    const c = cfg;
-    const T = maxTokens;
-    const D = c.hiddenSize;
-    const LP = c.numLayers * c.hiddenSizePerLayerInput;
-    const n = c.altupNumInputs;
-    const I = Math.max(...c.intermediateSize);
-    this.streamStride = streamStride(T, D);
-    const f32 = (name: string, elems: number) => this.buffers.set(name, createTensor(gpu, `ws.${name}`, 'f32', [elems]));
-    this.buffers.set('ids', createTensor(gpu, 'ws.ids', 'u32', [T]));
-    this.buffers.set('ple_ids', createTensor(gpu, 'ws.ple_ids', 'u32', [T]));
-    for (const name of ['x0', 'tmp', 'an', 'lau', 'att', 'o', 'h', 'u', 'ffn', 'f', 's', 'pp', 'ppn', 'rn', 'fin', 'fin2', 'hfin']) f32(name, T * D);
-    for (const name of ['ple_raw', 'ple_proj', 'ple_scaled', 'ple_normed', 'per_layer']) f32(name, T * LP);
-    f32('streams', n * this.streamStride);
-    f32('pred', n * this.streamStride);
-    f32('router', T * n);
-    f32('coefs', T * n * n);
-    f32('cc', T * n);
-    f32('laurel_mid', T * c.laurelRank);
-    f32('q', T * c.numHeads * c.headDim);
-    f32('k', T * c.numKvHeads * c.headDim);
-    f32('v', T * c.numKvHeads * c.headDim);
-    f32('attn', T * c.numHeads * c.headDim);
-    f32('gate', T * I);
-    f32('up', T * I);
-    f32('act', T * I);
-    f32('pg', T * c.hiddenSizePerLayerInput);
-    f32('pg_act', T * c.hiddenSizePerLayerInput);
-    f32('h_last', D);
-    f32('logits', logitRows * c.vocabSize);
-  }
-
-  at(name: string, shape: number[]): Tensor {
-    const t = this.buffers.get(name);
-    if (!t) throw new Error(`workspace has no buffer '${name}'`);
-    return view(t, 0, shape);
-  }
-
-  raw(name: string): Tensor {
-    const t = this.buffers.get(name);
-    if (!t) throw new Error(`workspace has no buffer '${name}'`);
-    return t;
-  }
-
-  /**
-   * A buffer kept for the workspace's lifetime under `key` (created on first use, destroyed with the
-   * workspace): scratch space that kernels of several layers share because they run one after another.
-   */
-  owned(key: string, dtype: Tensor['dtype'], shape: number[]): Tensor {
-    const name = `owned.${key}`;
-    let t = this.buffers.get(name);
-    if (!t) {
-      t = createTensor(this.gpu, `ws.${key}`, dtype, shape);
-      this.buffers.set(name, t);
-    } else if (t.dtype !== dtype || numel(t.shape) < numel(shape)) {
-      throw new ShapeError(t.label, `owned buffer '${key}' is ${t.dtype} [${t.shape.join(', ')}], asked for ${dtype} [${shape.join(', ')}]`);
-    }
-    return t;
-  }
-
-  bytes(): number {
-    let s = 0;
-    for (const t of this.buffers.values()) s += t.byteLength;
-    return s;
-  }
-
-  destroy(): void {
-    for (const t of this.buffers.values()) t.buffer.destroy();
-    this.buffers.clear();
+  constructor(gpu: Gpu, cfg: TextConfig, readonly maxTokens: number, readonly logitRows: number) {
+    super(gpu, TEXT_WORKSPACE, cfg, { tokens: maxTokens, logitRows });
+    this.streamStride = streamStride(maxTokens, cfg.hiddenSize);
   }
 }
 

@@ -11,6 +11,7 @@ import { G3nError, type Capabilities } from '@g3n/gpu';
 import type { ModelConfig, TextConfig } from '../config.ts';
 import { publishedSlices, sliceStats, type PublishedSlice, type StorageFormat } from './published.ts';
 import { planSlice, SliceError } from './slice.ts';
+import { textWorkspaceBytes } from '../workspace.ts';
 
 export interface AutoSliceOptions {
   /** The storage format the weights are loaded in. */
@@ -58,27 +59,7 @@ export interface AutoSliceChoice {
 
 const F32 = 4;
 
-function workspaceBytes(t: TextConfig, tokens: number, logitRows: number): number {
-  const D = t.hiddenSize;
-  const LP = t.numLayers * t.hiddenSizePerLayerInput;
-  const n = t.altupNumInputs;
-  const I = Math.max(...t.intermediateSize);
-  const stride = Math.ceil((tokens * D) / 64) * 64;
-  const elems =
-    2 * tokens +
-    17 * tokens * D +
-    5 * tokens * LP +
-    2 * n * stride +
-    tokens * (n + n * n + n + t.laurelRank) +
-    tokens * (2 * t.numHeads * t.headDim + 2 * t.numKvHeads * t.headDim) +
-    3 * tokens * I +
-    2 * tokens * t.hiddenSizePerLayerInput +
-    D +
-    logitRows * t.vocabSize;
-  return elems * F32;
-}
-
-/** KV caches and activation workspaces of a text model (f32, as model.ts and workspace.ts allocate them). */
+/** KV caches and activation workspaces of a text model (f32, as model.ts allocates them; the activations from workspace.ts's table). */
 export function runtimeBytes(t: TextConfig, maxContext: number, maxChunk: number): { kvCache: number; activations: number; largestBuffer: number } {
   const context = Math.min(maxContext, t.maxPositionEmbeddings);
   const chunk = Math.min(maxChunk, context);
@@ -91,7 +72,7 @@ export function runtimeBytes(t: TextConfig, maxContext: number, maxChunk: number
     kvCache += 2 * one;
     largest = Math.max(largest, one);
   });
-  const activations = workspaceBytes(t, chunk, chunk) + workspaceBytes(t, 1, 1);
+  const activations = textWorkspaceBytes(t, chunk, chunk) + textWorkspaceBytes(t, 1, 1);
   const I = Math.max(...t.intermediateSize);
   largest = Math.max(largest, chunk * t.vocabSize * F32, chunk * I * F32, chunk * t.numLayers * t.hiddenSizePerLayerInput * F32);
   return { kvCache, activations, largestBuffer: largest };
