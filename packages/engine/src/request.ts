@@ -9,6 +9,7 @@ import type { GenerationJob } from './generate.ts';
 import type { LoadedModel } from './load.ts';
 import { samplingOptions } from './sampling.ts';
 import type { ChatCompletionRequest, ChatMessage } from './types.ts';
+import { checkMessages } from './validate.ts';
 
 function optionalNumber(field: string, v: unknown, ok: (x: number) => boolean, what: string): number | undefined {
   if (v === undefined || v === null) return undefined;
@@ -68,6 +69,7 @@ export function prepareJob(request: ChatCompletionRequest, loaded: LoadedModel):
   const seed = optionalNumber('seed', request.seed, Number.isSafeInteger, 'an integer');
   const maxTokens = optionalNumber('max_tokens', request.max_tokens, (x) => Number.isInteger(x) && x >= 1, 'an integer >= 1');
   const stop = stopStrings(request.stop);
+  checkMessages(request.messages, loaded.info.maxContext);
   const prompt = promptIds(request, loaded);
   const maxContext = loaded.info.maxContext;
   const budget = maxTokens ?? maxContext - prompt.length;

@@ -113,4 +113,33 @@ describe('the engine over a MessageChannel (as in the Worker)', { timeout: GPU_T
     const next = await remote.chat.completions.create({ messages: [], prompt_token_ids: P, max_tokens: 2, temperature: 0 });
     expect(next.choices[0].token_ids).toEqual(G.slice(0, 2));
   });
+
+  it('malformed chat requests (bad roles, huge or non-string content, unknown part types) fail typed across the boundary, and the engine keeps answering', async () => {
+    const user = (content: unknown) => ({ messages: [{ role: 'user', content }] });
+    const cases: Array<[string, unknown, RegExp]> = [
+      ['messages not a list', { messages: 'hello' }, /^messages: must be a list/],
+      ['a null message', { messages: [null] }, /^messages\[0\]: must be a \{ role, content \} object/],
+      ['an unknown role', { messages: [{ role: 'hacker', content: 'hi' }] }, /^messages\[0\]\.role: must be "system", "user" or "assistant", got "hacker"/],
+      ['a numeric role', { messages: [{ role: 42, content: 'hi' }] }, /^messages\[0\]\.role: .* got 42/],
+      ['numeric content', user(42), /^messages\[0\]\.content: must be a string or a list of parts, got 42/],
+      ['object content', user({ text: 'hi' }), /content: must be a string or a list of parts, got a object/],
+      ['BigInt content', user(10n), /content: must be a string or a list of parts, got 10n/],
+      ['an unknown part type', user([{ type: 'video', url: 'x' }]), /content\[0\]\.type: unknown part type "video"/],
+      ['a part without a type', user([{ text: 'x' }]), /content\[0\]\.type: must be a string, got undefined/],
+      ['a text part with a number', user([{ type: 'text', text: 5 }]), /content\[0\]\.text: must be a string, got 5/],
+      ['a lone surrogate', user('a\ud800b'), /content: is not valid Unicode: a lone surrogate at index 1/],
+      ['huge content', user('x'.repeat(4_000_000)), /^messages: hold 4000000 characters of text, more than a 96-token context/],
+    ];
+    for (const [what, request, message] of cases) {
+      const started = performance.now();
+      const err = await remote.chat.completions.create(request as never).catch((e: unknown) => e);
+      expect(err, what).toBeInstanceOf(G3nError);
+      expect(err, what).toMatchObject({ name: 'BadRequestError', code: 'BAD_INPUT', message: expect.stringMatching(message) });
+      expect(performance.now() - started, what).toBeLessThan(5_000);
+    }
+    const roles = await remote.chat.completions.create({ messages: [{ role: 'user', content: 'a' }, { role: 'user', content: 'b' }] }).catch((e: unknown) => e);
+    expect(roles).toMatchObject({ code: 'BAD_INPUT', message: expect.stringMatching(/roles must alternate/) });
+    const next = await remote.chat.completions.create({ messages: [], prompt_token_ids: P, max_tokens: 2, temperature: 0 });
+    expect(next.choices[0].token_ids).toEqual(G.slice(0, 2));
+  });
 });
