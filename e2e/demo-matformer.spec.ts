@@ -8,6 +8,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect, test, type Page } from '@playwright/test';
+import { requireFixture } from './fixture-gate.ts';
 import { formatBytes } from '../demo/src/format.ts';
 import { parseConfig, type ModelConfig } from '../packages/gemma3n/src/config.ts';
 import { runtimeBytes } from '../packages/gemma3n/src/matformer/auto.ts';
@@ -74,7 +75,7 @@ function tinyParent(): { parent: ModelConfig; slices: SliceConfig[] } {
 const byParams = (parent: ModelConfig) => (a: SliceConfig, b: SliceConfig) => sliceStats(parent, b).effectiveParams - sliceStats(parent, a).effectiveParams;
 
 test('the size selector shows each configuration with its download size, GPU memory and published quality', async ({ page }) => {
-  test.skip(!bundled, `no fixture at ${fixture}: the build has no tiny MatFormer model`);
+  requireFixture(bundled, `no fixture at ${fixture}: the build has no tiny MatFormer model`);
   await page.goto('/?model=none');
   await expect(page.getByTestId('status')).toHaveText('idle');
   await expect(page.getByTestId('size-select')).toBeHidden();
@@ -129,7 +130,7 @@ async function ask(page: Page, text: string, maxTokens: number): Promise<void> {
 }
 
 test('the tiny MatFormer parent loads with auto, then with the picked e2b-like slice, and answers', async ({ page }) => {
-  test.skip(!bundled, `no fixture at ${fixture}: the build has no tiny MatFormer model`);
+  requireFixture(bundled, `no fixture at ${fixture}: the build has no tiny MatFormer model`);
   test.setTimeout(600_000);
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
@@ -159,7 +160,7 @@ test('the tiny MatFormer parent loads with auto, then with the picked e2b-like s
 });
 
 test('?slice= preselects a configuration, which is the one loaded', async ({ page }) => {
-  test.skip(!bundled, `no fixture at ${fixture}: the build has no tiny MatFormer model`);
+  requireFixture(bundled, `no fixture at ${fixture}: the build has no tiny MatFormer model`);
   test.setTimeout(600_000);
   await page.goto('/?model=tiny-matformer&slice=mix-block-skip');
   await expect(page.getByTestId('size-select')).toHaveValue('mix-block-skip');

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect, test, type Page } from '@playwright/test';
+import { requireFixture } from './fixture-gate.ts';
 
 const screenshots = fileURLToPath(new URL('./screenshots/', import.meta.url));
 const fixture = fileURLToPath(new URL('../../shared/fixtures/gemma3n-tiny-a/', import.meta.url));
@@ -31,7 +32,7 @@ async function ask(page: Page, text: string, maxTokens: number): Promise<void> {
 }
 
 test('the demo loads the tiny model with visible progress, streams answers, stops one, shows stats', async ({ page }) => {
-  test.skip(!modelBundled, `no fixture at ${fixture}: the build has no tiny model`);
+  requireFixture(modelBundled, `no fixture at ${fixture}: the build has no tiny model`);
   test.setTimeout(900_000);
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
@@ -120,7 +121,7 @@ test('model output rendered through the Markdown path shows as text, not HTML', 
 });
 
 test('the tiny model and its tokenizer are served at /models/tiny/ with byte ranges', async ({ page, request }) => {
-  test.skip(!modelBundled, `no fixture at ${fixture}: the build has no tiny model`);
+  requireFixture(modelBundled, `no fixture at ${fixture}: the build has no tiny model`);
   // With no ?model= and nothing cached, the demo opens on the bundled tiny model.
   await page.goto('/');
   await expect(page.getByLabel('Bundled tiny model')).toBeChecked();

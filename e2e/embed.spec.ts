@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from '@playwright/test';
+import { requireFixture } from './fixture-gate.ts';
 
 // The embed example page, served from a second origin (another port) by a server this spec
 // starts; it loads g3n-embed.js and the tiny model from the g3n server under test (baseURL).
@@ -41,7 +42,7 @@ test('the embed script is one self-contained file', async ({ request }) => {
 });
 
 test('a page on another origin embeds <g3n-chat>: it loads, answers, and its events fire', async ({ page, baseURL }) => {
-  test.skip(!modelBundled, `no fixture at ${fixture}: the build has no tiny model`);
+  requireFixture(modelBundled, `no fixture at ${fixture}: the build has no tiny model`);
   test.setTimeout(600_000);
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from '@playwright/test';
+import { requireFixture } from './fixture-gate.ts';
 import type { EngineTestApi } from './pages/engine.ts';
 
 const fixture = fileURLToPath(new URL('../../shared/fixtures/gemma3n-tiny-a/', import.meta.url));
@@ -9,7 +10,7 @@ const modelBundled = existsSync(`${fixture}model.safetensors`);
 declare const engineTest: EngineTestApi;
 
 test('the engine runs in a Worker: golden greedy stream, abort, next request, main thread responsive', async ({ page }) => {
-  test.skip(!modelBundled, `no fixture at ${fixture}: the build has no tiny model`);
+  requireFixture(modelBundled, `no fixture at ${fixture}: the build has no tiny model`);
   test.setTimeout(600_000);
   const golden = JSON.parse(readFileSync(`${fixture}golden.json`, 'utf8')) as { prompt_ids: number[]; generated_ids: number[] };
   const P = golden.prompt_ids;

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, test, type Page } from '@playwright/test';
+import { requireFixture } from './fixture-gate.ts';
 import { build } from 'vite';
 import { startArtifactServer, type ArtifactServer } from './server/artifact-server.ts';
 import type { ImageRun, SourceKind } from './pages/image-preprocess.ts';
@@ -28,7 +29,7 @@ let page: Page;
 let fixture: Fixture;
 
 test.describe.configure({ mode: 'serial' });
-test.skip(!existsSync(join(fixtureDir, 'fixture.json')), `no fixture at ${fixtureDir}`);
+requireFixture(existsSync(join(fixtureDir, 'fixture.json')), `no fixture at ${fixtureDir}`);
 
 test.beforeAll(async ({ browser }) => {
   test.setTimeout(180_000);

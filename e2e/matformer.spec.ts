@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, test, type BrowserContext, type Page } from '@playwright/test';
+import { requireFixture } from './fixture-gate.ts';
 import { build } from 'vite';
 import { startArtifactServer, type ArtifactServer } from './server/artifact-server.ts';
 import type { SliceRun } from './pages/matformer.ts';
@@ -70,7 +71,7 @@ function sliceBytes(m: ManifestView, s: SliceJson): number {
 }
 
 test.describe.configure({ mode: 'serial' });
-test.skip(!existsSync(join(fixture, 'model.safetensors')), `no fixture at ${fixture}`);
+requireFixture(existsSync(join(fixture, 'model.safetensors')), `no fixture at ${fixture}`);
 
 test.beforeAll(async ({ browser }) => {
   test.setTimeout(180_000);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, test, type Page } from '@playwright/test';
+import { requireFixture } from './fixture-gate.ts';
 import { startArtifactServer } from './server/artifact-server.ts';
 
 const fixture = fileURLToPath(new URL('../../shared/fixtures/gemma3n-tiny-a/', import.meta.url));
@@ -46,7 +47,7 @@ test('the demo is installable: manifest, icons, theme, service worker', async ({
 });
 
 test('after one visit with the model loaded, the demo reloads and answers with the network off', async ({ page, context }) => {
-  test.skip(!modelBundled, `no fixture at ${fixture}: the build has no tiny model`);
+  requireFixture(modelBundled, `no fixture at ${fixture}: the build has no tiny model`);
   test.setTimeout(900_000);
   await page.goto('/?model=tiny');
   await expect(page.getByTestId('status')).toHaveText('ready', SLOW);
@@ -114,7 +115,7 @@ function deploy(dir: string, version: string): void {
 }
 
 test('a new version is announced and applied on reload; the cached model survives', async ({ page }) => {
-  test.skip(!modelBundled, `no fixture at ${fixture}: the build has no tiny model`);
+  requireFixture(modelBundled, `no fixture at ${fixture}: the build has no tiny model`);
   test.setTimeout(300_000);
   const root = mkdtempSync(join(tmpdir(), 'g3n-e2e-pwa-'));
   cpSync(dist, root, { recursive: true });

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, test, type BrowserContext, type Page } from '@playwright/test';
+import { requireFixture } from './fixture-gate.ts';
 import { build } from 'vite';
 import { startArtifactServer, type ArtifactServer } from './server/artifact-server.ts';
 import type { LoadSummary } from './pages/weights.ts';
@@ -31,7 +32,7 @@ let tensorSha = '';
 let context: BrowserContext;
 
 test.describe.configure({ mode: 'serial' });
-test.skip(!existsSync(join(fixture, 'model.safetensors')), `no fixture at ${fixture}`);
+requireFixture(existsSync(join(fixture, 'model.safetensors')), `no fixture at ${fixture}`);
 
 test.beforeAll(async ({ browser }) => {
   test.setTimeout(180_000);

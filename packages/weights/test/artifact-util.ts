@@ -1,12 +1,14 @@
 /** Helpers for the artifact tests: in-memory sinks and file sources, small synthetic checkpoints. */
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import { nodeFileSource } from '../src/node-source.ts';
 import { openCheckpoint, type Checkpoint } from '../src/checkpoint.ts';
 import { writeSafetensors, type TensorToWrite } from '../src/safetensors.ts';
 import type { ByteSource, FileSource } from '../src/sources.ts';
 import type { ArtifactSink } from '../src/artifact/convert.ts';
 
-export const TINY = '/work/shared/fixtures/gemma3n-tiny-a';
+/** The tiny fixture, found relative to the repository (its sibling ../shared). */
+export const TINY = join(import.meta.dirname, '../../../../shared/fixtures/gemma3n-tiny-a');
 
 export function tinyCheckpoint(): Promise<Checkpoint> {
   return openCheckpoint(nodeFileSource(TINY));
