@@ -72,7 +72,14 @@ export function cachedFileSource(base: string, options: CachedFilesOptions = {})
         remote ??= await http.open(path);
         if (!remote) throw new NetworkError(url, 404, 'the file is no longer there');
         const net = remote;
-        const bytes = check ? await downloadChecked(() => net.read(offset, length), check) : await net.read(offset, length);
+        let bytes: Uint8Array;
+        try {
+          bytes = check ? await downloadChecked(() => net.read(offset, length), check) : await net.read(offset, length);
+        } catch (e) {
+          // Forget the file's remembered size too: a file replaced on the server is measured again on the next open.
+          await cache.store.delMany([fileKey(path)]).catch(() => undefined);
+          throw e;
+        }
         await store(meta, bytes, check !== undefined);
         options.onRead?.(length, false);
         return bytes;
@@ -88,6 +95,7 @@ export function cachedFileSource(base: string, options: CachedFilesOptions = {})
       return bytes;
     } catch {
       await cache.drop(meta).catch(() => undefined);
+      await cache.store.delMany([fileKey(meta.file)]).catch(() => undefined);
       return null;
     }
   }
