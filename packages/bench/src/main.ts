@@ -2,17 +2,19 @@
  * `pnpm bench`: kernel and model benchmarks on the `webgpu` package (Dawn) in Node.
  *   pnpm bench [--quick] [--json <out.json>] [--scale N] [--models E2B,E4B] [--formats q4,q8]
  *              [--kernel-dtypes q4,q8] [--prompt-tokens N] [--decode-tokens N] [--peak-gbps X]
- *              [--no-kernels] [--no-models] [--no-ort] [--breakdown]
+ *              [--no-kernels] [--no-models] [--no-ort] [--no-audio] [--audio-frames N] [--breakdown]
  * Defaults: full size, E2B and E4B at q4 and q8 on a hardware adapter, every width / 8 on a software
  * adapter; --quick: E2B at q4 only, q4 kernels only, and every width / 16 on a software adapter
  * (a few minutes on SwiftShader). Every q4 linear case and global decode attention case also runs
  * in onnxruntime-web's WebGPU provider on the same device (`ort_ms`, `ratio`) unless --no-ort.
+ * The audio encoder runs one clip of --audio-frames log-mel frames (default 2997, 30 s) at the same scale.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { requestNodeGpu } from '@g3n/gpu/node';
 import { kernelCases, runKernelBench, type KernelResult } from './kernels.ts';
 import { runModelBench, type ModelResult } from './model.ts';
+import { runAudioBench } from './audio.ts';
 import { adapterReport, formatReport, kernelTable, type BenchReport } from './report.ts';
 import { BENCH_FORMATS, type BenchFormat } from './synthetic.ts';
 import { parseBenchArgs } from './args.ts';
@@ -94,6 +96,13 @@ async function main(argv: string[]): Promise<void> {
     }
     report.decode = report.models[0]?.decode ?? null;
     report.prefill = report.models[0]?.prefill ?? null;
+  }
+  if (!args.has('no-audio')) {
+    const frames = positive(args.get('audio-frames'), 2997, 'audio-frames');
+    log(`audio encoder 1/${scale}: ${frames} frames`);
+    const a = await runAudioBench(gpu, { scale, frames: Math.round(frames) });
+    report.audio_encoder = a;
+    log(`  ${a.ms.toFixed(1)} ms, ${a.gflops_per_s.toFixed(1)} GFLOP/s`);
   }
   console.log(formatReport(report));
   const json = args.get('json');

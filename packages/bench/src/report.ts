@@ -3,6 +3,7 @@
  * `prefill` and the per-model results) and its console tables.
  */
 import type { Gpu } from '@g3n/gpu';
+import type { AudioBenchResult } from './audio.ts';
 import type { KernelResult } from './kernels.ts';
 import type { DecodeResult, ModelResult, PrefillResult } from './model.ts';
 import type { TimingMethod } from './timing.ts';
@@ -33,6 +34,8 @@ export interface BenchReport {
   models: ModelResult[];
   /** Whether onnxruntime-web's side of `kernels` was measured, and how (or why not). */
   ort: { measured: boolean; note: string };
+  /** The audio tower on one clip (absent with --no-audio). */
+  audio_encoder?: AudioBenchResult | null;
 }
 
 export function adapterReport(gpu: Gpu): AdapterReport {
@@ -120,6 +123,10 @@ export function formatReport(r: BenchReport): string {
   const parts = [head.join('\n')];
   if (r.kernels.length) parts.push(kernelTable(r.kernels, r.reference_gbps));
   if (r.models.length) parts.push(modelTable(r.models, r.reference_gbps));
+  if (r.audio_encoder) {
+    const e = r.audio_encoder;
+    parts.push(`audio encoder (hidden ${e.hidden}, ${e.layers} layers, ${e.heads} heads; 1/${e.scale}): ${e.frames} frames -> ${e.tokens} tokens in ${e.ms.toFixed(1)} ms, ${e.gflop.toFixed(2)} GFLOP, ${e.gflops_per_s.toFixed(1)} GFLOP/s`);
+  }
   parts.push(`onnxruntime-web: ${r.ort.note}`);
   return parts.join('\n\n');
 }
