@@ -13,4 +13,8 @@ export * from './matformer/reader.ts';
 export * from './matformer/artifact-slice.ts';
 export * from './matformer/auto.ts';
 export * from './sampling.ts';
+export * from './vision/config.ts';
+export * from './vision/errors.ts';
+export * from './vision/weights.ts';
+export * from './vision/tower.ts';
 export * from './audio/index.ts';

@@ -9,8 +9,9 @@ const CONV_DTYPES = ['f32', 'bf16', 'f16'] as const;
 export type ConvWeightDType = (typeof CONV_DTYPES)[number];
 const DTYPE_CODE: Record<ConvWeightDType, number> = { f32: 0, bf16: 1, f16: 2 };
 const WG = 64;
-/** Output channels per invocation of the general entry point (OCT in conv2d.wgsl). */
+/** Output channels and pixels per invocation of the general entry point (OCT, PXT in conv2d.wgsl). */
 const OCT = 4;
+const PXT = 4;
 
 type Conv2dKernelName = `conv2d_${ConvWeightDType}` | `depthwise_${ConvWeightDType}`;
 
@@ -93,7 +94,7 @@ function guard(a: Conv2dArgs): ConvWeightDType {
 /**
  * 2-D convolution, channels-last activations, checkpoint-layout weights (see conv2d.wgsl). Depthwise
  * (groups == inC == outC) runs one invocation per output value; every other grouping runs 4 output
- * channels of one pixel per invocation, sharing input loads within a group.
+ * channels of 4 neighbouring pixels per invocation, sharing weight and input loads within a group.
  */
 export function conv2d(gpu: Gpu, args: Conv2dArgs): Dispatch {
   const dt = guard(args);
@@ -101,7 +102,7 @@ export function conv2d(gpu: Gpu, args: Conv2dArgs): Dispatch {
   const bias = args.bias ?? null;
   const depthwise = groups === args.inC && groups === args.outC;
   const ocBlocks = Math.ceil(args.outC / OCT);
-  const invocations = args.outH * args.outW * (depthwise ? args.outC : ocBlocks);
+  const invocations = depthwise ? args.outH * args.outW * args.outC : args.outH * Math.ceil(args.outW / PXT) * ocBlocks;
   return {
     kernel: conv2dKernels[depthwise ? (`depthwise_${dt}` as const) : (`conv2d_${dt}` as const)],
     bindings: { x, w, bias: bias ?? x, out },
