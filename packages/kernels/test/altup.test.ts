@@ -1,4 +1,4 @@
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createTensor, readF32, runOnce, tensorFromF32 } from '@g3n/gpu';
 import { altupAddRest, altupCorrect, altupKernels, altupPredict, altupRescale, tanhInplace } from '../src/altup.ts';
 import { altupCorrectRef, altupPredictRef, altupRescaleRef } from '../src/ref/altup.ts';
@@ -20,6 +20,7 @@ describe('altup', () => {
   it('compiles every variant', async () => {
     const gpu = await testGpu();
     await gpu.pipelines.prepare(Object.values(altupKernels));
+    for (const k of Object.values(altupKernels)) expect(gpu.pipelines.has(k), k.key).toBe(true);
   });
 
   for (const [n, T, D] of [

@@ -20,6 +20,7 @@ describe('kv_append', () => {
   it('compiles every variant', async () => {
     const gpu = await testGpu();
     await gpu.pipelines.prepare(Object.values(kvCacheKernels));
+    for (const k of Object.values(kvCacheKernels)) expect(gpu.pipelines.has(k), k.key).toBe(true);
   });
 
   it.each(cases)('T=$rows nKV=$nKV D=$headDim pos0=$pos0 capacity=$capacity', async (c) => {

@@ -206,9 +206,11 @@ describe('linear kernels compile', () => {
   const core = all.filter(([name]) => !name.startsWith('matvec_subgroups'));
   it(`compiles every core variant (${core.map(([n]) => n).join(', ')})`, async () => {
     await plain.pipelines.prepare(core.map(([, k]) => k));
-  });
+    for (const [name, k] of core) expect(plain.pipelines.has(k), name).toBe(true);
+  }, 300_000);
   const has = gpu.caps.features.subgroups;
   it.skipIf(!has)(`compiles every subgroup variant${has ? '' : ' (skipped: this adapter lacks the subgroups feature)'}`, async () => {
     await gpu.pipelines.prepare(subgroup.map(([, k]) => k));
+    for (const [name, k] of subgroup) expect(gpu.pipelines.has(k), name).toBe(true);
   });
 });
