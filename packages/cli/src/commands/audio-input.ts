@@ -3,6 +3,9 @@
  * audio tower of the --model folder encoding them into soft tokens for the prompt.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Gpu } from '@g3n/gpu';
+import { audioFeatureConfig, audioFeatures, parseWav, resample, splitClips, type AudioFeatureConfig } from '@g3n/preprocess';
 import { AudioInputError, AudioTowerMissingError, audioWeightTable, loadAudioTower, parseAudioConfig, type AudioConfig, type AudioTower, type ModelConfig } from '@g3n/gemma3n';
 import { parseSafetensorsHeader, readHeaderLength, type ModelWeights } from '@g3n/weights';
 
@@ -77,5 +80,72 @@ export function checkAudioPlaceholders(ids: readonly number[], tower: AudioTower
   const have = ids.filter((id) => id === audioTokenId).length;
   if (have !== clips * softTokens) {
     throw new AudioInputError('placeholder-count', `the prompt holds ${have} audio placeholders (id ${audioTokenId}) but ${clips} clip${clips === 1 ? '' : 's'} need ${clips * softTokens} (${softTokens} each)`, { placeholders: have, clips });
+  }
+}
+
+/** One audio input of `g3n run`, in command-line order. */
+export type AudioArg = { kind: 'audio-features' | 'wave' | 'audio'; value: string };
+
+/** Take every `--audio-features`, `--wave` and `--audio` out of argv, in order (they repeat; parseArgs takes each flag once). */
+export function takeAudioArgs(argv: string[]): { rest: string[]; inputs: AudioArg[] } {
+  const rest: string[] = [];
+  const inputs: AudioArg[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const kind = argv[i].slice(2);
+    if ((kind === 'audio-features' || kind === 'wave' || kind === 'audio') && argv[i + 1] !== undefined && !argv[i + 1].startsWith('--')) {
+      inputs.push({ kind, value: argv[++i] });
+    } else rest.push(argv[i]);
+  }
+  return { rest, inputs };
+}
+
+/** A clip as log-mel features read from a file, or as 16 kHz samples for the feature extractor. */
+export type AudioClip = { features: TensorFromFile } | { wave: Float32Array; name: string };
+
+/** The clips of the audio inputs, on the CPU: --audio WAV files are mixed to mono, resampled to 16 kHz and split into clips of at most 30 s. */
+export function readAudioClips(inputs: readonly AudioArg[], fe: AudioFeatureConfig, log: (line: string) => void): AudioClip[] {
+  const clips: AudioClip[] = [];
+  for (const input of inputs) {
+    if (input.kind === 'audio-features') {
+      clips.push({ features: readTensorSpec(input.value, 'audio-features') });
+    } else if (input.kind === 'wave') {
+      const t = readTensorSpec(input.value, 'wave');
+      if (t.shape.filter((d) => d !== 1).length > 1) throw new AudioInputError('feature-shape', `--wave: '${t.name}' is [${t.shape.join(', ')}]; give one clip of 16 kHz samples (1-D)`);
+      clips.push({ wave: t.data, name: t.name });
+    } else {
+      let bytes: Uint8Array;
+      try {
+        bytes = new Uint8Array(readFileSync(input.value));
+      } catch (e) {
+        throw new Error(`--audio: cannot read ${input.value}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+      const wav = parseWav(bytes);
+      const split = splitClips(resample(wav.samples, wav.sampleRate, fe.samplingRate), fe.maxLength, fe.samplingRate);
+      log(`${input.value}: ${split.message}`);
+      split.clips.forEach((wave, i) => clips.push({ wave, name: `${input.value}#${i}` }));
+    }
+  }
+  return clips;
+}
+
+/** The feature extractor settings of a model folder (its preprocessor_config.json, else Gemma 3n's defaults). */
+export function featureConfigOf(dir: string): AudioFeatureConfig {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, 'preprocessor_config.json'), 'utf8');
+  } catch {
+    return audioFeatureConfig();
+  }
+  return audioFeatureConfig(JSON.parse(text) as Record<string, unknown>);
+}
+
+/** Encode one clip into its soft tokens [audio_soft_tokens_per_image, text hidden] (the caller destroys the result). */
+export async function encodeClip(gpu: Gpu, tower: AudioTower, clip: AudioClip, fe: AudioFeatureConfig) {
+  if ('features' in clip) return tower.encode(clip.features.data, clip.features.shape);
+  const f = await audioFeatures(gpu, [clip.wave], fe);
+  try {
+    return await tower.encode(f.features, [f.T, f.featureSize], f.mask);
+  } finally {
+    f.features.buffer.destroy();
   }
 }

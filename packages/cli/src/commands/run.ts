@@ -4,16 +4,18 @@ import { loadTextModel, parseConfig, parseSliceJson, type SliceConfig, type Soft
 import { openModelDir } from '@g3n/weights';
 import { nodeFileSource } from '@g3n/weights/node';
 import { checkOutputPath, parseArgs, required } from '../args.ts';
-import { checkAudioInput, checkAudioPlaceholders, openAudioTower, readTensorSpec, type TensorFromFile } from './audio-input.ts';
+import { checkAudioInput, checkAudioPlaceholders, encodeClip, featureConfigOf, openAudioTower, readAudioClips, takeAudioArgs } from './audio-input.ts';
 
-export const RUN_USAGE = `usage: g3n run --model <dir> --ids <id,id,...> --max-new-tokens <N> --json <out.json> [--matformer <slice.json or name>] [--audio-features <file>:<tensor> ...]
+export const RUN_USAGE = `usage: g3n run --model <dir> --ids <id,id,...> --max-new-tokens <N> --json <out.json> [--matformer <slice.json or name>] [--audio-features <file>:<tensor> | --wave <file>:<tensor> | --audio <file.wav>]...
   --model           a Hugging Face checkpoint folder or a g3n artifact folder (every shard piece is checked against its sha256)
   --ids             the prompt's token ids, comma-separated
   --max-new-tokens  greedy tokens to generate after the prompt (0: prefill only)
   --json            where to write prompt_ids, prefill_logits, generated_ids and decode_logits
   --matformer       a MatFormer slice: a slicing-config JSON file or a published configuration's name
   --audio-features  log-mel features [frames, 128] of a clip (repeatable, in prompt order): the audio tower's
-                    soft tokens fill the clip's audio_token_id placeholders in --ids`;
+                    soft tokens fill the clip's audio_token_id placeholders in --ids
+  --wave            a clip of 16 kHz samples (1-D F32/F64 tensor), turned into log-mel features on the GPU
+  --audio           a WAV file: mixed to mono, resampled to 16 kHz, split into clips of at most 30 s`;
 
 /** Take every `--audio-features <value>` out of argv (the option repeats; parseArgs takes each flag once). */
 function takeRepeated(argv: string[], flag: string): { rest: string[]; values: string[] } {
@@ -59,7 +61,7 @@ async function readSlice(value: string): Promise<SliceConfig | string> {
 
 /** g3n run: greedy prefill + decode of an HF checkpoint or a g3n artifact directory, logits written as JSON. */
 export async function runCommand(argv: string[]): Promise<void> {
-  const audio = takeRepeated(argv, '--audio-features');
+  const audio = takeAudioArgs(argv);
   const args = parseArgs(audio.rest, ['model', 'ids', 'max-new-tokens', 'json', 'matformer'], RUN_USAGE);
   const dir = required(args, 'model');
   const ids = parseIds(required(args, 'ids'));
@@ -69,10 +71,11 @@ export async function runCommand(argv: string[]): Promise<void> {
   const jsonPath = required(args, 'json');
   checkOutputPath(jsonPath, 'json');
   const matformer = args.has('matformer') ? await readSlice(args.get('matformer')!) : undefined;
-  const clips: TensorFromFile[] = audio.values.map((v) => readTensorSpec(v, 'audio-features'));
+  const fe = featureConfigOf(dir);
+  const clips = readAudioClips(audio.inputs, fe, (line) => console.log(line));
 
   const weights = await openModelDir(nodeFileSource(dir));
-  if (clips.length > 0) checkAudioInput(parseConfig(weights.config), weights, clips);
+  if (clips.length > 0) checkAudioInput(parseConfig(weights.config), weights, clips.flatMap((c) => ('features' in c ? [c.features] : [])));
   const gpu = await requestNodeGpu();
   try {
     const context = ids.length + maxNew;
@@ -82,9 +85,9 @@ export async function runCommand(argv: string[]): Promise<void> {
     const encodings: Array<{ destroy(): void }> = [];
     if (clips.length > 0) {
       const tower = await openAudioTower(gpu, parseConfig(weights.config), weights);
-      checkAudioPlaceholders(ids, tower, clips.reduce((n, c) => n + (c.shape.length === 3 ? c.shape[0] : 1), 0));
+      checkAudioPlaceholders(ids, tower, clips.reduce((n, c) => n + ('features' in c && c.features.shape.length === 3 ? c.features.shape[0] : 1), 0));
       for (const clip of clips) {
-        const enc = await tower.encode(clip.data, clip.shape);
+        const enc = await encodeClip(gpu, tower, clip, fe);
         encodings.push(enc);
         for (const embeds of enc.softTokens) softTokens.push({ tokenId: tower.config.audioTokenId, embeds, count: tower.config.softTokens });
       }
