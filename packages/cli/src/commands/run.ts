@@ -4,7 +4,8 @@ import { loadTextModel, parseConfig, parseSliceJson, type SliceConfig, type Soft
 import { openModelDir } from '@g3n/weights';
 import { nodeFileSource } from '@g3n/weights/node';
 import { checkOutputPath, parseArgs, required } from '../args.ts';
-import { checkAudioInput, checkAudioPlaceholders, encodeClip, featureConfigOf, openAudioTower, readAudioClips, takeAudioArgs } from './audio-input.ts';
+import { checkAudioInput, checkAudioPlaceholders, encodeClip, featureConfigOf, openAudioTower, readAudioClips, readTensorSpec, takeAudioArgs, type TensorFromFile } from './audio-input.ts';
+import { checkImagePrompt, encodeImages } from './image-input.ts';
 
 export const RUN_USAGE = `usage: g3n run --model <dir> --ids <id,id,...> --max-new-tokens <N> --json <out.json> [--matformer <slice.json or name>] [--audio-features <file>:<tensor> | --wave <file>:<tensor> | --audio <file.wav>]...
   --model           a Hugging Face checkpoint folder or a g3n artifact folder (every shard piece is checked against its sha256)
@@ -15,7 +16,9 @@ export const RUN_USAGE = `usage: g3n run --model <dir> --ids <id,id,...> --max-n
   --audio-features  log-mel features [frames, 128] of a clip (repeatable, in prompt order): the audio tower's
                     soft tokens fill the clip's audio_token_id placeholders in --ids
   --wave            a clip of 16 kHz samples (1-D F32/F64 tensor), turned into log-mel features on the GPU
-  --audio           a WAV file: mixed to mono, resampled to 16 kHz, split into clips of at most 30 s`;
+  --audio           a WAV file: mixed to mono, resampled to 16 kHz, split into clips of at most 30 s
+  --pixel-values    a preprocessed image f32 [3, H, W] (repeatable, in prompt order): the vision tower's soft
+                    tokens fill the image's image_token_id placeholders in --ids`;
 
 /** Take every `--audio-features <value>` out of argv (the option repeats; parseArgs takes each flag once). */
 function takeRepeated(argv: string[], flag: string): { rest: string[]; values: string[] } {
@@ -62,7 +65,8 @@ async function readSlice(value: string): Promise<SliceConfig | string> {
 /** g3n run: greedy prefill + decode of an HF checkpoint or a g3n artifact directory, logits written as JSON. */
 export async function runCommand(argv: string[]): Promise<void> {
   const audio = takeAudioArgs(argv);
-  const args = parseArgs(audio.rest, ['model', 'ids', 'max-new-tokens', 'json', 'matformer'], RUN_USAGE);
+  const image = takeRepeated(audio.rest, '--pixel-values');
+  const args = parseArgs(image.rest, ['model', 'ids', 'max-new-tokens', 'json', 'matformer'], RUN_USAGE);
   const dir = required(args, 'model');
   const ids = parseIds(required(args, 'ids'));
   const maxNewText = required(args, 'max-new-tokens');
@@ -73,9 +77,11 @@ export async function runCommand(argv: string[]): Promise<void> {
   const matformer = args.has('matformer') ? await readSlice(args.get('matformer')!) : undefined;
   const fe = featureConfigOf(dir);
   const clips = readAudioClips(audio.inputs, fe, (line) => console.log(line));
+  const images: TensorFromFile[] = image.values.map((v) => readTensorSpec(v, 'pixel-values'));
 
   const weights = await openModelDir(nodeFileSource(dir));
   if (clips.length > 0) checkAudioInput(parseConfig(weights.config), weights, clips.flatMap((c) => ('features' in c ? [c.features] : [])));
+  checkImagePrompt(parseConfig(weights.config), weights, ids, images);
   const gpu = await requestNodeGpu();
   try {
     const context = ids.length + maxNew;
@@ -92,6 +98,12 @@ export async function runCommand(argv: string[]): Promise<void> {
         for (const embeds of enc.softTokens) softTokens.push({ tokenId: tower.config.audioTokenId, embeds, count: tower.config.softTokens });
       }
       tower.destroy();
+    }
+    if (images.length > 0) {
+      for (const embeds of await encodeImages(gpu, parseConfig(weights.config), weights, images)) {
+        encodings.push({ destroy: () => embeds.buffer.destroy() });
+        softTokens.push({ tokenId: parseConfig(weights.config).imageTokenId!, embeds, count: embeds.shape[0] });
+      }
     }
     const { logits } = await model.prefill(ids, { allLogits: true, softTokens });
     for (const e of encodings) e.destroy();

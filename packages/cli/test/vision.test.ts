@@ -1,0 +1,81 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { checkLogits, FIXTURES, ids, loadGolden, readJson, relL2, tensor } from '../../gemma3n/test/golden.ts';
+
+const run = promisify(execFile);
+const ROOT = join(import.meta.dirname, '../../..');
+const VISION = join(FIXTURES, 'gemma3n-tiny-vision-a');
+const GOLDEN = join(VISION, 'golden.safetensors');
+const TINY = join(FIXTURES, 'gemma3n-tiny-a');
+/** The vision tower on the software adapter takes minutes on a loaded 2-core machine. */
+const SLOW = 1_500_000;
+
+function g3n(args: string[]) {
+  return run('node', ['--import', 'tsx', '--import', './tools/wgsl-raw-hook.mjs', 'packages/cli/src/main.ts', ...args], { cwd: ROOT, timeout: SLOW });
+}
+
+/** The one line a failing command prints on stderr. */
+async function failure(args: string[]): Promise<string> {
+  try {
+    await g3n(args);
+  } catch (e) {
+    return (e as { stderr: string }).stderr.trim();
+  }
+  throw new Error(`g3n ${args.join(' ')} succeeded`);
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Number.isNaN(a[i] - b[i]) ? Infinity : Math.abs(a[i] - b[i]));
+  return m;
+}
+
+describe('g3n encode-image and g3n run --pixel-values (the command-line contract)', () => {
+  it("encode-image writes the stage outputs, last_hidden_state and soft tokens with the goldens' names and shapes, within the README tolerances", async () => {
+    const out = join(await mkdtemp(join(tmpdir(), 'g3n-vision-')), 'enc.safetensors');
+    await g3n(['encode-image', '--model', VISION, '--pixel-values', `${GOLDEN}:pixel_values`, '--out', out]);
+    const got = await loadGolden(out);
+    const golden = await loadGolden(GOLDEN);
+    const names = ['vision_tower.stage0', 'vision_tower.stage1', 'vision_tower.stage2', 'vision_tower.stage3', 'vision_tower.last_hidden_state', 'vision_soft_tokens'];
+    expect([...got.keys()].sort()).toEqual([...names].sort());
+    for (const n of names) {
+      expect(got.get(n)!.shape, n).toEqual(golden.get(n)!.shape);
+      expect(maxAbsDiff(got.get(n)!.data, tensor(golden, n)), n).toBeLessThanOrEqual(1e-3);
+      if (n !== 'vision_soft_tokens') expect(relL2(got.get(n)!.data, tensor(golden, n)), n).toBeLessThanOrEqual(1e-4);
+    }
+  }, SLOW);
+
+  it('run --pixel-values fills the image placeholders: prefill logits within 5e-2 (mean 5e-3), greedy ids exact', async () => {
+    const golden = await loadGolden(GOLDEN);
+    const meta = await readJson<{ e2e_prefill_top1_top2_margin: number[] }>(join(VISION, 'golden.json'));
+    const out = join(await mkdtemp(join(tmpdir(), 'g3n-vision-')), 'run.json');
+    const prompt = ids(golden, 'e2e.prompt_ids');
+    const expected = ids(golden, 'e2e.generated_ids');
+    await g3n(['run', '--model', VISION, '--ids', prompt.join(','), '--max-new-tokens', String(expected.length), '--json', out, '--pixel-values', `${GOLDEN}:pixel_values`]);
+    const r = JSON.parse(await readFile(out, 'utf8')) as { prefill_logits: number[][]; generated_ids: number[] };
+    const c = checkLogits(Float32Array.from(r.prefill_logits.flat()), tensor(golden, 'e2e.prefill_logits'), 512, meta.e2e_prefill_top1_top2_margin);
+    expect(c.maxAbs).toBeLessThanOrEqual(5e-2);
+    expect(c.meanAbs).toBeLessThanOrEqual(5e-3);
+    expect(c.top1Mismatches).toEqual([]);
+    expect(r.generated_ids).toEqual(expected);
+  }, SLOW);
+
+  it('typed one-line errors before any GPU work: wrong pixel_values shape, placeholder count, no vision tower', async () => {
+    const golden = await loadGolden(GOLDEN);
+    const prompt = ids(golden, 'e2e.prompt_ids');
+    const dir = await mkdtemp(join(tmpdir(), 'g3n-vision-'));
+    const shape = await failure(['encode-image', '--model', VISION, '--pixel-values', `${GOLDEN}:vision_soft_tokens`, '--out', join(dir, 'a.safetensors')]);
+    expect(shape).toMatch(/^g3n: BAD_INPUT: pixel_values must be f32 \[3, height, width\]/);
+    const tooMany = await failure(['run', '--model', VISION, '--ids', prompt.join(','), '--max-new-tokens', '1', '--json', join(dir, 'b.json'), '--pixel-values', `${GOLDEN}:pixel_values`, '--pixel-values', `${GOLDEN}:pixel_values`]);
+    expect(tooMany).toMatch(/^g3n: BAD_INPUT: the prompt holds 256 image placeholders \(id 481\) but 2 images need 512/);
+    const none = await failure(['run', '--model', VISION, '--ids', prompt.join(','), '--max-new-tokens', '1', '--json', join(dir, 'c.json')]);
+    expect(none).toMatch(/^g3n: BAD_INPUT: the prompt holds 256 image placeholders \(id 481\) but 0 images need 0/);
+    const noTower = await failure(['encode-image', '--model', TINY, '--pixel-values', `${GOLDEN}:pixel_values`, '--out', join(dir, 'd.safetensors')]);
+    expect(noTower).toMatch(/^g3n: BAD_CHECKPOINT: This checkpoint has no vision tower/);
+  }, 200_000);
+});
