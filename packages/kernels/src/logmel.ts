@@ -4,8 +4,9 @@ import { guardCount, guardF32, guardHolds, guardSeparate } from './norm.ts';
 
 /**
  * The log-mel family (shaders/logmel.wgsl): `spectrum` frames, pre-emphasises, windows and takes the
- * |FFT| of every frame in workgroup memory; the mel projection is the `linear` GEMM; `logMel` takes
- * ln(max(mel, floor)) and the optional per-bin normalisation in place.
+ * |FFT| of every frame in workgroup memory; `melLog` projects onto the mel filters (summing only the
+ * bins where each filter is nonzero) and takes ln(max(mel, floor)) with the optional per-bin
+ * normalisation.
  *
  * FFT against a DFT GEMM, measured on the software adapter (SwiftShader, 2 shared cores, heavily loaded)
  * for the 197 frames of the tiny-audio fixture's 2 s wave: the DFT as a GEMM (`linear`, [197, 512] x
@@ -15,13 +16,13 @@ import { guardCount, guardF32, guardHolds, guardSeparate } from './norm.ts';
  * f32 radix-2 FFT 2.7e-3, f32 DFT GEMM (blocked sgemm sums) 6.9e-4, double-f32 FFT 3e-7 on the same
  * window (1.9e-4 with ours: see shaders/logmel.wgsl).
  */
-/** log_mel: threads per workgroup. */
+/** mel_log: threads per workgroup. */
 const WG = 256;
 /** spectrum: threads per frame (16 butterflies each per stage at 1024 points; 8x faster than 256 on the software adapter). */
 const SPECTRUM_WG = 32;
 export const logmelKernels = {
   spectrum: defineKernel('logmel', source, 'spectrum', { WG: SPECTRUM_WG, MAX_FFT: 1024 }),
-  logMel: defineKernel('logmel', source, 'log_mel', { WG }),
+  melLog: defineKernel('logmel', source, 'mel_log', { WG }),
 };
 
 /** Pre-emphasis flavours: none, HTK (first sample times 1 - a, the frame's last sample unused), plain. */
@@ -109,32 +110,47 @@ export function spectrum(gpu: Gpu, args: SpectrumArgs): Dispatch {
   };
 }
 
-export interface LogMelArgs {
-  /** f32 [n] mel energies, replaced by their log-mel values (in place). */
-  x: Tensor;
-  n: number;
-  /** Mel bins per row; column j of element i is i % featureSize. */
-  featureSize: number;
-  melFloor: number;
+export interface MelLogArgs {
+  /** f32 magnitudes, rows x binStride (spectrum's output). */
+  mag: Tensor;
+  /** f32 [featureSize, binStride] mel filter weights (melWeights). */
+  filters: Tensor;
+  /** u32 [featureSize, 2]: first and end bin of each filter's nonzero weights (melBands). */
+  bands: Tensor;
   /** f32 [2 * featureSize]: per-bin mean, then per-bin 1 / stddev (melStats). */
   stats: Tensor;
+  /** f32 out: row r of this dispatch is written at row frame0 + r of [*, featureSize]. */
+  out: Tensor;
+  rows: number;
+  frame0: number;
+  featureSize: number;
+  binStride: number;
+  melFloor: number;
 }
 
-/** x = (ln(max(x, melFloor)) - mean[j]) / stddev[j], in place. */
-export function logMel(gpu: Gpu, args: LogMelArgs): Dispatch {
-  const { x, n, featureSize, melFloor, stats } = args;
-  const op = 'log_mel';
-  guardF32(op, x, stats);
-  guardCount(op, 'n', n);
+/** out[frame0 + r, m] = (ln(max(sum_k mag[r, k] filters[m, k], melFloor)) - mean[m]) / stddev[m]. */
+export function melLog(gpu: Gpu, args: MelLogArgs): Dispatch {
+  const { mag, filters, bands, stats, out, rows, frame0, featureSize, binStride, melFloor } = args;
+  const op = 'mel_log';
+  guardF32(op, mag, filters, stats, out);
+  if (bands.dtype !== 'u32') throw new ShapeError(op, `${bands.label} must be u32, got ${bands.dtype}`);
+  guardCount(op, 'rows', rows);
   guardCount(op, 'featureSize', featureSize);
-  guardHolds(op, x, n);
+  guardCount(op, 'binStride', binStride);
+  guardCount(op, 'frame0', frame0 + 1);
+  if ((frame0 + rows) * featureSize > 0xffffffff || rows * binStride > 0xffffffff) throw new ShapeError(op, 'sizes exceed u32 indexing');
+  guardHolds(op, mag, rows * binStride);
+  guardHolds(op, filters, featureSize * binStride);
+  guardHolds(op, bands, 2 * featureSize);
   guardHolds(op, stats, 2 * featureSize);
+  guardHolds(op, out, (frame0 + rows) * featureSize);
   if (!(melFloor > 0) || !Number.isFinite(melFloor)) throw new ShapeError(op, `melFloor ${melFloor} must be finite and > 0`);
-  guardSeparate(op, x, stats);
+  guardSeparate(op, out, mag, filters, bands, stats);
+  const n = rows * featureSize;
   return {
-    kernel: logmelKernels.logMel,
-    bindings: { io: x, stats },
-    params: { ...NO_PARAMS, n, feature_size: featureSize, mel_floor: melFloor },
+    kernel: logmelKernels.melLog,
+    bindings: { mag, filters, bands, stats, features: out },
+    params: { ...NO_PARAMS, rows, frame0, bin_stride: binStride, n, feature_size: featureSize, mel_floor: melFloor },
     workgroups: foldWorkgroups(Math.ceil(n / WG), gpu.caps.limits.maxComputeWorkgroupsPerDimension),
   };
 }
@@ -187,14 +203,33 @@ export function melFilterbank(nFreqs: number, fMin: number, fMax: number, nMels:
   return out;
 }
 
-/** The mel filters as `linear` weights: f32 [nMels, binStride], columns past nFreqs zero. */
+/** The mel filters as melLog reads them: f32 [nMels, binStride], columns past nFreqs zero. */
 export function melWeights(filters: Float64Array, nFreqs: number, nMels: number, binStride: number): Float32Array {
   const out = new Float32Array(nMels * binStride);
   for (let k = 0; k < nFreqs; k++) for (let m = 0; m < nMels; m++) out[m * binStride + k] = filters[k * nMels + m];
   return out;
 }
 
-/** The `stats` table of logMel: per-bin mean (0 when absent), then 1 / stddev (1 when absent). */
+/**
+ * The `bands` table of melLog: for each mel bin the first and end frequency bin of its nonzero weights
+ * (0, 0 for a filter that is zero everywhere), from filters [nFreqs, nMels].
+ */
+export function melBands(filters: Float64Array, nFreqs: number, nMels: number): Uint32Array {
+  const out = new Uint32Array(2 * nMels);
+  for (let m = 0; m < nMels; m++) {
+    let first = -1;
+    let last = -1;
+    for (let k = 0; k < nFreqs; k++) {
+      if (filters[k * nMels + m] === 0) continue;
+      if (first < 0) first = k;
+      last = k;
+    }
+    if (first >= 0) [out[2 * m], out[2 * m + 1]] = [first, last + 1];
+  }
+  return out;
+}
+
+/** The `stats` table of melLog: per-bin mean (0 when absent), then 1 / stddev (1 when absent). */
 export function melStats(featureSize: number, mean?: readonly number[] | null, stddev?: readonly number[] | null): Float32Array {
   const out = new Float32Array(2 * featureSize);
   for (let j = 0; j < featureSize; j++) {

@@ -1,11 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { createTensor, readF32, runOnce, ShapeError, tensorFromF32 } from '@g3n/gpu';
+import { createTensor, readF32, runOnce, ShapeError, tensorFromF32, writeTensor, type Gpu } from '@g3n/gpu';
 import {
-  fftTwiddles, frameCount, logMel, logmelKernels, melFilterbank, melStats, melWeights, periodicHann, spectrum, type PreemphasisMode,
+  fftTwiddles, frameCount, logmelKernels, melBands, melFilterbank, melLog, melStats, melWeights, periodicHann, spectrum, type PreemphasisMode,
 } from '../src/logmel.ts';
-import { linear } from '../src/linear.ts';
 import { logMelRef, melRef, spectrumRef } from '../src/ref/logmel.ts';
 import { expectClose, freshGpu, randn, testGpu } from './util.ts';
+
+function u32Tensor(gpu: Gpu, label: string, data: Uint32Array) {
+  const t = createTensor(gpu, label, 'u32', [data.length]);
+  writeTensor(gpu, t, data);
+  return t;
+}
 
 interface Case {
   fftLength: number;
@@ -52,6 +57,12 @@ describe('logmel', () => {
     expect(frameCount(32000, 512, 160)).toBe(197);
     expect(frameCount(513, 512, 160)).toBe(1);
     expect(frameCount(512, 512, 160)).toBe(0);
+    const bands = melBands(mel, 513, 128);
+    expect([bands[0], bands[1]]).toEqual([9, 10]); // mel bin 0: only frequency bin 9 is nonzero
+    expect([bands[254], bands[255]]).toEqual([468, 487]);
+    for (let m = 0; m < 128; m++) {
+      for (let k = 0; k < 513; k++) if (mel[k * 128 + m] !== 0) expect(k >= bands[2 * m] && k < bands[2 * m + 1]).toBe(true);
+    }
   });
 
   for (const c of CASES) {
@@ -83,7 +94,7 @@ describe('logmel', () => {
     });
   }
 
-  it('frames -> spectrum -> mel GEMM (linear) -> log-mel equals the f64 pipeline, with per-bin normalisation', async () => {
+  it('frames -> spectrum -> mel + log (two dispatch pairs into one output) equals the f64 pipeline, with per-bin normalisation', async () => {
     const gpu = await testGpu();
     const n = 3200, clips = 2, nMels = 128, binStride = 516, frames = frameCount(n, 512, 160);
     const rows = clips * frames;
@@ -93,20 +104,27 @@ describe('logmel', () => {
     const filters = melFilterbank(513, 125, 7600, nMels, 16000, 1024);
     const mean = Array.from({ length: nMels }, (_, j) => -3 + j / 64);
     const std = Array.from({ length: nMels }, (_, j) => 1 + j / 100);
-    const mag = createTensor(gpu, 'mag', 'f32', [rows, binStride]);
+    const chunk = 23; // rows per dispatch pair: the second pair writes rows 23.. of the same output
+    const mag = createTensor(gpu, 'mag', 'f32', [chunk, binStride]);
     const out = createTensor(gpu, 'features', 'f32', [rows, nMels]);
     const w = tensorFromF32(gpu, 'mel', [nMels, binStride], melWeights(filters, 513, nMels, binStride));
+    const bands = u32Tensor(gpu, 'bands', melBands(filters, 513, nMels));
     const stats = tensorFromF32(gpu, 'stats', [2, nMels], melStats(nMels, mean, std));
     const opts = { waveStride: n, frames, frame0: 0, rows, hop: 160, frameLength: 512, fftLength: 1024, preemphasis: 0.97, mode: 'htk' as const };
-    await runOnce(gpu, 'logmel', [
-      spectrum(gpu, { ...opts, wave: tensorFromF32(gpu, 'wave', [clips, n], wave), window: tensorFromF32(gpu, 'window', [512], window), twiddle: tensorFromF32(gpu, 'tw', [512, 4], fftTwiddles(1024)), mag, binStride }),
-      linear(gpu, { x: mag, w, out, rows }),
-      logMel(gpu, { x: out, n: rows * nMels, featureSize: nMels, melFloor: 1e-5, stats }),
-    ]);
+    const tw = tensorFromF32(gpu, 'wave', [clips, n], wave);
+    const twin = tensorFromF32(gpu, 'window', [512], window);
+    const ttw = tensorFromF32(gpu, 'tw', [512, 4], fftTwiddles(1024));
+    await runOnce(gpu, 'logmel', [0, chunk].flatMap((frame0) => {
+      const r = frame0 === 0 ? chunk : rows - chunk;
+      return [
+        spectrum(gpu, { ...opts, frame0, rows: r, wave: tw, window: twin, twiddle: ttw, mag, binStride }),
+        melLog(gpu, { mag, filters: w, bands, stats, out, rows: r, frame0, featureSize: nMels, binStride, melFloor: 1e-5 }),
+      ];
+    }));
     const expected = logMelRef(melRef(spectrumRef(wave, window, opts), rows, filters, 513, nMels), nMels, 1e-5, mean, std);
     const got = await readF32(gpu, out);
-    // ln of a mel energy with f32 relative error ~1e-6 is accurate to ~1e-5 absolute (energies well above the floor here).
-    expectClose('log-mel', got, expected, { atol: 2e-4, rtol: 1e-5 });
+    // Mel energies carry f32 relative error ~1e-7 (a double-f32 spectrum, positive f32 sums): log-mel ~1e-6.
+    expectClose('log-mel', got, expected, { atol: 1e-5, rtol: 1e-6 });
     const silentRow = (frames + 8) * nMels;
     expectClose('silent rows sit at the floor', got.subarray(silentRow, silentRow + nMels), logMelRef(new Float64Array(nMels), nMels, 1e-5, mean, std), { atol: 1e-5, rtol: 0 });
   });
@@ -120,14 +138,23 @@ describe('logmel', () => {
       const mag = createTensor(gpu, 'mag', 'f32', [frames, binStride]);
       const opts = { waveStride: n, frames, frame0: 0, rows: frames, hop: 3, frameLength: 5, fftLength, preemphasis: 0.97, mode: 'htk' as const };
       const d = spectrum(gpu, { ...opts, wave: tensorFromF32(gpu, 'w', [n], wave), window: tensorFromF32(gpu, 'win', [5], window), twiddle: tensorFromF32(gpu, 'tw', [4, 4], fftTwiddles(8)), mag, binStride });
-      const x = new Float32Array(2000).map((_, i) => (i % 7) * 1e-6 + i / 100);
-      const t = tensorFromF32(gpu, 'x', [2000], x);
-      const l = logMel(gpu, { x: t, n: 2000, featureSize: 10, melFloor: 1e-5, stats: tensorFromF32(gpu, 's', [20], melStats(10)) });
+      // 200 rows of 10 "mel bins", each the sum of bins [m / 2, m / 2 + 3) of 13 with weight 1.
+      const mrows = 200, F = 10, stride = 13;
+      const x = new Float32Array(mrows * stride).map((_, i) => (i % 7) * 1e-6 + i / 100);
+      const filt = new Float32Array(F * stride);
+      const bandsData = new Uint32Array(2 * F);
+      for (let m = 0; m < F; m++) {
+        bandsData.set([m >> 1, (m >> 1) + 3], 2 * m);
+        filt.fill(1, m * stride + (m >> 1), m * stride + (m >> 1) + 3);
+      }
+      const t = createTensor(gpu, 'out', 'f32', [mrows, F]);
+      const l = melLog(gpu, { mag: tensorFromF32(gpu, 'x', [mrows, stride], x), filters: tensorFromF32(gpu, 'f', [F, stride], filt), bands: u32Tensor(gpu, 'b', bandsData), stats: tensorFromF32(gpu, 's', [20], melStats(F)), out: t, rows: mrows, frame0: 0, featureSize: F, binStride: stride, melFloor: 1e-5 });
+      const mels = new Float64Array(mrows * F).map((_, i) => { const r = Math.floor(i / F), m = i % F; let v = 0; for (let k = m >> 1; k < (m >> 1) + 3; k++) v += x[r * stride + k]; return v; });
       expect(d.workgroups).toEqual([3, 3, 1]);
       expect(l.workgroups).toEqual([3, 3, 1]);
       await runOnce(gpu, 'fold', [d, l]);
       expectClose('spectrum folded', await readF32(gpu, mag), spectrumRef(wave, window, opts), { atol: 1e-5, rtol: 1e-5 });
-      expectClose('log-mel folded', await readF32(gpu, t), logMelRef(x, 10, 1e-5), { atol: 1e-6, rtol: 1e-6 });
+      expectClose('mel + log folded', await readF32(gpu, t), logMelRef(mels, F, 1e-5), { atol: 1e-6, rtol: 1e-6 });
     } finally {
       gpu.destroy();
     }
@@ -148,8 +175,15 @@ describe('logmel', () => {
     expect(() => spectrum(gpu, { ...ok, rows: 5 })).toThrow(ShapeError);
     expect(() => spectrum(gpu, { ...ok, mag: wave })).toThrow(ShapeError);
     expect(() => spectrum(gpu, { ...ok, mode: 'other' as PreemphasisMode })).toThrow(ShapeError);
-    expect(() => logMel(gpu, { x: mag, n: 4 * 516, featureSize: 128, melFloor: 0, stats: window })).toThrow(ShapeError);
-    expect(() => logMel(gpu, { x: mag, n: 4 * 516 + 1, featureSize: 128, melFloor: 1e-5, stats: window })).toThrow(ShapeError);
-    expect(() => logMel(gpu, { x: mag, n: 16, featureSize: 300, melFloor: 1e-5, stats: window })).toThrow(ShapeError);
+    const filters = createTensor(gpu, 'filters', 'f32', [128, 516]);
+    const bands = createTensor(gpu, 'bands', 'u32', [256]);
+    const out = createTensor(gpu, 'out', 'f32', [4, 128]);
+    const mel = { mag, filters, bands, stats: window, out, rows: 4, frame0: 0, featureSize: 128, binStride: 516, melFloor: 1e-5 };
+    expect(() => melLog(gpu, mel)).not.toThrow();
+    expect(() => melLog(gpu, { ...mel, melFloor: 0 })).toThrow(ShapeError);
+    expect(() => melLog(gpu, { ...mel, frame0: 1 })).toThrow(ShapeError); // out holds 4 rows
+    expect(() => melLog(gpu, { ...mel, bands: filters })).toThrow(/u32/);
+    expect(() => melLog(gpu, { ...mel, featureSize: 300 })).toThrow(ShapeError);
+    expect(() => melLog(gpu, { ...mel, out: mag })).toThrow(ShapeError);
   });
 });

@@ -1,15 +1,15 @@
 /**
  * Gemma 3n's audio features on the GPU, as Gemma3nAudioFeatureExtractor computes them: clips right-padded
  * together to a multiple of 128 samples, frames of frame_length + 1 samples every hop, HTK pre-emphasis,
- * periodic Hann window, |rFFT| (logmel `spectrum` kernel), 128 HTK mel filters (the `linear` GEMM),
- * ln(max(mel, mel_floor)) and optional per-bin normalisation (logmel `logMel` kernel). Frame t of a clip
+ * periodic Hann window, |rFFT| (logmel `spectrum` kernel), 128 HTK mel filters, ln(max(mel, mel_floor))
+ * and optional per-bin normalisation (logmel `melLog` kernel). Frame t of a clip
  * is valid when sample t * hop is one of its own samples (padded frames are computed, as in the
  * reference, and masked).
  * Output layout (consumed by the audio encoder): features [B, T, feature_size] f32 row-major on the GPU,
  * mask [B * T] (1 = valid frame).
  */
-import { createTensor, numel, readF32, rowView, runOnce, tensorFromF32, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
-import { fftTwiddles, frameCount, linear, logMel, MAX_FFT_LENGTH, melFilterbank, melStats, melWeights, periodicHann, spectrum } from '@g3n/kernels';
+import { createTensor, readF32, runOnce, tensorFromF32, writeTensor, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
+import { fftTwiddles, frameCount, MAX_FFT_LENGTH, melBands, melFilterbank, melLog, melStats, melWeights, periodicHann, spectrum } from '@g3n/kernels';
 import { AudioError } from '../errors.ts';
 import { MAX_CLIP_SAMPLES } from './clips.ts';
 
@@ -107,7 +107,7 @@ export interface AudioFeatures {
 export interface AudioFeatureOptions {
   /** The rate of the given samples; refused unless it is the extractor's (resample first). */
   sampleRate?: number;
-  /** Magnitude rows per dispatch (a multiple of 64; default: up to 4096, within the binding limit). */
+  /** Magnitude rows per dispatch pair (default: up to 4096, within the binding limit). */
   chunkRows?: number;
 }
 
@@ -144,8 +144,7 @@ export async function audioFeatures(gpu: Gpu, waves: readonly Float32Array[], co
   const binStride = Math.ceil(nBins / 4) * 4;
   const rows = batch * T;
   const limit = Math.min(gpu.caps.limits.maxStorageBufferBindingSize, gpu.caps.limits.maxBufferSize);
-  const fit = Math.floor(limit / (4 * binStride) / 64) * 64;
-  const chunk = Math.max(64, Math.min(options.chunkRows ?? 4096, fit, Math.ceil(rows / 64) * 64));
+  const chunk = Math.max(1, Math.min(options.chunkRows ?? 4096, Math.floor(limit / (4 * binStride)), rows));
 
   const padded = new Float32Array(batch * n).fill(cfg.paddingValue);
   waves.forEach((w, b) => padded.set(w, b * n));
@@ -157,7 +156,10 @@ export async function audioFeatures(gpu: Gpu, waves: readonly Float32Array[], co
   });
 
   const filters = melFilterbank(nBins, cfg.minFrequency, cfg.maxFrequency, F, cfg.samplingRate, cfg.fftLength);
+  const bands = createTensor(gpu, 'audio.mel_bands', 'u32', [F, 2]);
+  writeTensor(gpu, bands, melBands(filters, nBins, F));
   const scratch = [
+    bands,
     tensorFromF32(gpu, 'audio.wave', [batch, n], padded),
     tensorFromF32(gpu, 'audio.window', [cfg.frameLength], periodicHann(cfg.frameLength)),
     tensorFromF32(gpu, 'audio.fft_twiddle', [cfg.fftLength / 2, 4], fftTwiddles(cfg.fftLength)),
@@ -165,7 +167,7 @@ export async function audioFeatures(gpu: Gpu, waves: readonly Float32Array[], co
     tensorFromF32(gpu, 'audio.mel_stats', [2, F], melStats(F, cfg.perBinMean, cfg.perBinStddev)),
     createTensor(gpu, 'audio.spectrum', 'f32', [Math.min(chunk, rows), binStride]),
   ];
-  const [wave, window, twiddle, mel, stats, mag] = scratch;
+  const [, wave, window, twiddle, mel, stats, mag] = scratch;
   const features = createTensor(gpu, 'audio.input_features', 'f32', [batch, T, F]);
   try {
     const dispatches: Dispatch[] = [];
@@ -176,10 +178,8 @@ export async function audioFeatures(gpu: Gpu, waves: readonly Float32Array[], co
         fftLength: cfg.fftLength, binStride, preemphasis: cfg.preemphasis, mode: cfg.preemphasis > 0 ? (cfg.preemphasisHtk ? 'htk' : 'plain') : 'none',
         inputScale: cfg.inputScale,
       }));
-      const out = row0 === 0 && r === rows ? features : rowView(gpu, { ...features, shape: [rows, F] }, row0, r);
-      dispatches.push(linear(gpu, { x: mag, w: mel, out, rows: r }));
+      dispatches.push(melLog(gpu, { mag, filters: mel, bands, stats, out: features, rows: r, frame0: row0, featureSize: F, binStride, melFloor: cfg.melFloor }));
     }
-    dispatches.push(logMel(gpu, { x: features, n: numel(features.shape), featureSize: F, melFloor: cfg.melFloor, stats }));
     await runOnce(gpu, 'audio_features', dispatches);
   } catch (e) {
     features.buffer.destroy();
