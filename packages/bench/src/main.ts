@@ -7,7 +7,8 @@
  * adapter; --quick: E2B at q4 only, q4 kernels only, and every width / 16 on a software adapter
  * (a few minutes on SwiftShader). Every q4 linear case and global decode attention case also runs
  * in onnxruntime-web's WebGPU provider on the same device (`ort_ms`, `ratio`) unless --no-ort.
- * The audio encoder runs one clip of --audio-frames log-mel frames (default 2997, 30 s) at the same scale.
+ * The audio encoder runs one clip of --audio-frames log-mel frames (default 2997, 30 s) at the same scale;
+ * the audio front end computes the log-mel features of 30 s of audio and resamples 30 s from 48 and 44.1 kHz.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -15,6 +16,7 @@ import { requestNodeGpu } from '@g3n/gpu/node';
 import { kernelCases, runKernelBench, type KernelResult } from './kernels.ts';
 import { runModelBench, type ModelResult } from './model.ts';
 import { runAudioBench } from './audio.ts';
+import { runAudioFeaturesBench } from './audio-features.ts';
 import { adapterReport, formatReport, kernelTable, type BenchReport } from './report.ts';
 import { BENCH_FORMATS, type BenchFormat } from './synthetic.ts';
 import { parseBenchArgs } from './args.ts';
@@ -103,6 +105,12 @@ async function main(argv: string[]): Promise<void> {
     const a = await runAudioBench(gpu, { scale, frames: Math.round(frames) });
     report.audio_encoder = a;
     log(`  ${a.ms.toFixed(1)} ms, ${a.gflops_per_s.toFixed(1)} GFLOP/s`);
+  }
+  if (!args.has('no-audio')) {
+    log('audio features: 30 s clip');
+    const f = await runAudioFeaturesBench(gpu, { seconds: 30 });
+    report.audio_features = f;
+    log(`  ${f.ms.toFixed(1)} ms; resampling 48 kHz ${f.resample_48k_ms.toFixed(1)} ms, 44.1 kHz ${f.resample_44k1_ms.toFixed(1)} ms`);
   }
   console.log(formatReport(report));
   const json = args.get('json');

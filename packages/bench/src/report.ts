@@ -4,6 +4,7 @@
  */
 import type { Gpu } from '@g3n/gpu';
 import type { AudioBenchResult } from './audio.ts';
+import type { AudioFeaturesBenchResult } from './audio-features.ts';
 import type { KernelResult } from './kernels.ts';
 import type { DecodeResult, ModelResult, PrefillResult } from './model.ts';
 import type { TimingMethod } from './timing.ts';
@@ -36,6 +37,7 @@ export interface BenchReport {
   ort: { measured: boolean; note: string };
   /** The audio tower on one clip (absent with --no-audio). */
   audio_encoder?: AudioBenchResult | null;
+  audio_features?: AudioFeaturesBenchResult | null;
 }
 
 export function adapterReport(gpu: Gpu): AdapterReport {
@@ -126,6 +128,10 @@ export function formatReport(r: BenchReport): string {
   if (r.audio_encoder) {
     const e = r.audio_encoder;
     parts.push(`audio encoder (hidden ${e.hidden}, ${e.layers} layers, ${e.heads} heads; 1/${e.scale}): ${e.frames} frames -> ${e.tokens} tokens in ${e.ms.toFixed(1)} ms, ${e.gflop.toFixed(2)} GFLOP, ${e.gflops_per_s.toFixed(1)} GFLOP/s`);
+  }
+  if (r.audio_features) {
+    const f = r.audio_features;
+    parts.push(`audio features: ${f.seconds} s (${f.frames} frames x 128 mel) in ${f.ms.toFixed(1)} ms; resampling ${f.seconds} s to 16 kHz on the CPU: from 48 kHz ${f.resample_48k_ms.toFixed(1)} ms, from 44.1 kHz ${f.resample_44k1_ms.toFixed(1)} ms`);
   }
   parts.push(`onnxruntime-web: ${r.ort.note}`);
   return parts.join('\n\n');
