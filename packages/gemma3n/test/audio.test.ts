@@ -4,7 +4,7 @@ import { readF32 } from '@g3n/gpu';
 import { openModelDir, type ModelWeights } from '@g3n/weights';
 import { nodeFileSource } from '@g3n/weights/node';
 import { testGpu } from '../../kernels/test/util.ts';
-import { AudioInputError, AudioTower, AudioTowerMissingError, loadAudioTower } from '../src/audio/index.ts';
+import { AudioInputError, AudioTower, AudioTowerMissingError, encodeAudio, loadAudioTower } from '../src/audio/index.ts';
 import { parseConfig } from '../src/config.ts';
 import { loadTextModel } from '../src/load.ts';
 import { checkLogits, FIXTURES, ids, loadGolden, tensor, type GoldenTensor } from './golden.ts';
@@ -50,12 +50,13 @@ describe('Gemma 3n audio tower on gemma3n-tiny-audio-a', () => {
     const c = tower.config;
     const names = ['audio_encoder.sscp_out', ...Array.from({ length: c.numLayers }, (_, l) => `audio_encoder.conformer.${l}.output`), 'audio_encoder.last_hidden_state', 'audio_soft_tokens'];
     const feats = golden.get('input_features')!;
-    const enc = await tower.encode(feats.data, feats.shape, tensor(golden, 'input_features_mask'), { capture: names });
+    const enc = await encodeAudio(tower, feats.data, feats.shape, tensor(golden, 'input_features_mask'), { capture: [...names, 'audio_encoder.mask_valid'] });
     try {
       const errors = names.map((n) => [n, maxAbsDiff(enc.captures.get(n)!, tensor(golden, n))] as const);
       const first = errors.find(([, e]) => !(e <= TOL));
       expect(first, `first diverging stage: ${first?.[0]} (max |diff| ${first?.[1]}); all: ${errors.map(([n, e]) => `${n} ${e.toExponential(2)}`).join(', ')}`).toBeUndefined();
       expect(Array.from(enc.valid[0])).toEqual(ids(golden, 'audio_encoder.mask_valid'));
+      expect(Array.from(enc.captures.get('audio_encoder.mask_valid')!)).toEqual(ids(golden, 'audio_encoder.mask_valid'));
       expect(maxAbsDiff(await readF32(tower.gpu, enc.hidden), tensor(golden, 'audio_encoder.last_hidden_state'))).toBeLessThanOrEqual(TOL);
       expect(maxAbsDiff(await readF32(tower.gpu, enc.softTokens[0]), tensor(golden, 'audio_soft_tokens'))).toBeLessThanOrEqual(TOL);
     } finally {

@@ -15,7 +15,8 @@ import { destroyAudioWeights, loadAudioWeights, type AudioTensorReader, type Aud
 export interface EncodeAudioOptions {
   /**
    * Intermediates to read back: `audio_encoder.sscp_out`, `audio_encoder.conformer.<l>.output`,
-   * `audio_encoder.last_hidden_state`, `audio_soft_tokens` (f32, per clip; with more than one clip
+   * `audio_encoder.last_hidden_state`, `audio_encoder.mask_valid` (1 or 0 per frame), `audio_soft_tokens`
+   * (f32, per clip; with more than one clip
    * the names get the clip's index as a suffix, `.0`, `.1`, ..).
    */
   capture?: string[];
@@ -127,6 +128,7 @@ export class AudioTower {
         writeTensor(gpu, clipMask, m2);
         const valid = Uint8Array.from({ length: T3 }, (_, i) => m2[i * c.reductionFactor]);
         result.valid.push(valid);
+        if (want.has('audio_encoder.mask_valid')) result.captures.set(`audio_encoder.mask_valid${suffix}`, Float32Array.from(valid));
         const softMask = buf(`soft_mask${suffix}`, [c.softTokens], 'u32');
         writeTensor(gpu, softMask, Uint32Array.from({ length: c.softTokens }, (_, i) => (i < T3 ? valid[i] : 0)));
 
@@ -196,6 +198,11 @@ export class AudioTower {
     normed.buffer.destroy();
     return new AudioTower(gpu, config, weights, bytes, pad);
   }
+}
+
+/** Encode log-mel features [clips or 1, frames, input_feat_size] with their frame mask: see AudioTower.encode. */
+export function encodeAudio(tower: AudioTower, features: Float32Array | Tensor, shape: readonly number[], mask?: ArrayLike<number> | null, options: EncodeAudioOptions = {}): Promise<AudioEncoding> {
+  return tower.encode(features, shape, mask, options);
 }
 
 /** loadAudioTower(gpu, config, read): see AudioTower.load. */
