@@ -156,38 +156,38 @@ export async function audioFeatures(gpu: Gpu, waves: readonly Float32Array[], co
   });
 
   const filters = melFilterbank(nBins, cfg.minFrequency, cfg.maxFrequency, F, cfg.samplingRate, cfg.fftLength);
-  const bands = createTensor(gpu, 'audio.mel_bands', 'u32', [F, 2]);
-  writeTensor(gpu, bands, melBands(filters, nBins, F));
-  const scratch = [
-    bands,
-    tensorFromF32(gpu, 'audio.wave', [batch, n], padded),
-    tensorFromF32(gpu, 'audio.window', [cfg.frameLength], periodicHann(cfg.frameLength)),
-    tensorFromF32(gpu, 'audio.fft_twiddle', [cfg.fftLength / 2, 4], fftTwiddles(cfg.fftLength)),
-    tensorFromF32(gpu, 'audio.mel_filters', [F, binStride], melWeights(filters, nBins, F, binStride)),
-    tensorFromF32(gpu, 'audio.mel_stats', [2, F], melStats(F, cfg.perBinMean, cfg.perBinStddev)),
-    createTensor(gpu, 'audio.spectrum', 'f32', [Math.min(chunk, rows), binStride]),
-  ];
-  const [, wave, window, twiddle, mel, stats, mag] = scratch;
-  const features = createTensor(gpu, 'audio.input_features', 'f32', [batch, T, F]);
+  const scratch: Tensor[] = [];
+  const temp = (t: Tensor) => (scratch.push(t), t);
+  let features: Tensor | null = null;
   try {
+    const bands = temp(createTensor(gpu, 'audio.mel_bands', 'u32', [F, 2]));
+    writeTensor(gpu, bands, melBands(filters, nBins, F));
+    const wave = temp(tensorFromF32(gpu, 'audio.wave', [batch, n], padded));
+    const window = temp(tensorFromF32(gpu, 'audio.window', [cfg.frameLength], periodicHann(cfg.frameLength)));
+    const twiddle = temp(tensorFromF32(gpu, 'audio.fft_twiddle', [cfg.fftLength / 2, 4], fftTwiddles(cfg.fftLength)));
+    const mel = temp(tensorFromF32(gpu, 'audio.mel_filters', [F, binStride], melWeights(filters, nBins, F, binStride)));
+    const stats = temp(tensorFromF32(gpu, 'audio.mel_stats', [2, F], melStats(F, cfg.perBinMean, cfg.perBinStddev)));
+    const mag = temp(createTensor(gpu, 'audio.spectrum', 'f32', [chunk, binStride]));
+    const out = createTensor(gpu, 'audio.input_features', 'f32', [batch, T, F]);
+    features = out;
+    const mode = cfg.preemphasis > 0 ? (cfg.preemphasisHtk ? 'htk' : 'plain') : 'none';
     const dispatches: Dispatch[] = [];
     for (let row0 = 0; row0 < rows; row0 += chunk) {
       const r = Math.min(chunk, rows - row0);
       dispatches.push(spectrum(gpu, {
         wave, window, twiddle, mag, waveStride: n, frames: T, frame0: row0, rows: r, hop: cfg.hop, frameLength: cfg.frameLength,
-        fftLength: cfg.fftLength, binStride, preemphasis: cfg.preemphasis, mode: cfg.preemphasis > 0 ? (cfg.preemphasisHtk ? 'htk' : 'plain') : 'none',
-        inputScale: cfg.inputScale,
+        fftLength: cfg.fftLength, binStride, preemphasis: cfg.preemphasis, mode, inputScale: cfg.inputScale,
       }));
-      dispatches.push(melLog(gpu, { mag, filters: mel, bands, stats, out: features, rows: r, frame0: row0, featureSize: F, binStride, melFloor: cfg.melFloor }));
+      dispatches.push(melLog(gpu, { mag, filters: mel, bands, stats, out, rows: r, frame0: row0, featureSize: F, binStride, melFloor: cfg.melFloor }));
     }
     await runOnce(gpu, 'audio_features', dispatches);
+    return { features: out, mask, frames, batch, T, featureSize: F };
   } catch (e) {
-    features.buffer.destroy();
+    features?.buffer.destroy();
     throw e;
   } finally {
     for (const t of scratch) t.buffer.destroy();
   }
-  return { features, mask, frames, batch, T, featureSize: F };
 }
 
 /** Read features back: f32 [B * T * featureSize] with the mask and sizes. */
