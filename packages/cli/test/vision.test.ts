@@ -75,6 +75,10 @@ describe('g3n encode-image and g3n run --pixel-values (the command-line contract
     expect(tooMany).toMatch(/^g3n: BAD_INPUT: the prompt holds 256 image placeholders \(id 481\) but 2 images need 512/);
     const none = await failure(['run', '--model', VISION, '--ids', prompt.join(','), '--max-new-tokens', '1', '--json', join(dir, 'c.json')]);
     expect(none).toMatch(/^g3n: BAD_INPUT: the prompt holds 256 image placeholders \(id 481\) but 0 images need 0/);
+    const png = join(FIXTURES, 'image-preprocess-a', 'small_500x375.png');
+    const twoFiles = await failure(['run', '--model', VISION, '--ids', prompt.join(','), '--max-new-tokens', '1', '--json', join(dir, 'e.json'), '--image', png, '--pixel-values', `${GOLDEN}:pixel_values`]);
+    expect(twoFiles).toMatch(/^g3n: BAD_INPUT: the prompt holds 256 image placeholders \(id 481\) but 2 images need 512/);
+    expect(await failure(['run', '--model', VISION, '--ids', '1,2', '--max-new-tokens', '1', '--json', join(dir, 'f.json'), '--image', join(dir, 'missing.png')])).toMatch(/cannot read/);
     const noTower = await failure(['encode-image', '--model', TINY, '--pixel-values', `${GOLDEN}:pixel_values`, '--out', join(dir, 'd.safetensors')]);
     expect(noTower).toMatch(/^g3n: BAD_CHECKPOINT: This checkpoint has no vision tower/);
   }, 200_000);

@@ -4,8 +4,9 @@ import { loadTextModel, parseConfig, parseSliceJson, type SliceConfig, type Soft
 import { openModelDir } from '@g3n/weights';
 import { nodeFileSource } from '@g3n/weights/node';
 import { checkOutputPath, parseArgs, required } from '../args.ts';
-import { checkAudioInput, checkAudioPlaceholders, encodeClip, featureConfigOf, openAudioTower, readAudioClips, readTensorSpec, takeAudioArgs, type TensorFromFile } from './audio-input.ts';
-import { checkImagePrompt, encodeImages } from './image-input.ts';
+import { checkAudioInput, checkAudioPlaceholders, encodeClip, featureConfigOf, openAudioTower, readAudioClips, takeAudioArgs } from './audio-input.ts';
+import { checkImagePrompt, encodeImages, imageShapes, pixelValues, readPreprocessorConfig, takeImageArgs } from './image-input.ts';
+import { imageSizeFromPreprocessorConfig } from '@g3n/preprocess';
 
 export const RUN_USAGE = `usage: g3n run --model <dir> --ids <id,id,...> --max-new-tokens <N> --json <out.json> [--matformer <slice.json or name>] [--audio-features <file>:<tensor> | --wave <file>:<tensor> | --audio <file.wav>]...
   --model           a Hugging Face checkpoint folder or a g3n artifact folder (every shard piece is checked against its sha256)
@@ -17,19 +18,10 @@ export const RUN_USAGE = `usage: g3n run --model <dir> --ids <id,id,...> --max-n
                     soft tokens fill the clip's audio_token_id placeholders in --ids
   --wave            a clip of 16 kHz samples (1-D F32/F64 tensor), turned into log-mel features on the GPU
   --audio           a WAV file: mixed to mono, resampled to 16 kHz, split into clips of at most 30 s
-  --pixel-values    a preprocessed image f32 [3, H, W] (repeatable, in prompt order): the vision tower's soft
-                    tokens fill the image's image_token_id placeholders in --ids`;
-
-/** Take every `--audio-features <value>` out of argv (the option repeats; parseArgs takes each flag once). */
-function takeRepeated(argv: string[], flag: string): { rest: string[]; values: string[] } {
-  const rest: string[] = [];
-  const values: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === flag && argv[i + 1] !== undefined && !argv[i + 1].startsWith('--')) values.push(argv[++i]);
-    else rest.push(argv[i]);
-  }
-  return { rest, values };
-}
+  --pixel-values    a preprocessed image f32 [3, H, W] (repeatable; with --image, in prompt order): the vision
+                    tower's soft tokens fill the image's image_token_id placeholders in --ids
+  --image           a PNG or JPEG file, resized on the GPU to the model's image size (preprocessor_config.json
+                    in --model, else 768) and used as --pixel-values`;
 
 /** Indices of the maximum (lowest index on ties), as the reference's argmax. */
 function argmax(x: Float32Array): number {
@@ -65,7 +57,7 @@ async function readSlice(value: string): Promise<SliceConfig | string> {
 /** g3n run: greedy prefill + decode of an HF checkpoint or a g3n artifact directory, logits written as JSON. */
 export async function runCommand(argv: string[]): Promise<void> {
   const audio = takeAudioArgs(argv);
-  const image = takeRepeated(audio.rest, '--pixel-values');
+  const image = takeImageArgs(audio.rest);
   const args = parseArgs(image.rest, ['model', 'ids', 'max-new-tokens', 'json', 'matformer'], RUN_USAGE);
   const dir = required(args, 'model');
   const ids = parseIds(required(args, 'ids'));
@@ -77,11 +69,11 @@ export async function runCommand(argv: string[]): Promise<void> {
   const matformer = args.has('matformer') ? await readSlice(args.get('matformer')!) : undefined;
   const fe = featureConfigOf(dir);
   const clips = readAudioClips(audio.inputs, fe, (line) => console.log(line));
-  const images: TensorFromFile[] = image.values.map((v) => readTensorSpec(v, 'pixel-values'));
+  const imageSize = imageSizeFromPreprocessorConfig(image.images.some((im) => im.kind === 'image') ? readPreprocessorConfig(dir) : undefined);
 
   const weights = await openModelDir(nodeFileSource(dir));
   if (clips.length > 0) checkAudioInput(parseConfig(weights.config), weights, clips.flatMap((c) => ('features' in c ? [c.features] : [])));
-  checkImagePrompt(parseConfig(weights.config), weights, ids, images);
+  checkImagePrompt(parseConfig(weights.config), weights, ids, imageShapes(image.images, imageSize));
   const gpu = await requestNodeGpu();
   try {
     const context = ids.length + maxNew;
@@ -99,8 +91,8 @@ export async function runCommand(argv: string[]): Promise<void> {
       }
       tower.destroy();
     }
-    if (images.length > 0) {
-      for (const embeds of await encodeImages(gpu, parseConfig(weights.config), weights, images)) {
+    if (image.images.length > 0) {
+      for (const embeds of await encodeImages(gpu, parseConfig(weights.config), weights, await pixelValues(gpu, image.images, imageSize))) {
         encodings.push({ destroy: () => embeds.buffer.destroy() });
         softTokens.push({ tokenId: parseConfig(weights.config).imageTokenId!, embeds, count: embeds.shape[0] });
       }
