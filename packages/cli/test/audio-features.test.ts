@@ -64,7 +64,7 @@ describe('g3n audio-features (the command-line contract)', () => {
     expect(Array.from(tensor(r, 'batch.input_features_mask'))).toEqual(Array.from(tensor(golden, 'batch.input_features_mask')));
   });
 
-  it('--audio reads WAV files: the golden wave as 16 kHz float WAV, a 48 kHz 16-bit stereo tone resampled', async () => {
+  it('--audio reads WAV files: the golden wave as 16 kHz float WAV, a 48 kHz 16-bit stereo tone resampled, 31 s split into two clips', async () => {
     const golden = await loadGolden(GOLDEN);
     const floatWav = await tmp('wave.wav');
     await writeFile(floatWav, encodeWav([tensor(golden, 'wave')], 16000, 'float32'));
@@ -72,20 +72,26 @@ describe('g3n audio-features (the command-line contract)', () => {
     const tone = Float32Array.from({ length: 72000 }, (_, i) => 0.3 * Math.sin((2 * Math.PI * 1000 * i) / 48000));
     const toneWav = await tmp('tone.wav');
     await writeFile(toneWav, encodeWav([tone, tone], 48000, 'pcm16'));
+    // 31 s at 16 kHz: two clips of 15.5 s (248,000 samples, padded to 248,064: 1,548 frames).
+    const longWav = await tmp('long.wav');
+    await writeFile(longWav, encodeWav([Float32Array.from({ length: 496_000 }, (_, i) => 0.1 * Math.sin(i / 7))], 16000, 'pcm16'));
     const out = await tmp('wav.safetensors');
-    const { stdout } = await g3n(['audio-features', '--audio', floatWav, '--audio', toneWav, '--out', out]);
+    const { stdout } = await g3n(['audio-features', '--audio', floatWav, '--audio', toneWav, '--audio', longWav, '--out', out]);
     expect(stdout).toMatch(/float32, 1 channel\(s\): 2\.0 s of audio in one clip/);
     expect(stdout).toMatch(/pcm16, 2 channel\(s\), resampled from 48000 Hz: 1\.5 s of audio in one clip/);
+    expect(stdout).toMatch(/pcm16, 1 channel\(s\): 31\.0 s of audio split into 2 clips of 15\.5 s \(each at most 30\.0 s\)/);
     const r = await loadGolden(out);
-    expect(shape(r, 'batch.input_features')).toEqual([2, 197, 128]);
+    const T = 1548;
+    expect(shape(r, 'batch.input_features')).toEqual([4, T, 128]);
     const f = tensor(r, 'batch.input_features');
     const mask = Array.from(tensor(r, 'batch.input_features_mask'));
-    // Clip 0 is the longest, so padding the batch leaves its frames as in the single-clip golden.
+    const valid = [0, 1, 2, 3].map((b) => mask.slice(b * T, (b + 1) * T).reduce((a, v) => a + v, 0));
+    // Valid frames start inside the clip: 2 s -> 200, 1.5 s -> 150, 15.5 s -> all 1548.
+    expect(valid).toEqual([200, 150, T, T]);
+    // The golden wave's first 197 frames read only its own samples, so they are the single-clip golden's.
     expectFeatures(f.subarray(0, 197 * 128), tensor(golden, 'input_features'));
-    expect(mask.slice(0, 197)).toEqual(Array.from(tensor(golden, 'input_features_mask')));
-    expect(mask.slice(197).reduce((a, b) => a + b, 0)).toBe(150);
     // The tone's energy sits in the mel bin around 1 kHz in a middle frame.
-    const row = f.subarray((197 + 75) * 128, (197 + 76) * 128);
+    const row = f.subarray((T + 75) * 128, (T + 76) * 128);
     const peak = row.indexOf(Math.max(...row));
     const centre = (m: number) => 700 * (10 ** ((2595 * Math.log10(1 + 125 / 700) + ((2595 * Math.log10(1 + 7600 / 700) - 2595 * Math.log10(1 + 125 / 700)) * (m + 1)) / 129) / 2595) - 1);
     expect(Math.abs(centre(peak) - 1000)).toBeLessThan(60);

@@ -3,9 +3,9 @@
  *  [--config <preprocessor_config.json>]`
  *
  * Gemma 3n log-mel features on the GPU (audioFeatures). Each --wave is a 1-D F32 (or F64) tensor of
- * 16 kHz samples, one clip; each --audio a WAV file (16/24/32-bit integer PCM or 32-bit float, any rate
- * and channel count: mixed to mono, resampled to 16 kHz, and split into clips of at most 30 s, which is
- * reported). Clips are taken in the order given. One clip writes `input_features` [T, F] F32 and
+ * 16 kHz samples; each --audio a WAV file (16/24/32-bit integer PCM or 32-bit float, any rate and
+ * channel count: mixed to mono and resampled to 16 kHz). Audio longer than 30 s is split into
+ * consecutive clips of at most 30 s, and the split is reported. Clips are taken in the order given. One clip writes `input_features` [T, F] F32 and
  * `input_features_mask` [T] I64 (1 = valid frame, as the golden files store it); several write
  * `batch.input_features` [B, T, F] and `batch.input_features_mask` [B, T]. Settings come from --config
  * where given, else Gemma 3n's defaults.
@@ -83,7 +83,9 @@ export async function audioFeaturesCommand(argv: string[]): Promise<void> {
   const clips: Float32Array[] = [];
   for (const input of args.inputs) {
     if (input.kind === 'wave') {
-      clips.push(readWave(input.value));
+      const split = splitClips(readWave(input.value), cfg.maxLength, cfg.samplingRate);
+      if (split.split) console.log(`${input.value}: ${split.message}`);
+      clips.push(...split.clips);
       continue;
     }
     const wav = parseWav(readBytes(input.value, 'audio'));
