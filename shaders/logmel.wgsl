@@ -30,8 +30,10 @@
 // low 12 mantissa bits (a bit operation, so no compiler contraction can change it), and the four
 // partial products of 12-bit halves are exact in f32; sums use TwoSum. The frame samples themselves
 // are formed in f32, as the HF extractor forms them.
-// The FFT: the windowed frame is stored bit-reversed in workgroup memory (re, im as (hi, lo) pairs),
-// then log2(fft_length) butterfly stages, each thread taking butterflies k = lid, lid + WG, ...;
+// The FFT: the real frame of fft_length points is packed as fft_length / 2 complex points (even samples
+// real, odd imaginary) stored bit-reversed in workgroup memory (re, im as (hi, lo) pairs), then
+// log2(fft_length) - 1 butterfly stages, each thread taking butterflies k = lid, lid + WG, ..., and one
+// pass that untangles the complex transform into the fft_length / 2 + 1 bins of the real one;
 // twiddles come from a table computed in f64 on the CPU as (hi, lo) pairs of cos and -sin of
 // 2 pi m / fft_length (m < fft_length / 2), not from the builtins, whose accuracy is loosely specified.
 //
@@ -51,8 +53,8 @@
 //         n = rows * feature_size, feature_size, mel_floor (mel_log; rows, frame0, bin_stride too).
 // Grid: spectrum one workgroup per row, mel_log 1-D over n in workgroups of WG; both folded into 2-D
 // past the per-dimension limit (linear index wid.x + wid.y * nwg.x).
-// Assumes fft_length <= MAX_FFT (a power of two; 1024 keeps the (hi, lo) arrays at 16 KiB of workgroup
-// memory, the WebGPU minimum), frame_length <= fft_length, WG a power of two.
+// Assumes 2 <= fft_length <= MAX_FFT (a power of two; the (hi, lo) arrays take 8 KiB of workgroup memory
+// at 1024), frame_length <= fft_length, WG a power of two.
 
 struct Params {
   rows: u32,
@@ -90,8 +92,8 @@ override MAX_FFT: u32 = 1024;
 @group(0) @binding(7) var<storage, read> bands: array<u32>;
 @group(0) @binding(8) var<storage, read_write> features: array<f32>;
 
-var<workgroup> re: array<vec2<f32>, MAX_FFT>;
-var<workgroup> im: array<vec2<f32>, MAX_FFT>;
+var<workgroup> re: array<vec2<f32>, MAX_FFT / 2>;
+var<workgroup> im: array<vec2<f32>, MAX_FFT / 2>;
 
 // Double-f32 arithmetic on (hi, lo) pairs.
 fn two_sum(a: f32, b: f32) -> vec2<f32> {
@@ -171,19 +173,23 @@ fn spectrum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   let t = row % params.frames;
   let base = b * params.wave_stride + t * params.hop;
   let n_fft = params.fft_length;
-  let shift = 32u - params.fft_log2;
+  // The real transform of n_fft points runs as a complex one of m = n_fft / 2 points on
+  // z[j] = y[2j] + i y[2j+1], untangled into the n_fft / 2 + 1 bins afterwards.
+  let m = n_fft / 2u;
+  let log_m = params.fft_log2 - 1u;
 
-  for (var n = lid; n < n_fft; n += WG) {
-    let dst = reverseBits(n) >> shift;
-    re[dst] = vec2<f32>(frame_sample(base, n), 0.0);
-    im[dst] = vec2<f32>(0.0, 0.0);
+  for (var j = lid; j < m; j += WG) {
+    let dst = select(reverseBits(j) >> (32u - log_m), 0u, log_m == 0u);
+    re[dst] = vec2<f32>(frame_sample(base, 2u * j), 0.0);
+    im[dst] = vec2<f32>(frame_sample(base, 2u * j + 1u), 0.0);
   }
   workgroupBarrier();
 
   var half = 1u;
-  for (var s = 0u; s < params.fft_log2; s++) {
+  for (var s = 0u; s < log_m; s++) {
+    // Twiddles of the m-point stage from the n_fft-point table: exp(-2 pi i j / (2 half)) = W^(j n_fft / (2 half)).
     let step = n_fft / (2u * half);
-    for (var k = lid; k < n_fft / 2u; k += WG) {
+    for (var k = lid; k < m / 2u; k += WG) {
       let j = k % half;
       let i0 = (k / half) * 2u * half + j;
       let i1 = i0 + half;
@@ -205,13 +211,31 @@ fn spectrum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     half = half * 2u;
   }
 
+  // Bin k of the real transform, with Z = the m-point transform and W = exp(-2 pi i / n_fft):
+  //   E = (Z[k] + conj(Z[m - k])) / 2,  O = (Z[k] - conj(Z[m - k])) / 2,  X[k] = E - i W^k O
+  // (indices mod m; W^m = -1).
   let out_base = local_row * params.bin_stride;
-  let n_bins = n_fft / 2u + 1u;
   for (var k = lid; k < params.bin_stride; k += WG) {
     var v = 0.0;
-    if (k < n_bins) {
-      let r = re[k].x + re[k].y;
-      let i = im[k].x + im[k].y;
+    if (k <= m) {
+      let ka = k % m;
+      let kb = (m - ka) % m;
+      let zr = re[ka];
+      let zi = im[ka];
+      let cr = re[kb];
+      let ci = -im[kb];
+      let er = 0.5 * df_add(zr, cr);
+      let ei = 0.5 * df_add(zi, ci);
+      let o_r = 0.5 * df_add(zr, -cr);
+      let o_i = 0.5 * df_add(zi, -ci);
+      var w = vec4<f32>(-1.0, 0.0, 0.0, 0.0);
+      if (k < m) { w = twiddle[k]; }
+      let p_r = df_add(df_mul(w.xy, o_r), -df_mul(w.zw, o_i));
+      let p_i = df_add(df_mul(w.xy, o_i), df_mul(w.zw, o_r));
+      let xr = df_add(er, p_i);
+      let xi = df_add(ei, -p_r);
+      let r = xr.x + xr.y;
+      let i = xi.x + xi.y;
       v = sqrt(r * r + i * i);
     }
     mag[out_base + k] = v;

@@ -28,7 +28,7 @@ export const logmelKernels = {
 /** Pre-emphasis flavours: none, HTK (first sample times 1 - a, the frame's last sample unused), plain. */
 export type PreemphasisMode = 'none' | 'htk' | 'plain';
 const MODE_CODE: Record<PreemphasisMode, number> = { none: 0, htk: 1, plain: 2 };
-/** The largest transform the kernel holds in workgroup memory ((hi, lo) re and im: 4 x 1024 f32 = 16 KiB). */
+/** The largest transform of the kernel variant (its (hi, lo) re and im arrays of 512 complex points: 8 KiB of workgroup memory). */
 export const MAX_FFT_LENGTH = 1024;
 
 const NO_PARAMS = {
