@@ -8,7 +8,8 @@
  * bytes once more and never caches them, a cached copy that no longer matches is dropped and
  * downloaded again, and bytes still bad are an IntegrityError naming the file, the piece and its byte
  * range. The last range read stays in memory, so the many small reads inside one piece (row blocks of
- * an embedding table) fetch and hash it once.
+ * an embedding table) fetch and hash it once: reading a table in blocks holds one piece (at most a
+ * part, so at most a shard), never the table.
  */
 import type { ByteSource, ReadCheck } from '../sources.ts';
 import { readChecked } from '../sources.ts';
@@ -115,9 +116,9 @@ export function verifiedShards(manifest: Manifest, sources: readonly ByteSource[
     held = { shard, start, bytes };
     return held;
   };
+  /** A view of the checked bytes (no copy: a read holds one unit, not two). */
   const read: ShardReader = async (shard, offset, length) => {
-    const out = new Uint8Array(length);
-    if (length === 0) return out;
+    if (length === 0) return new Uint8Array(0);
     let list = unitsOf(shard);
     const end = offset + length;
     let i = firstUnit(list, offset);
@@ -131,8 +132,7 @@ export function verifiedShards(manifest: Manifest, sources: readonly ByteSource[
       [i, j] = [0, 1];
     }
     const got = await unitsBytes(shard, list, i, j);
-    out.set(got.bytes.subarray(offset - got.start, end - got.start));
-    return out;
+    return got.bytes.subarray(offset - got.start, end - got.start);
   };
   return {
     read,
