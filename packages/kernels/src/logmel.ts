@@ -10,8 +10,10 @@ import { guardCount, guardF32, guardHolds, guardSeparate } from './norm.ts';
  *
  * FFT against a DFT GEMM, measured on the software adapter (SwiftShader, 2 shared cores, heavily loaded)
  * for the 197 frames of the tiny-audio fixture's 2 s wave: the DFT as a GEMM (`linear`, [197, 512] x
- * [1026, 512] cos/sin rows, before any magnitude pass) took 23 s per run; this double-f32 radix-2 FFT
- * 0.9-1.3 s with 32 threads per frame (8-10 s with 256, 1.6 s with 16). The FFT runs. Precision
+ * [1026, 512] cos/sin rows, before any magnitude pass) took 23 s per run; the double-f32 radix-2 FFT
+ * 0.9-1.3 s with 32 threads per frame (8-10 s with 256, 1.6 s with 16), as a complex 1024-point
+ * transform, before the real input was packed into 512 complex points (half the butterflies). The FFT
+ * runs. Precision
  * (numpy emulation against the golden, max abs log-mel error where golden >= -7, tolerance 2e-3): plain
  * f32 radix-2 FFT 2.7e-3, f32 DFT GEMM (blocked sgemm sums) 6.9e-4, double-f32 FFT 3e-7 on the same
  * window (1.9e-4 with ours: see shaders/logmel.wgsl).
