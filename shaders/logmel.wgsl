@@ -7,8 +7,7 @@
 //               none (mode 0):  y[j] = x[j]
 //             multiplies by the window, zero-pads to fft_length (a power of two) and writes
 //             |rFFT|: mag[row * bin_stride + k] = |sum_n y[n] exp(-2 pi i k n / fft_length)| for
-//             k <= fft_length / 2, and 0 for the columns up to bin_stride (so a GEMM over bin_stride
-//             columns sees zeros there).
+//             k <= fft_length / 2, and 0 for the columns up to bin_stride.
 //   mel_log:  one thread per (local row r, mel bin m), i = r * feature_size + m:
 //             mel = sum_{k in [bands[2m], bands[2m+1])} mag[r * bin_stride + k] * filters[m * bin_stride + k]
 //             features[(frame0 + r) * feature_size + m] = (ln(max(mel, mel_floor)) - stats[m]) * stats[feature_size + m]
@@ -26,10 +25,11 @@
 // the quiet high-frequency mel bins of speech (up to 3.6e-3 in log-mel on the tiny-audio fixture,
 // against a tolerance of 2e-3). What remains against the golden (1.9e-4) is the window: numpy's float32
 // cos, which the HF extractor uses for its Hann window, is off by one ulp in 37 of the 512 values,
-// while periodicHann rounds cos correctly (the f64 pipeline on our window agrees to ~1e-6). Products are exact without FMA: both factors are split by masking the
-// low 12 mantissa bits (a bit operation, so no compiler contraction can change it), and the four
-// partial products of 12-bit halves are exact in f32; sums use TwoSum. The frame samples themselves
-// are formed in f32, as the HF extractor forms them.
+// while periodicHann rounds cos correctly (the f64 pipeline on our window agrees to ~1e-6).
+// Products are exact without FMA: both factors are split by masking the low 12 mantissa bits (a bit
+// operation, so no compiler contraction can change it), and the four partial products of 12-bit
+// halves are exact in f32; sums use TwoSum. The frame samples themselves are formed in f32, as the HF
+// extractor forms them.
 // The FFT: the real frame of fft_length points is packed as fft_length / 2 complex points (even samples
 // real, odd imaginary) stored bit-reversed in workgroup memory (re, im as (hi, lo) pairs), then
 // log2(fft_length) - 1 butterfly stages, each thread taking butterflies k = lid, lid + WG, ..., and one

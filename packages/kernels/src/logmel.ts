@@ -13,14 +13,13 @@ import { guardCount, guardF32, guardHolds, guardSeparate } from './norm.ts';
  * [1026, 512] cos/sin rows, before any magnitude pass) took 23 s per run; the double-f32 radix-2 FFT
  * 0.9-1.3 s with 32 threads per frame (8-10 s with 256, 1.6 s with 16), as a complex 1024-point
  * transform, before the real input was packed into 512 complex points (half the butterflies). The FFT
- * runs. Precision
- * (numpy emulation against the golden, max abs log-mel error where golden >= -7, tolerance 2e-3): plain
- * f32 radix-2 FFT 2.7e-3, f32 DFT GEMM (blocked sgemm sums) 6.9e-4, double-f32 FFT 3e-7 on the same
- * window (1.9e-4 with ours: see shaders/logmel.wgsl).
+ * runs. Precision (numpy emulation against the golden, max abs log-mel error where golden >= -7,
+ * tolerance 2e-3): plain f32 radix-2 FFT 2.7e-3, f32 DFT GEMM (blocked sgemm sums) 6.9e-4, double-f32
+ * FFT 3e-7 on the same window (1.9e-4 with ours: see shaders/logmel.wgsl).
  */
 /** mel_log: threads per workgroup. */
 const WG = 256;
-/** spectrum: threads per frame (16 butterflies each per stage at 1024 points; 8x faster than 256 on the software adapter). */
+/** spectrum: threads per frame (8 butterflies each per stage at 1024 points; 8x faster than 256 on the software adapter). */
 const SPECTRUM_WG = 32;
 export const logmelKernels = {
   spectrum: defineKernel('logmel', source, 'spectrum', { WG: SPECTRUM_WG, MAX_FFT: 1024 }),
