@@ -129,4 +129,16 @@ describe('g3n run from the shell', () => {
       if (r.code !== 0) expect(r.stderr.trim().split('\n'), `case ${seed}`).toEqual([expect.stringMatching(/^g3n: (BAD_CHECKPOINT|BAD_CONFIG|BAD_SHAPE): /)]);
     }
   });
+
+  it('a config.json without hidden_size: exit 1 with one line that names hidden_size', async () => {
+    const dir = join(tmp, 'no-hidden-size');
+    mkdirSync(dir);
+    const config = JSON.parse(readFileSync(join(TINY, 'config.json'), 'utf8'));
+    delete config.text_config.hidden_size;
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+    copyFileSync(join(TINY, 'model.safetensors'), join(dir, 'model.safetensors'));
+    const r = await g3n(['run', '--model', dir, '--ids', '2,3', '--max-new-tokens', '1', '--json', join(dir, 'out.json')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^g3n: BAD_CONFIG: config\.json: text_config\.hidden_size is missing/)]);
+  });
 });
