@@ -47,8 +47,6 @@ override WG: u32 = 256;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> io: array<f32>;
 
-var<workgroup> partial: array<f32, WG>;
-
 const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
 
 fn gelu_tanh(v: f32) -> f32 {
@@ -95,18 +93,7 @@ fn up_index(i: u32) -> u32 {
   return (i / params.cols) * params.up_stride + params.up_offset + i % params.cols;
 }
 
-// Sum of `v` over the workgroup, returned to every invocation (call from uniform control flow).
-fn workgroup_sum(v: f32, lid: u32) -> f32 {
-  partial[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (lid < s) {
-      partial[lid] = partial[lid] + partial[lid + s];
-    }
-    workgroupBarrier();
-  }
-  return workgroupUniformLoad(&partial[0]);
-}
+// #include "workgroup_sum.wgsl"
 
 @compute @workgroup_size(WG)
 fn gelu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

@@ -3,7 +3,8 @@
 //     out[t, j] = table[ids[t] - row_start, j] * scale      (j < cols)
 // Tokens whose id falls outside the chunk are left untouched, so a table split into row chunks
 // (or a second table, e.g. multimodal rows) is gathered with one dispatch per chunk into the same
-// output. One entry point per storage dtype decodes table elements to f32:
+// output. One entry point per storage dtype decodes table elements to f32 (embed_f32 and its
+// #variant lines, expanded by defineKernel, each calling its own value_<dtype>):
 //   f32:  one element per word.
 //   bf16: element e in word e >> 1, low half when e is even; f32 bits = half << 16.
 //   f16:  element e in word e >> 1, low half when e is even (unpack2x16float: no shader-f16).
@@ -67,6 +68,34 @@ fn group_scale(e: u32) -> f32 {
   return unpack2x16float(scales[g >> 1u])[g & 1u];
 }
 
+// Element e of the chunk as f32, one function per storage dtype.
+fn value_f32(e: u32) -> f32 {
+  return bitcast<f32>(table[e]);
+}
+
+fn value_bf16(e: u32) -> f32 {
+  return bitcast<f32>(half_word(e) << 16u);
+}
+
+fn value_f16(e: u32) -> f32 {
+  return unpack2x16float(half_word(e)).x;
+}
+
+fn value_q8(e: u32) -> f32 {
+  let q = extractBits(bitcast<i32>(table[e >> 2u]), 8u * (e & 3u), 8u);
+  return f32(q) * group_scale(e);
+}
+
+fn value_q4(e: u32) -> f32 {
+  let q = i32(extractBits(table[e >> 3u], 4u * (e & 7u), 4u)) - 8;
+  return f32(q) * group_scale(e);
+}
+
+// #variant embed_bf16 of embed_f32: value_f32=value_bf16
+// #variant embed_f16 of embed_f32: value_f32=value_f16
+// #variant embed_q8 of embed_f32: value_f32=value_q8
+// #variant embed_q4 of embed_f32: value_f32=value_q4
+
 @compute @workgroup_size(WG)
 fn embed_f32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let t = token(wid, nwg);
@@ -74,54 +103,6 @@ fn embed_f32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   let base = row_base(t);
   if (base == ELSEWHERE) { return; }
   for (var j = lid; j < params.cols; j += WG) {
-    out[t * params.cols + j] = bitcast<f32>(table[base + j]) * params.scale;
-  }
-}
-
-@compute @workgroup_size(WG)
-fn embed_bf16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let t = token(wid, nwg);
-  if (t >= params.count) { return; }
-  let base = row_base(t);
-  if (base == ELSEWHERE) { return; }
-  for (var j = lid; j < params.cols; j += WG) {
-    out[t * params.cols + j] = bitcast<f32>(half_word(base + j) << 16u) * params.scale;
-  }
-}
-
-@compute @workgroup_size(WG)
-fn embed_f16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let t = token(wid, nwg);
-  if (t >= params.count) { return; }
-  let base = row_base(t);
-  if (base == ELSEWHERE) { return; }
-  for (var j = lid; j < params.cols; j += WG) {
-    out[t * params.cols + j] = unpack2x16float(half_word(base + j)).x * params.scale;
-  }
-}
-
-@compute @workgroup_size(WG)
-fn embed_q8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let t = token(wid, nwg);
-  if (t >= params.count) { return; }
-  let base = row_base(t);
-  if (base == ELSEWHERE) { return; }
-  for (var j = lid; j < params.cols; j += WG) {
-    let e = base + j;
-    let q = extractBits(bitcast<i32>(table[e >> 2u]), 8u * (e & 3u), 8u);
-    out[t * params.cols + j] = f32(q) * group_scale(e) * params.scale;
-  }
-}
-
-@compute @workgroup_size(WG)
-fn embed_q4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let t = token(wid, nwg);
-  if (t >= params.count) { return; }
-  let base = row_base(t);
-  if (base == ELSEWHERE) { return; }
-  for (var j = lid; j < params.cols; j += WG) {
-    let e = base + j;
-    let q = i32(extractBits(table[e >> 3u], 4u * (e & 7u), 4u)) - 8;
-    out[t * params.cols + j] = f32(q) * group_scale(e) * params.scale;
+    out[t * params.cols + j] = value_f32(base + j) * params.scale;
   }
 }

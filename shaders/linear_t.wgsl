@@ -49,8 +49,9 @@
 //   MAX_CHUNK / 32, so every block has a mask thread).
 // Grids, folded into 2-D (linear workgroup index wid.x + wid.y * nwg.x): transpose ceil(words of dst / WG);
 //   gather col_tiles * splits (the column tile varies fastest); gather_sum ceil(out_features / WG).
-// The format helpers (DTYPE codes, per_word, pair, q8x4, q4x4, scale_of) are in weight_formats.wgsl, which
-// the kernel definitions append to this source.
+// The format helpers (DTYPE codes, per_word, pair, q8x4, q4x4, scale_of) are in weight_formats.wgsl,
+// included here:
+// #include "weight_formats.wgsl"
 
 struct Params {
   in_features: u32,

@@ -31,8 +31,9 @@
 //   W_T, out_features a multiple of the elements per word instead of the even in_features, and still
 //   in_features % 32 == 0 for q8/q4. The grid is tiles_n * ceil(rows / TILE_M) workgroups, folded into 2-D
 //   (linear index wid.x + wid.y * nwg.x; the n tile varies fastest).
-// The format helpers (DTYPE codes, per_word, pair, q8x4, q4x4, scale_of) are in weight_formats.wgsl, which
-// the kernel definitions append to this source.
+// The format helpers (DTYPE codes, per_word, pair, q8x4, q4x4, scale_of) are in weight_formats.wgsl,
+// included here:
+// #include "weight_formats.wgsl"
 
 struct Params {
   rows: u32,

@@ -29,8 +29,9 @@
 // Assumptions: whole units per row: in_features % 4 (f32), % 8 (bf16, f16), % 32 (q8, q4) == 0; the grid is
 //   col_groups * ceil(rows / RB) workgroups, folded into 2-D (linear index wid.x + wid.y * nwg.x; the
 //   column group varies fastest).
-// The format helpers (DTYPE codes, per_word, pair, q8x4, q4x4, scale_of) are in weight_formats.wgsl, which
-// the kernel definitions append to this source.
+// The format helpers (DTYPE codes, per_word, pair, q8x4, q4x4, scale_of) are in weight_formats.wgsl,
+// included here:
+// #include "weight_formats.wgsl"
 
 struct Params {
   rows: u32,

@@ -3,7 +3,10 @@
 //   out[r, j] = x[r, j] / sqrt(mean_j(x[r, :]^2) + eps) * weight[j] * scale
 // One workgroup per row. Each invocation sums the squares of a strided slice of the row in f32,
 // the workgroup adds the WG partial sums in a shared-memory tree, then every invocation scales its
-// slice. The `_noweight` entry points multiply by 1 instead of a weight (v_norm, scale-free norms).
+// slice. The `_noweight` entry points multiply by 1 instead of a weight (v_norm, scale-free norms);
+// the `_inplace` ones read and write `io`. The file holds the one body, rms_norm; the other entry
+// points are its variants (the #variant lines below, expanded by defineKernel: packages/gpu/src/
+// wgsl-source.ts).
 //
 // Bindings (group 0):
 //   0 params  uniform Params
@@ -31,24 +34,23 @@ override WG: u32 = 256;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<storage, read_write> io: array<f32>;
 
-var<workgroup> partial: array<f32, WG>;
-
-// Sum of `v` over the workgroup, returned to every invocation (call from uniform control flow).
-fn workgroup_sum(v: f32, lid: u32) -> f32 {
-  partial[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (lid < s) {
-      partial[lid] = partial[lid] + partial[lid + s];
-    }
-    workgroupBarrier();
-  }
-  return workgroupUniformLoad(&partial[0]);
-}
+// #include "workgroup_sum.wgsl"
 
 fn inv_rms(sum_sq: f32) -> f32 {
   return inverseSqrt(sum_sq / f32(params.cols) + params.eps);
 }
+
+fn weight_at(j: u32) -> f32 {
+  return weight[j];
+}
+
+fn no_weight(j: u32) -> f32 {
+  return 1.0;
+}
+
+// #variant rms_norm_noweight of rms_norm: weight_at=no_weight
+// #variant rms_norm_inplace of rms_norm: x=io out=io
+// #variant rms_norm_inplace_noweight of rms_norm: x=io out=io weight_at=no_weight
 
 @compute @workgroup_size(WG)
 fn rms_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -62,54 +64,6 @@ fn rms_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   }
   let inv = inv_rms(workgroup_sum(ss, lid));
   for (var j = lid; j < params.cols; j += WG) {
-    out[base + j] = x[base + j] * inv * weight[j] * params.scale;
-  }
-}
-
-@compute @workgroup_size(WG)
-fn rms_norm_noweight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let row = wid.x + wid.y * nwg.x;
-  if (row >= params.rows) { return; }
-  let base = row * params.cols;
-  var ss = 0.0;
-  for (var j = lid; j < params.cols; j += WG) {
-    let v = x[base + j];
-    ss += v * v;
-  }
-  let inv = inv_rms(workgroup_sum(ss, lid));
-  for (var j = lid; j < params.cols; j += WG) {
-    out[base + j] = x[base + j] * inv * params.scale;
-  }
-}
-
-@compute @workgroup_size(WG)
-fn rms_norm_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let row = wid.x + wid.y * nwg.x;
-  if (row >= params.rows) { return; }
-  let base = row * params.cols;
-  var ss = 0.0;
-  for (var j = lid; j < params.cols; j += WG) {
-    let v = io[base + j];
-    ss += v * v;
-  }
-  let inv = inv_rms(workgroup_sum(ss, lid));
-  for (var j = lid; j < params.cols; j += WG) {
-    io[base + j] = io[base + j] * inv * weight[j] * params.scale;
-  }
-}
-
-@compute @workgroup_size(WG)
-fn rms_norm_inplace_noweight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let row = wid.x + wid.y * nwg.x;
-  if (row >= params.rows) { return; }
-  let base = row * params.cols;
-  var ss = 0.0;
-  for (var j = lid; j < params.cols; j += WG) {
-    let v = io[base + j];
-    ss += v * v;
-  }
-  let inv = inv_rms(workgroup_sum(ss, lid));
-  for (var j = lid; j < params.cols; j += WG) {
-    io[base + j] = io[base + j] * inv * params.scale;
+    out[base + j] = x[base + j] * inv * weight_at(j) * params.scale;
   }
 }

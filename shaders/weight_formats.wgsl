@@ -1,6 +1,6 @@
 // Weight storage formats, shared by the linear shaders (matvec, matvec_subgroups, matvec_rows, matmul,
-// linear_t): the kernel definitions append this file to each of their sources (packages/kernels/src/
-// linear.ts), so it holds declarations only, no directive. The formats are those of packages/kernels/src/
+// linear_t, conv2d): each includes it with a `// #include "weight_formats.wgsl"` line, which defineKernel
+// expands (packages/gpu/src/wgsl-source.ts), so it holds declarations only, no directive. The formats are those of packages/kernels/src/
 // quant.ts: f32; bf16 and f16 two per u32 (the low half first); q8 four int8 codes per u32 (byte 0
 // first); q4 eight 4-bit codes per u32 (code c stands for c - 8); q8/q4 f16 group scales in pairs.
 // The including shader declares `override DTYPE: u32` (one of the codes below) and the `scales` binding

@@ -1,5 +1,6 @@
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import { ShapeError } from './errors.ts';
+import { expandWgsl } from './wgsl-source.ts';
 
 /** One member of the WGSL `Params` struct, as reflected from the shader source. */
 export interface ParamField {
@@ -67,9 +68,11 @@ export function reflectParams(source: string): ParamLayout | null {
 
 /**
  * Describe a kernel variant: `family` names the WGSL file, `entry` the entry point and `constants`
- * the override values (workgroup sizes, tile sizes) that select the variant.
+ * the override values (workgroup sizes, tile sizes) that select the variant. The file's `#include`
+ * and `#variant` lines are expanded first (wgsl-source.ts), with `includes` the files it may include.
  */
-export function defineKernel(family: string, source: string, entry: string, constants: Record<string, number> = {}): Kernel {
+export function defineKernel(family: string, raw: string, entry: string, constants: Record<string, number> = {}, includes: Readonly<Record<string, string>> = {}): Kernel {
+  const source = expandWgsl(raw, includes);
   const r = reflect(source);
   const fn = r.entry.compute.find((f) => f.name === entry);
   if (!fn) throw new Error(`${family}: no compute entry point '${entry}'`);
@@ -100,7 +103,10 @@ export function defineKernel(family: string, source: string, entry: string, cons
 
 export type ParamValues = Record<string, number | readonly number[]>;
 
-/** Pack values into the std140-like uniform layout reflected from WGSL. Every field must be given. */
+/** Members named `_pad...` only fill the struct to 16 bytes: the packer writes 0 there unless given. */
+const isPad = (name: string): boolean => name.startsWith('_pad');
+
+/** Pack values into the std140-like uniform layout reflected from WGSL. Every field but padding must be given. */
 export function packParams(kernel: Kernel, values: ParamValues, into?: DataView): DataView {
   const layout = kernel.params;
   if (!layout) throw new ShapeError(kernel.key, 'kernel has no params struct');
@@ -110,7 +116,7 @@ export function packParams(kernel: Kernel, values: ParamValues, into?: DataView)
     if (!known.has(k)) throw new ShapeError(kernel.key, `unknown param '${k}' (struct ${layout.struct} has ${[...known].join(', ')})`);
   }
   for (const f of layout.fields) {
-    const v = values[f.name];
+    const v = values[f.name] ?? (isPad(f.name) ? (f.components === 1 ? 0 : new Array<number>(f.components).fill(0)) : undefined);
     if (v === undefined) throw new ShapeError(kernel.key, `param '${f.name}' missing`);
     writeField(view, f, v, kernel.key);
   }

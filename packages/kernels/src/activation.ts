@@ -1,27 +1,28 @@
 import { defineKernel, foldWorkgroups, ShapeError, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
 import source from '../../../shaders/activation.wgsl?raw';
-import { guardCount, guardF32, guardHolds, guardSeparate, isInPlace } from './norm.ts';
+import { guardCount, guardF32, guardHolds, guardSeparate, isInPlace } from './guards.ts';
+import { WGSL_INCLUDES } from './wgsl-includes.ts';
 
 const WG = 256;
 export const activationKernels = {
-  gelu: defineKernel('activation', source, 'gelu', { WG }),
-  geluInplace: defineKernel('activation', source, 'gelu_inplace', { WG }),
-  geglu: defineKernel('activation', source, 'geglu', { WG }),
-  gegluInplace: defineKernel('activation', source, 'geglu_inplace', { WG }),
-  gaussianTopK: defineKernel('activation', source, 'gaussian_top_k', { WG }),
-  gaussianTopKInplace: defineKernel('activation', source, 'gaussian_top_k_inplace', { WG }),
-  softcap: defineKernel('activation', source, 'softcap', { WG }),
-  softcapInplace: defineKernel('activation', source, 'softcap_inplace', { WG }),
-  silu: defineKernel('activation', source, 'silu', { WG }),
-  siluInplace: defineKernel('activation', source, 'silu_inplace', { WG }),
-  relu: defineKernel('activation', source, 'relu', { WG }),
-  reluInplace: defineKernel('activation', source, 'relu_inplace', { WG }),
-  clip: defineKernel('activation', source, 'clip', { WG }),
-  clipInplace: defineKernel('activation', source, 'clip_inplace', { WG }),
-  glu: defineKernel('activation', source, 'glu', { WG }),
+  gelu: defineKernel('activation', source, 'gelu', { WG }, WGSL_INCLUDES),
+  geluInplace: defineKernel('activation', source, 'gelu_inplace', { WG }, WGSL_INCLUDES),
+  geglu: defineKernel('activation', source, 'geglu', { WG }, WGSL_INCLUDES),
+  gegluInplace: defineKernel('activation', source, 'geglu_inplace', { WG }, WGSL_INCLUDES),
+  gaussianTopK: defineKernel('activation', source, 'gaussian_top_k', { WG }, WGSL_INCLUDES),
+  gaussianTopKInplace: defineKernel('activation', source, 'gaussian_top_k_inplace', { WG }, WGSL_INCLUDES),
+  softcap: defineKernel('activation', source, 'softcap', { WG }, WGSL_INCLUDES),
+  softcapInplace: defineKernel('activation', source, 'softcap_inplace', { WG }, WGSL_INCLUDES),
+  silu: defineKernel('activation', source, 'silu', { WG }, WGSL_INCLUDES),
+  siluInplace: defineKernel('activation', source, 'silu_inplace', { WG }, WGSL_INCLUDES),
+  relu: defineKernel('activation', source, 'relu', { WG }, WGSL_INCLUDES),
+  reluInplace: defineKernel('activation', source, 'relu_inplace', { WG }, WGSL_INCLUDES),
+  clip: defineKernel('activation', source, 'clip', { WG }, WGSL_INCLUDES),
+  clipInplace: defineKernel('activation', source, 'clip_inplace', { WG }, WGSL_INCLUDES),
+  glu: defineKernel('activation', source, 'glu', { WG }, WGSL_INCLUDES),
 };
 
-const NO_PARAMS = { n: 0, rows: 0, cols: 0, up_stride: 0, up_offset: 0, z: 0, cap: 0, _pad: 0 };
+const NO_PARAMS = { n: 0, rows: 0, cols: 0, up_stride: 0, up_offset: 0, z: 0, cap: 0 };
 
 function pointwiseGrid(gpu: Gpu, n: number) {
   return foldWorkgroups(Math.ceil(n / WG), gpu.caps.limits.maxComputeWorkgroupsPerDimension);

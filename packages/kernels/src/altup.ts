@@ -22,7 +22,7 @@ export interface StreamStack {
 }
 
 function params(s: StreamStack, active = 0, count = 0) {
-  return { n_streams: s.streams, tokens: s.tokens, dim: s.dim, stride: s.stride, active_idx: active, count, _pad0: 0, _pad1: 0 };
+  return { n_streams: s.streams, tokens: s.tokens, dim: s.dim, stride: s.stride, active_idx: active, count };
 }
 
 function grid(gpu: Gpu, elements: number) {
@@ -67,7 +67,7 @@ export function altupRescale(gpu: Gpu, args: { y: Tensor; ref: Tensor; out: Tens
   return {
     kernel: dim <= 512 ? altupKernels.rescaleShort : altupKernels.rescale,
     bindings: { y: args.y, ref_rows: args.ref, out: args.out },
-    params: { n_streams: 1, tokens, dim, stride: tokens * dim, active_idx: 0, count: 0, _pad0: 0, _pad1: 0 },
+    params: { n_streams: 1, tokens, dim, stride: tokens * dim, active_idx: 0, count: 0 },
     workgroups: foldWorkgroups(tokens, gpu.caps.limits.maxComputeWorkgroupsPerDimension),
   };
 }
@@ -77,7 +77,7 @@ export function tanhInplace(gpu: Gpu, x: Tensor, count: number): Dispatch {
   return {
     kernel: altupKernels.tanh,
     bindings: { x },
-    params: { n_streams: 0, tokens: 0, dim: 0, stride: 0, active_idx: 0, count, _pad0: 0, _pad1: 0 },
+    params: { n_streams: 0, tokens: 0, dim: 0, stride: 0, active_idx: 0, count },
     workgroups: grid(gpu, count),
   };
 }

@@ -1,4 +1,4 @@
-import { createTensor, defineKernel, foldWorkgroups, G3nError, numel, ShapeError, type Dispatch, type Gpu, type Kernel, type Tensor } from '@g3n/gpu';
+import { defineKernel, foldWorkgroups, G3nError, numel, ShapeError, type Dispatch, type Gpu, type Kernel, type Tensor } from '@g3n/gpu';
 import source from '../../../shaders/attention.wgsl?raw';
 
 /** Largest head_dim the kernels hold in workgroup memory (Gemma 3n uses 256). */
@@ -39,7 +39,10 @@ export interface AttentionArgs {
   scale: number;
   /** Key splits of the decode path (default: enough to fill about 256 workgroups). */
   splits?: number;
-  /** Decode partials, at least attentionScratchShape(args) elements of f32; allocated when omitted. */
+  /**
+   * Decode partials (rows = 1: required), at least attentionScratchShape(args) elements of f32, owned by
+   * the caller (one buffer can serve every layer's decode attention, as they run one after another).
+   */
   scratch?: Tensor;
   /**
    * false: every query sees all `capacity` keys of the cache (slots 0 .. capacity - 1), as in the vision
@@ -93,6 +96,7 @@ function guard(gpu: Gpu, a: AttentionArgs): void {
   }
   if (a.splits !== undefined && (!Number.isInteger(a.splits) || a.splits < 1)) throw new ShapeError(name, `splits must be a positive integer, got ${a.splits}`);
   const partN = numel(attentionScratchShape(a));
+  if (a.rows === 1 && !a.scratch) throw new ShapeError(name, `one query (rows = 1) needs its scratch: an f32 tensor of at least ${partN} elements (attentionScratchShape)`);
   if (a.rows === 1 && a.scratch && (a.scratch.dtype !== 'f32' || numel(a.scratch.shape) < partN)) {
     throw new ShapeError(name, `${a.scratch.label} must be f32 with at least ${partN} elements`);
   }
@@ -118,11 +122,11 @@ export function attention(gpu: Gpu, args: AttentionArgs): Dispatch[] {
   const rowsPerGroup = decode ? DECODE.ROWS : PREFILL.ROWS;
   const splits = decode ? decodeSplits(args) : 1;
   const maxDim = gpu.caps.limits.maxComputeWorkgroupsPerDimension;
-  const params = { rows, n_heads: nHeads, n_kv: nKV, head_dim: headDim, pos0, capacity, window, n_split: splits, scale, _pad0: 0, _pad1: 0, _pad2: 0 };
+  const params = { rows, n_heads: nHeads, n_kv: nKV, head_dim: headDim, pos0, capacity, window, n_split: splits, scale };
   const blocks = Math.ceil((rows * nHeads) / nKV / rowsPerGroup);
   const workgroups = foldWorkgroups(blocks * nKV * splits, maxDim);
   if (!decode) return [{ kernel, bindings: { q, k_cache: kCache, v_cache: vCache, out }, params, workgroups }];
-  const part = args.scratch ?? createTensor(gpu, 'attention.scratch', 'f32', attentionScratchShape(args));
+  const part = args.scratch as Tensor;
   return [
     { kernel, bindings: { q, k_cache: kCache, v_cache: vCache, part }, params, workgroups },
     {

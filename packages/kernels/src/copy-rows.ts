@@ -48,7 +48,7 @@ export function copyRows(gpu: Gpu, args: CopyRowsArgs): Dispatch {
   return {
     kernel: copyRowsKernels.words,
     bindings: { src, dst },
-    params: { rows, row_words: rowWords, src_offset: srcOffset, src_stride: srcStride, dst_offset: dstOffset, dst_stride: dstStride, _pad0: 0, _pad1: 0 },
+    params: { rows, row_words: rowWords, src_offset: srcOffset, src_stride: srcStride, dst_offset: dstOffset, dst_stride: dstStride },
     workgroups: foldWorkgroups(Math.ceil((rows * rowWords) / WG), gpu.caps.limits.maxComputeWorkgroupsPerDimension),
   };
 }

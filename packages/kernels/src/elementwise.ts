@@ -34,7 +34,7 @@ function binary(gpu: Gpu, op: 'add' | 'mul', a: Tensor, b: Tensor, out: Tensor, 
   const bLen = numel(b.shape);
   if (bLen === 0 || n % bLen !== 0) throw new ShapeError(op, `b (${bLen}) does not broadcast over a (${n})`);
   if (numel(out.shape) !== n) throw new ShapeError(op, `out has ${numel(out.shape)} elements, a has ${n}`);
-  return { kernel: elementwiseKernels[op], bindings: { a, b, out }, params: { n, b_len: bLen, scale, a_offset: 0, out_offset: 0, _pad0: 0, _pad1: 0, _pad2: 0 }, workgroups: grid(gpu, n) };
+  return { kernel: elementwiseKernels[op], bindings: { a, b, out }, params: { n, b_len: bLen, scale, a_offset: 0, out_offset: 0 }, workgroups: grid(gpu, n) };
 }
 
 /** out = a * scale. */
@@ -42,7 +42,7 @@ export function scale(gpu: Gpu, a: Tensor, out: Tensor, s: number): Dispatch {
   guardF32('scale', a, out);
   const n = numel(a.shape);
   if (numel(out.shape) !== n) throw new ShapeError('scale', `out has ${numel(out.shape)} elements, a has ${n}`);
-  return { kernel: elementwiseKernels.scale, bindings: { a, out }, params: { n, b_len: 1, scale: s, a_offset: 0, out_offset: 0, _pad0: 0, _pad1: 0, _pad2: 0 }, workgroups: grid(gpu, n) };
+  return { kernel: elementwiseKernels.scale, bindings: { a, out }, params: { n, b_len: 1, scale: s, a_offset: 0, out_offset: 0 }, workgroups: grid(gpu, n) };
 }
 
 /** acc += b * scale, in place; b broadcasts over acc when shorter. */
@@ -51,7 +51,7 @@ export function addInplace(gpu: Gpu, acc: Tensor, b: Tensor, s = 1): Dispatch {
   const n = numel(acc.shape);
   const bLen = numel(b.shape);
   if (bLen === 0 || n % bLen !== 0) throw new ShapeError('add_inplace', `b (${bLen}) does not broadcast over acc (${n})`);
-  return { kernel: elementwiseKernels.addInplace, bindings: { acc, b }, params: { n, b_len: bLen, scale: s, a_offset: 0, out_offset: 0, _pad0: 0, _pad1: 0, _pad2: 0 }, workgroups: grid(gpu, n) };
+  return { kernel: elementwiseKernels.addInplace, bindings: { acc, b }, params: { n, b_len: bLen, scale: s, a_offset: 0, out_offset: 0 }, workgroups: grid(gpu, n) };
 }
 
 /** out[outOffset + i] = a[aOffset + i] * scale for i < n (element offsets, no alignment needed). */
@@ -65,7 +65,7 @@ export function copy(gpu: Gpu, args: { a: Tensor; out: Tensor; n: number; aOffse
   return {
     kernel: elementwiseKernels.copy,
     bindings: { a, out },
-    params: { n, b_len: 1, scale: args.scale ?? 1, a_offset: aOffset, out_offset: outOffset, _pad0: 0, _pad1: 0, _pad2: 0 },
+    params: { n, b_len: 1, scale: args.scale ?? 1, a_offset: aOffset, out_offset: outOffset },
     workgroups: grid(gpu, n),
   };
 }

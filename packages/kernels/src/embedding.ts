@@ -1,6 +1,6 @@
 import { defineKernel, foldWorkgroups, GROUP_SIZE, numel, ShapeError, type Dispatch, type DType, type Gpu, type Kernel, type Tensor } from '@g3n/gpu';
 import source from '../../../shaders/embedding.wgsl?raw';
-import { guardCount, guardF32, guardHolds, guardSeparate } from './norm.ts';
+import { guardCount, guardF32, guardHolds, guardSeparate } from './guards.ts';
 
 const WG = 256;
 export const embeddingKernels = {
@@ -69,7 +69,7 @@ export function embedGather(gpu: Gpu, args: EmbedGatherArgs): Dispatch {
   return {
     kernel,
     bindings,
-    params: { row_start: rowStart, rows, cols, count, scale, _pad0: 0, _pad1: 0, _pad2: 0 },
+    params: { row_start: rowStart, rows, cols, count, scale },
     workgroups: foldWorkgroups(count, gpu.caps.limits.maxComputeWorkgroupsPerDimension),
   };
 }

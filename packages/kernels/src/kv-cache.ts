@@ -40,7 +40,7 @@ export function kvAppend(gpu: Gpu, args: KvAppendArgs): Dispatch {
   return {
     kernel: kvCacheKernels.append,
     bindings: { k, v, k_cache: kCache, v_cache: vCache },
-    params: { rows, n_kv: nKV, head_dim: headDim, pos0, capacity, n, _pad0: 0, _pad1: 0 },
+    params: { rows, n_kv: nKV, head_dim: headDim, pos0, capacity, n },
     workgroups: foldWorkgroups(Math.ceil(n / WG), gpu.caps.limits.maxComputeWorkgroupsPerDimension),
   };
 }

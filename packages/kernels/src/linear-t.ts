@@ -11,11 +11,10 @@
 import { createTensor, defineKernel, foldWorkgroups, GROUP_SIZE, numel, ShapeError, storageBytes, type Dispatch, type Gpu, type Kernel, type Tensor } from '@g3n/gpu';
 import matmulRaw from '../../../shaders/matmul.wgsl?raw';
 import linearTRaw from '../../../shaders/linear_t.wgsl?raw';
-import { FEW_ROWS_MAX, GEMM_THREAD_TILE, GEMM_TILES, isWeightDType, LINEAR_DTYPE_CODE as DTYPE_CODE, WEIGHT_DTYPES, withWeightFormats, type LinearArgs } from './linear.ts';
+import { FEW_ROWS_MAX, GEMM_THREAD_TILE, GEMM_TILES, isWeightDType, LINEAR_DTYPE_CODE as DTYPE_CODE, WEIGHT_DTYPES, type LinearArgs } from './linear.ts';
+import { WGSL_INCLUDES as I } from './wgsl-includes.ts';
 import type { WeightDType } from './quant.ts';
 
-const matmulSource = withWeightFormats(matmulRaw);
-const linearTSource = withWeightFormats(linearTRaw);
 /** Elements per u32 storage word. */
 const PER_WORD: Record<WeightDType, number> = { f32: 1, bf16: 2, f16: 2, q8: 4, q4: 8 };
 /** Outputs per gather workgroup: its threads own one storage word each (256 f32 threads ... 32 q4 threads). */
@@ -31,14 +30,14 @@ const WG = 256;
 type Variant = 'transpose' | 'gather' | 'matmul_t' | 'matmul_t_few_rows';
 
 function variants(): Record<`${Variant}_${WeightDType}` | 'gather_sum', Kernel> {
-  const out = { gather_sum: defineKernel('linear_t', linearTSource, 'gather_sum', { WG }) } as Record<`${Variant}_${WeightDType}` | 'gather_sum', Kernel>;
+  const out = { gather_sum: defineKernel('linear_t', linearTRaw, 'gather_sum', { WG }, I) } as Record<`${Variant}_${WeightDType}` | 'gather_sum', Kernel>;
   for (const dt of WEIGHT_DTYPES) {
     const DTYPE = DTYPE_CODE[dt];
-    out[`transpose_${dt}`] = defineKernel('linear_t', linearTSource, 'transpose', { DTYPE, WG });
-    out[`gather_${dt}`] = defineKernel('linear_t', linearTSource, 'gather', { DTYPE, WG: GATHER_OUTPUTS / PER_WORD[dt] });
+    out[`transpose_${dt}`] = defineKernel('linear_t', linearTRaw, 'transpose', { DTYPE, WG }, I);
+    out[`gather_${dt}`] = defineKernel('linear_t', linearTRaw, 'gather', { DTYPE, WG: GATHER_OUTPUTS / PER_WORD[dt] }, I);
     // The tiles of linear's GEMM variants, reading the transposed weight.
-    out[`matmul_t_${dt}`] = defineKernel('matmul', matmulSource, 'matmul', { DTYPE, ...GEMM_TILES.large, W_T: 1 });
-    out[`matmul_t_few_rows_${dt}`] = defineKernel('matmul', matmulSource, 'matmul', { DTYPE, ...GEMM_TILES.fewRows, W_T: 1 });
+    out[`matmul_t_${dt}`] = defineKernel('matmul', matmulRaw, 'matmul', { DTYPE, ...GEMM_TILES.large, W_T: 1 }, I);
+    out[`matmul_t_few_rows_${dt}`] = defineKernel('matmul', matmulRaw, 'matmul', { DTYPE, ...GEMM_TILES.fewRows, W_T: 1 }, I);
   }
   return out;
 }
@@ -93,7 +92,7 @@ function transposeDispatch(gpu: Gpu, dt: WeightDType, src: Tensor, dst: Tensor, 
   return {
     kernel: linearTKernels[`transpose_${dt}`],
     bindings: { src, dst },
-    params: { in_features: cols, out_features: rows, out_offset: 0, chunk: 0, splits: 0, col_tiles: 0, _pad0: 0, _pad1: 0 },
+    params: { in_features: cols, out_features: rows, out_offset: 0, chunk: 0, splits: 0, col_tiles: 0 },
     workgroups: foldWorkgroups(Math.ceil((rows * cols) / PER_WORD[dt] / WG), gpu.caps.limits.maxComputeWorkgroupsPerDimension),
   };
 }
@@ -169,7 +168,7 @@ export function linearTransposed(gpu: Gpu, args: LinearTransposedArgs): Dispatch
     if (!scratch || scratch.dtype !== 'f32' || numel(scratch.shape) < need) {
       throw new ShapeError(op, `one row needs an f32 scratch of ${need} values, got ${scratch ? `${scratch.dtype} [${scratch.shape.join(', ')}]` : 'none'}`);
     }
-    const params = { in_features: inFeatures, out_features: outFeatures, out_offset: outOffset, chunk, splits, col_tiles: colTiles, _pad0: 0, _pad1: 0 };
+    const params = { in_features: inFeatures, out_features: outFeatures, out_offset: outOffset, chunk, splits, col_tiles: colTiles };
     return [
       { kernel: linearTKernels[`gather_${dt}`], bindings: { x, wt: w, scales: w.scales ?? w, partial: scratch }, params, workgroups: foldWorkgroups(colTiles * splits, maxPerDim) },
       { kernel: linearTKernels.gather_sum, bindings: { partial: scratch, out }, params, workgroups: foldWorkgroups(Math.ceil(outFeatures / WG), maxPerDim) },
@@ -183,7 +182,7 @@ export function linearTransposed(gpu: Gpu, args: LinearTransposedArgs): Dispatch
     {
       kernel,
       bindings: { x, w, scales: w.scales ?? w, out },
-      params: { rows, in_features: inFeatures, out_features: outFeatures, out_offset: outOffset, out_stride: outStride, tiles_n: tilesN, _pad0: 0, _pad1: 0 },
+      params: { rows, in_features: inFeatures, out_features: outFeatures, out_offset: outOffset, out_stride: outStride, tiles_n: tilesN },
       workgroups: foldWorkgroups(tilesN * tilesM, maxPerDim),
     },
   ];

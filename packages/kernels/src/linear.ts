@@ -1,23 +1,21 @@
-import { defineKernel, foldWorkgroups, GROUP_SIZE, numel, ShapeError, type Dispatch, type Gpu, type Kernel, type Tensor } from '@g3n/gpu';
+import { defineKernel, expandWgsl, foldWorkgroups, GROUP_SIZE, numel, ShapeError, type Dispatch, type Gpu, type Kernel, type Tensor } from '@g3n/gpu';
 import matmulRaw from '../../../shaders/matmul.wgsl?raw';
 import matvecRaw from '../../../shaders/matvec.wgsl?raw';
 import matvecRowsRaw from '../../../shaders/matvec_rows.wgsl?raw';
 import matvecSubgroupsRaw from '../../../shaders/matvec_subgroups.wgsl?raw';
-import weightFormatsSource from '../../../shaders/weight_formats.wgsl?raw';
 import type { WeightDType } from './quant.ts';
+import { WGSL_INCLUDES } from './wgsl-includes.ts';
 
 /**
- * A linear shader's source with the weight-format helpers of weight_formats.wgsl appended (after the
- * shader's own directives, such as `enable subgroups;`, which must come first).
+ * A shader source with the weight-format helpers of weight_formats.wgsl: its `#include` lines expanded,
+ * or the file appended after the shader's own directives where it has none. Kernels pass their raw
+ * source and WGSL_INCLUDES to defineKernel instead; this stays for shaders written before the include step.
  */
 export function withWeightFormats(source: string): string {
-  return `${source}\n${weightFormatsSource}`;
+  return expandWgsl(source.includes('#include "weight_formats.wgsl"') ? source : `${source}\n// #include "weight_formats.wgsl"\n`, WGSL_INCLUDES);
 }
 
-const matmulSource = withWeightFormats(matmulRaw);
-const matvecSource = withWeightFormats(matvecRaw);
-const matvecRowsSource = withWeightFormats(matvecRowsRaw);
-const matvecSubgroupsSource = withWeightFormats(matvecSubgroupsRaw);
+const I = WGSL_INCLUDES;
 
 export const WEIGHT_DTYPES = ['f32', 'bf16', 'f16', 'q8', 'q4'] as const satisfies readonly WeightDType[];
 
@@ -69,18 +67,18 @@ function variants(): Record<LinearKernelName, Kernel> {
   const out = {} as Record<LinearKernelName, Kernel>;
   for (const dt of WEIGHT_DTYPES) {
     const c = { DTYPE: DTYPE_CODE[dt], WG: MATVEC_WG[dt], ROWS: MATVEC_ROWS };
-    out[`matvec_${dt}`] = defineKernel('matvec', matvecSource, 'matvec', c);
-    out[`matvec_masked_${dt}`] = defineKernel('matvec', matvecSource, 'matvec_masked', c);
-    out[`matvec_skip_${dt}`] = defineKernel('matvec', matvecSource, 'matvec_skip', c);
-    out[`matvec_subgroups_${dt}`] = defineKernel('matvec_subgroups', matvecSubgroupsSource, 'matvec', c);
-    out[`matvec_subgroups_masked_${dt}`] = defineKernel('matvec_subgroups', matvecSubgroupsSource, 'matvec_masked', c);
-    out[`matvec_subgroups_skip_${dt}`] = defineKernel('matvec_subgroups', matvecSubgroupsSource, 'matvec_skip', c);
+    out[`matvec_${dt}`] = defineKernel('matvec', matvecRaw, 'matvec', c, I);
+    out[`matvec_masked_${dt}`] = defineKernel('matvec', matvecRaw, 'matvec_masked', c, I);
+    out[`matvec_skip_${dt}`] = defineKernel('matvec', matvecRaw, 'matvec_skip', c, I);
+    out[`matvec_subgroups_${dt}`] = defineKernel('matvec_subgroups', matvecSubgroupsRaw, 'matvec', c, I);
+    out[`matvec_subgroups_masked_${dt}`] = defineKernel('matvec_subgroups', matvecSubgroupsRaw, 'matvec_masked', c, I);
+    out[`matvec_subgroups_skip_${dt}`] = defineKernel('matvec_subgroups', matvecSubgroupsRaw, 'matvec_skip', c, I);
     for (const [name, rb] of Object.entries(MATVEC_ROWS_RB) as Array<[keyof typeof MATVEC_ROWS_RB, number]>) {
-      out[`matvec_${name}_${dt}`] = defineKernel('matvec_rows', matvecRowsSource, 'matvec_rows', { DTYPE: DTYPE_CODE[dt], WG: MATVEC_ROWS_WG, RB: rb });
+      out[`matvec_${name}_${dt}`] = defineKernel('matvec_rows', matvecRowsRaw, 'matvec_rows', { DTYPE: DTYPE_CODE[dt], WG: MATVEC_ROWS_WG, RB: rb }, I);
     }
-    out[`matmul_${dt}`] = defineKernel('matmul', matmulSource, 'matmul', { DTYPE: DTYPE_CODE[dt], ...GEMM });
+    out[`matmul_${dt}`] = defineKernel('matmul', matmulRaw, 'matmul', { DTYPE: DTYPE_CODE[dt], ...GEMM }, I);
   }
-  for (const dt of FLOAT_DTYPES) out[`matmul_few_rows_${dt}`] = defineKernel('matmul', matmulSource, 'matmul', { DTYPE: DTYPE_CODE[dt], ...GEMM_FEW_ROWS });
+  for (const dt of FLOAT_DTYPES) out[`matmul_few_rows_${dt}`] = defineKernel('matmul', matmulRaw, 'matmul', { DTYPE: DTYPE_CODE[dt], ...GEMM_FEW_ROWS }, I);
   return out;
 }
 
@@ -173,7 +171,7 @@ export function linear(gpu: Gpu, args: LinearArgs): Dispatch {
     return {
       kernel,
       bindings,
-      params: { in_features: inFeatures, out_features: outFeatures, out_offset: outOffset, _pad: 0 },
+      params: { in_features: inFeatures, out_features: outFeatures, out_offset: outOffset },
       workgroups: foldWorkgroups(Math.ceil(outFeatures / MATVEC_ROWS), maxPerDim),
     };
   }
@@ -183,7 +181,7 @@ export function linear(gpu: Gpu, args: LinearArgs): Dispatch {
     return {
       kernel: linearKernels[`matvec_${rb}_${dt}`],
       bindings,
-      params: { rows, in_features: inFeatures, out_features: outFeatures, out_offset: outOffset, out_stride: outStride, col_groups: colGroups, _pad0: 0, _pad1: 0 },
+      params: { rows, in_features: inFeatures, out_features: outFeatures, out_offset: outOffset, out_stride: outStride, col_groups: colGroups },
       workgroups: foldWorkgroups(colGroups * Math.ceil(rows / MATVEC_ROWS_RB[rb]), maxPerDim),
     };
   }
@@ -195,7 +193,7 @@ export function linear(gpu: Gpu, args: LinearArgs): Dispatch {
   return {
     kernel: fewRows && isFloat(dt) ? linearKernels[`matmul_few_rows_${dt}`] : linearKernels[`matmul_${dt}`],
     bindings,
-    params: { rows, in_features: inFeatures, out_features: outFeatures, out_offset: outOffset, out_stride: outStride, tiles_n: tilesN, _pad0: 0, _pad1: 0 },
+    params: { rows, in_features: inFeatures, out_features: outFeatures, out_offset: outOffset, out_stride: outStride, tiles_n: tilesN },
     workgroups: foldWorkgroups(tilesN * tilesM, maxPerDim),
   };
 }
@@ -210,7 +208,7 @@ function sparseMatvec(gpu: Gpu, op: string, entry: 'masked' | 'skip', args: Spar
   return {
     kernel: linearKernels[variant],
     bindings: { x, w, scales: w.scales ?? w, out, ...(mask ? { mask } : {}) },
-    params: { in_features: inFeatures, out_features: outFeatures, out_offset: outOffset, _pad: 0 },
+    params: { in_features: inFeatures, out_features: outFeatures, out_offset: outOffset },
     workgroups: foldWorkgroups(Math.ceil(outFeatures / MATVEC_ROWS), gpu.caps.limits.maxComputeWorkgroupsPerDimension),
   };
 }

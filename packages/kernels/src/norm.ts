@@ -1,5 +1,10 @@
 import { defineKernel, foldWorkgroups, numel, ShapeError, type Dispatch, type Gpu, type Kernel, type Tensor } from '@g3n/gpu';
 import source from '../../../shaders/rms_norm.wgsl?raw';
+import { guardCount, guardF32, guardHolds, guardSeparate, isInPlace } from './guards.ts';
+import { WGSL_INCLUDES } from './wgsl-includes.ts';
+
+/** The guards moved to guards.ts; kernel modules written against norm.ts keep importing them from here. */
+export { guardCount, guardF32, guardHolds, guardSeparate, isInPlace } from './guards.ts';
 
 /** Workgroup sizes: a row is reduced by WG invocations, so short rows (head_dim, the PLE width) use fewer. */
 const SIZES = [32, 64, 256] as const;
@@ -8,7 +13,7 @@ const ENTRIES = { rmsNorm: 'rms_norm', rmsNormNoWeight: 'rms_norm_noweight', rms
 type Entry = keyof typeof ENTRIES;
 
 const bySize = Object.fromEntries(
-  SIZES.map((WG) => [WG, Object.fromEntries(Object.entries(ENTRIES).map(([k, entry]) => [k, defineKernel('rms_norm', source, entry, { WG })]))]),
+  SIZES.map((WG) => [WG, Object.fromEntries(Object.entries(ENTRIES).map(([k, entry]) => [k, defineKernel('rms_norm', source, entry, { WG }, WGSL_INCLUDES)]))]),
 ) as Record<Size, Record<Entry, Kernel>>;
 
 /** Every rms_norm variant (entry point x workgroup size). */
@@ -30,42 +35,6 @@ export interface RmsNormArgs {
   eps: number;
   /** Extra factor on the output (1/hidden for the AltUp router norm); default 1. */
   scale?: number;
-}
-
-/**
- * True when `out` is `x` (same buffer and offset): the caller wants the in-place entry point.
- * Throws when they are other ranges of one buffer: WebGPU rejects a dispatch that binds a buffer
- * as writable storage and as anything else, even where the ranges are disjoint.
- */
-export function isInPlace(kernel: string, x: Tensor, out: Tensor): boolean {
-  if (x.buffer !== out.buffer) return false;
-  if (x.offset === out.offset) return true;
-  throw sharedBuffer(kernel, x, out);
-}
-
-/** Throws unless every tensor in `read` lives in a different GPU buffer from `written` (see isInPlace). */
-export function guardSeparate(kernel: string, written: Tensor, ...read: Tensor[]): void {
-  for (const r of read) if (r.buffer === written.buffer) throw sharedBuffer(kernel, r, written);
-}
-
-function sharedBuffer(kernel: string, read: Tensor, written: Tensor): ShapeError {
-  return new ShapeError(
-    kernel,
-    `${read.label} and ${written.label} share a GPU buffer; WebGPU forbids binding one buffer as read-only and writable storage in one dispatch (use separate buffers, or the same tensor for in-place use)`,
-  );
-}
-
-/** Guards shared with the rope, activation and embedding modules; each throws ShapeError. */
-export function guardF32(kernel: string, ...ts: Tensor[]): void {
-  for (const t of ts) if (t.dtype !== 'f32') throw new ShapeError(kernel, `${t.label} must be f32, got ${t.dtype}`);
-}
-
-export function guardCount(kernel: string, name: string, n: number, max = 0xffffffff): void {
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new ShapeError(kernel, `${name} = ${n} must be an integer in [1, ${max}]`);
-}
-
-export function guardHolds(kernel: string, t: Tensor, n: number): void {
-  if (numel(t.shape) < n) throw new ShapeError(kernel, `${t.label} has ${numel(t.shape)} elements, needs ${n}`);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { defineKernel, foldWorkgroups, numel, ShapeError, tensorFromF32, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
 import source from '../../../shaders/rope.wgsl?raw';
-import { guardCount, guardF32, guardHolds, guardSeparate, isInPlace } from './norm.ts';
+import { guardCount, guardF32, guardHolds, guardSeparate, isInPlace } from './guards.ts';
 
 const WG = 256;
 export const ropeKernels = {

@@ -72,6 +72,7 @@ function setup(gpu: Gpu, c: Case, seed: number): Setup {
   const q = tensorFromF32(gpu, 'q', [c.rows, c.nHeads, c.headDim], h.q);
   const out = createTensor(gpu, 'out', 'f32', [c.rows, c.nHeads * c.headDim]);
   const args: AttentionArgs = { q, kCache, vCache, out, rows: c.rows, nHeads: c.nHeads, nKV: c.nKV, headDim: c.headDim, pos0: c.pos0, capacity, window: c.window, scale: c.scale, splits: c.splits };
+  if (c.rows === 1) args.scratch = createTensor(gpu, 'scratch', 'f32', attentionScratchShape(args));
   const expected = attentionRef({ ...c, q: h.q, k: h.k, v: h.v, positions: h.positions });
   return { args, kNew, vNew, expected, h };
 }
@@ -174,6 +175,7 @@ describe('attention', () => {
     expect(() => attention(gpu, { ...s.args, headDim: 512 })).toThrow(ShapeError);
     const d = setup(gpu, { ...c, rows: 1 }, 4);
     expect(attention(gpu, d.args)).toHaveLength(2);
+    expect(() => attention(gpu, { ...d.args, scratch: undefined })).toThrow(/needs its scratch/);
     expect(attention(gpu, s.args)).toHaveLength(1);
     expect(attentionScratchShape({ ...d.args, splits: 3 })).toEqual([3, 4, 10]);
     const small = createTensor(gpu, 'small', 'f32', [3, 4, 9]);
@@ -197,7 +199,9 @@ describe('attention, non-causal (vision multi-query attention)', () => {
     const scale = 1 / Math.sqrt(headDim);
     const out = createTensor(gpu, 'out', 'f32', [rows, nHeads * headDim]);
     const args = { q: tensorFromF32(gpu, 'q', [rows, nHeads, headDim], q), kCache: tensorFromF32(gpu, 'k', [1, keys, headDim], k), vCache: tensorFromF32(gpu, 'v', [1, keys, headDim], v), out };
-    await runOnce(gpu, 'mqa', attention(gpu, { ...args, rows, nHeads, nKV: 1, headDim, pos0: 0, capacity: keys, window: 0, scale, causal: false }));
+    const shape = { rows, nHeads, nKV: 1, headDim, pos0: 0, capacity: keys, window: 0, scale, causal: false };
+    const scratch = createTensor(gpu, 'scratch', 'f32', attentionScratchShape(shape));
+    await runOnce(gpu, 'mqa', attention(gpu, { ...args, ...shape, scratch }));
     const expected = new Float32Array(rows * nHeads * headDim);
     for (let t = 0; t < rows; t++) {
       const qt = q.subarray(t * nHeads * headDim, (t + 1) * nHeads * headDim);
