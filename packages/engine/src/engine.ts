@@ -13,6 +13,7 @@ import { DecoderSession, generate, type GenerationJob, type GenerationResult } f
 import { loadModel, type LoadedModel } from './load.ts';
 import { LoadTracker } from './progress.ts';
 import { prepareJob } from './request.ts';
+import { ReadRouter } from './towers.ts';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -60,10 +61,13 @@ export class InThreadEngine implements Engine {
       const tracker = new LoadTracker((p: LoadProgress) => {
         if (options.onProgress) void Promise.resolve(options.onProgress(p)).catch(() => undefined);
       });
-      const files = (this.options.files ?? modelFiles)(options.model, { onRead: tracker.onRead, cache: options.cache ?? true });
-      const loaded = await this.outOfMemoryAs(gpu, options.model, () => this.guardLoss(gpu, () => loadModel(gpu, files, options, tracker)));
+      const router = new ReadRouter();
+      router.target = tracker;
+      const files = (this.options.files ?? modelFiles)(options.model, { onRead: router.onRead, cache: options.cache ?? true });
+      const loaded = await this.outOfMemoryAs(gpu, options.model, () => this.guardLoss(gpu, () => loadModel(gpu, files, options, tracker, router)));
+      router.target = null;
       this.loaded = loaded;
-      this.session = new DecoderSession(loaded.model, loaded.tokenizer);
+      this.session = new DecoderSession(loaded.model, loaded.tokenizer, loaded.towers);
       return loaded.info;
     });
   }
@@ -99,7 +103,7 @@ export class InThreadEngine implements Engine {
 
   private async create(request: ChatCompletionRequest): Promise<AsyncIterable<ChatCompletionChunk> | ChatCompletion> {
     const loaded = this.usable();
-    const job = prepareJob(request, loaded);
+    const job = await prepareJob(request, loaded);
     const controller = new AbortController();
     const signal = request.signal;
     if (signal?.aborted) controller.abort();
@@ -116,6 +120,7 @@ export class InThreadEngine implements Engine {
         object: 'chat.completion',
         choices: [{ index: 0, message: { role: 'assistant', content: r.content }, finish_reason: r.finishReason, token_ids: r.tokenIds }],
         usage: r.usage,
+        ...(job.notes.length ? { notes: [...job.notes] } : {}),
       };
     }
     const channel = new Channel<ChatCompletionChunk>(() => controller.abort());
@@ -130,7 +135,7 @@ export class InThreadEngine implements Engine {
       first = false;
     }).then(
       (r) => {
-        channel.push({ ...chunk({}, [], r.finishReason), usage: r.usage });
+        channel.push({ ...chunk({}, [], r.finishReason), usage: r.usage, ...(job.notes.length ? { notes: [...job.notes] } : {}) });
         channel.close();
       },
       (e) => channel.fail(e),
@@ -225,6 +230,7 @@ export class InThreadEngine implements Engine {
   }
 
   private dropModel(): void {
+    this.loaded?.towers?.destroy();
     this.loaded?.model.destroy();
     this.loaded = null;
     this.session = null;

@@ -34,6 +34,7 @@ import { numel, type Gpu } from '@g3n/gpu';
 import { Tokenizer } from '@g3n/preprocess';
 import { CheckpointError, NetworkError, openModelDir, readJsonFile, type FileSource, type ModelWeights, type TensorData } from '@g3n/weights';
 import type { LoadTracker } from './progress.ts';
+import { towerSupport, Towers, type ReadRouter, type TowerSupport } from './towers.ts';
 import { samplingDefaults } from './sampling.ts';
 import type { LoadOptions, MatformerCandidate, MemoryEstimate, ModelInfo } from './types.ts';
 
@@ -42,6 +43,10 @@ type Weights = ModelWeights & Partial<SelectableWeights>;
 
 export interface LoadedModel {
   model: Gemma3nTextModel;
+  /** The towers the checkpoint holds (soft tokens per item), whether loaded yet or not. */
+  media: TowerSupport;
+  /** Loads the towers on first use and encodes images and clips; null when the checkpoint has neither. */
+  towers: Towers | null;
   tokenizer: Tokenizer;
   /** The checkpoint's chat template (chat_template.jinja or tokenizer_config.json), if it ships one. */
   chatTemplate: string | undefined;
@@ -217,7 +222,7 @@ function pickMatformer(gpu: Gpu, parent: ModelConfig, weights: Weights, options:
  * Load the model read through `files` onto `gpu`, reporting to `tracker`. On any failure after the
  * model exists, it is destroyed before the error propagates.
  */
-export async function loadModel(gpu: Gpu, files: FileSource, options: LoadOptions, tracker: LoadTracker): Promise<LoadedModel> {
+export async function loadModel(gpu: Gpu, files: FileSource, options: LoadOptions, tracker: LoadTracker, router?: ReadRouter): Promise<LoadedModel> {
   tracker.step('config', 0, 1);
   const weights: Weights = await openModelDir(files);
   tracker.weightsVerified(weights.format === 'g3n-artifact');
@@ -267,6 +272,12 @@ export async function loadModel(gpu: Gpu, files: FileSource, options: LoadOption
     matformer: matformer ? { name: matformer.slice.name, reason: matformer.reason } : null,
     configDefaults: defaulted,
   };
+  const media = towerSupport(parent, weights);
+  let towers: Towers | null = null;
+  if (media.imageTokens !== null || media.audioTokens !== null) {
+    const preprocessor = await readJson(files, 'preprocessor_config.json');
+    towers = router ? new Towers({ gpu, config: parent, weights, support: media, preprocessor, router, onProgress: options.onProgress, verified: weights.format === 'g3n-artifact' }) : null;
+  }
   tracker.step('ready', 1, 1);
-  return { model, tokenizer, chatTemplate: template, eosIds: eos, info };
+  return { model, media: towers ? media : { imageTokens: null, audioTokens: null }, towers, tokenizer, chatTemplate: template, eosIds: eos, info };
 }

@@ -42,6 +42,11 @@ export interface LoadProgress {
   /** Progress within the phase: bytes for download, cache and upload (as loadedBytes); steps for config, tokenizer, compile (3 warm-up passes) and ready. */
   loaded: number;
   total: number;
+  /**
+   * Set while a tower loads: the first image (vision) or audio clip (audio) of a session reads its
+   * tower then, with the same phases; absent for the model's own load.
+   */
+  tower?: 'vision' | 'audio';
 }
 
 export interface LoadOptions {
@@ -125,10 +130,19 @@ export interface TextPart {
   text: string;
 }
 
-/** An image: OpenAI's image_url form, or pixels. Accepted in this shape; the vision tower will consume it. */
-export type ImagePart = { type: 'image_url'; image_url: { url: string } } | { type: 'image'; image: ImageBitmap | ImageData | Blob };
+/**
+ * An image: OpenAI's image_url form (data:, blob: or http(s): URL), or pixels. It is resized to the
+ * vision tower's input on the GPU and takes vision_soft_tokens_per_image (256) prompt positions. Send
+ * frames and bitmaps by transfer; an ImageBitmap or VideoFrame is encoded again on every turn, a
+ * Blob, ImageData or URL only once while the conversation's cache holds it.
+ */
+export type ImagePart = { type: 'image_url'; image_url: { url: string } } | { type: 'image'; image: ImageBitmap | ImageData | Blob | VideoFrame };
 
-/** Audio: OpenAI's input_audio form, or 16 kHz mono PCM. Accepted in this shape; the audio tower will consume it. */
+/**
+ * Audio: OpenAI's input_audio form (base64 WAV), or mono PCM at `sampleRate` (default 16 kHz; other
+ * rates are resampled). Each clip of at most 30 s takes audio_soft_tokens_per_image (188) prompt
+ * positions; longer audio is split into consecutive clips and `notes` on the answer says so.
+ */
 export type AudioPart = { type: 'input_audio'; input_audio: { data: string; format: 'wav' | 'mp3' } } | { type: 'audio'; audio: Float32Array; sampleRate?: number };
 
 export type ContentPart = TextPart | ImagePart | AudioPart;
@@ -180,6 +194,14 @@ export interface CompletionUsage {
   decode_tokens_per_s: number;
   /** Prompt tokens actually prefilled: the prompt minus the prefix reused from the KV cache. */
   prefilled_tokens: number;
+  prompt_tokens_details: {
+    /** Prompt tokens whose keys and values were reused from the cache (prompt_tokens - prefilled_tokens). */
+    cached_tokens: number;
+    /** Prompt positions filled with image soft tokens (vision_soft_tokens_per_image per image). */
+    image_tokens: number;
+    /** Prompt positions filled with audio soft tokens (audio_soft_tokens_per_image per clip of at most 30 s). */
+    audio_tokens: number;
+  };
 }
 
 export interface ChatCompletion {
@@ -197,6 +219,8 @@ export interface ChatCompletion {
     },
   ];
   usage: CompletionUsage;
+  /** g3n extension: what became of the request's inputs that the caller should know (audio longer than 30 s split into clips). */
+  notes?: string[];
 }
 
 export interface ChatCompletionChunk {
@@ -215,6 +239,8 @@ export interface ChatCompletionChunk {
   ];
   /** On the last chunk only. */
   usage?: CompletionUsage;
+  /** On the last chunk only: as ChatCompletion.notes. */
+  notes?: string[];
 }
 
 export interface ChatCompletions {

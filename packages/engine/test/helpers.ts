@@ -33,17 +33,22 @@ export interface FixtureServer {
 
 /** Serves /tiny/ (with tokenizer.json) and /bare/ (without) from the fixture folder. */
 export async function serveFixture(): Promise<FixtureServer> {
-  const files: Record<string, string> = {
+  const { base, close } = await serveFiles({
     '/tiny/config.json': join(TINY_DIR, 'config.json'),
     '/tiny/model.safetensors': join(TINY_DIR, 'model.safetensors'),
     '/tiny/tokenizer.json': TOKENIZER_FILE,
     '/bare/config.json': join(TINY_DIR, 'config.json'),
     '/bare/model.safetensors': join(TINY_DIR, 'model.safetensors'),
-  };
+  });
+  return { model: `${base}tiny/`, bare: `${base}bare/`, close };
+}
+
+/** Serves the given files (URL path -> file path, or the bytes themselves) over HTTP with Range support. */
+export async function serveFiles(files: Record<string, string | Uint8Array>): Promise<{ base: string; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
     const file = files[(req.url ?? '').split('?')[0]];
     if (!file) return void res.writeHead(404).end();
-    const size = statSync(file).size;
+    const size = typeof file === 'string' ? statSync(file).size : file.length;
     const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
     const [start, end] = range ? [Number(range[1]), Math.min(Number(range[2]), size - 1)] : [0, size - 1];
     res.writeHead(range ? 206 : 200, {
@@ -52,13 +57,13 @@ export async function serveFixture(): Promise<FixtureServer> {
       ...(range ? { 'Content-Range': `bytes ${start}-${end}/${size}` } : {}),
     });
     if (req.method === 'HEAD') res.end();
-    else createReadStream(file, { start, end }).pipe(res);
+    else if (typeof file === 'string') createReadStream(file, { start, end }).pipe(res);
+    else res.end(file.subarray(start, end + 1));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   return {
-    model: `http://127.0.0.1:${port}/tiny/`,
-    bare: `http://127.0.0.1:${port}/bare/`,
+    base: `http://127.0.0.1:${port}/`,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
