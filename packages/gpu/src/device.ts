@@ -25,7 +25,37 @@ export interface Gpu {
   instance: GPU;
   /** Resolves when the device is lost (never for an explicit destroy()). */
   lost: Promise<DeviceLostError>;
+  /** GPU buffers made through this device: still alive (created, not destroyed) and created in all. */
+  buffers: BufferCount;
   destroy(): void;
+}
+
+export interface BufferCount {
+  live: number;
+  created: number;
+}
+
+/**
+ * Count the buffers `device` makes and destroys (tests check that a workload returns to its baseline,
+ * leaking none): createBuffer is wrapped once, and each buffer's destroy() counts once.
+ */
+function countBuffers(device: GPUDevice): BufferCount {
+  const count: BufferCount = { live: 0, created: 0 };
+  const create = device.createBuffer.bind(device);
+  device.createBuffer = (descriptor: GPUBufferDescriptor): GPUBuffer => {
+    const buffer = create(descriptor);
+    count.live++;
+    count.created++;
+    const destroy = buffer.destroy.bind(buffer);
+    let alive = true;
+    buffer.destroy = () => {
+      if (alive) count.live--;
+      alive = false;
+      destroy();
+    };
+    return buffer;
+  };
+  return count;
 }
 
 const DEFAULT_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
@@ -69,6 +99,7 @@ export async function requestGpu(options: GpuOptions = {}): Promise<Gpu> {
     pipelines: new PipelineCache(device),
     profiler: options.profile && caps.features.timestampQuery ? new Profiler(device) : null,
     lost,
+    buffers: countBuffers(device),
     destroy() {
       destroyed = true;
       device.destroy();

@@ -23,6 +23,24 @@ describe('packages/gpu', () => {
     expect(gpu.caps.limits.maxStorageBufferBindingSize).toBeGreaterThanOrEqual(128 << 20);
   });
 
+  it('counts the buffers it makes: live until destroyed (once), created in all', async () => {
+    const gpu = await freshGpu();
+    try {
+      const start = { ...gpu.buffers };
+      const a = createTensor(gpu, 'a', 'f32', [16]);
+      const q = createTensor(gpu, 'q', 'q8', [64]);
+      expect(gpu.buffers.live - start.live).toBe(3);
+      a.buffer.destroy();
+      a.buffer.destroy();
+      q.buffer.destroy();
+      expect(gpu.buffers.live - start.live).toBe(1);
+      q.scales!.buffer.destroy();
+      expect(gpu.buffers).toEqual({ live: start.live, created: start.created + 3 });
+    } finally {
+      gpu.destroy();
+    }
+  });
+
   it('caps limits below the adapter for testing split paths', async () => {
     const gpu = await freshGpu({ capLimits: { maxStorageBufferBindingSize: 4096 } });
     try {
