@@ -85,7 +85,14 @@ test('the demo loads the tiny model with visible progress, streams answers, stop
   await expect(page.getByTestId('stats').last()).toContainText('stopped');
   // Multi-turn history: two questions, two answers; the second prompt reused the first's KV cache.
   await expect(page.getByTestId('log').locator('.msg')).toHaveCount(4);
-  await expect(page.getByTestId('stats').last()).toContainText(/prefill [\d.,]+ tok\/s \((\d+) of (\d+) prompt tokens run\)/);
+  const reuse = /prefill [\d.,]+ tok\/s \((\d+) of (\d+) prompt tokens run\)/;
+  await expect(page.getByTestId('stats').last()).toContainText(reuse);
+  const [, ran, prompted] = reuse.exec((await page.getByTestId('stats').last().textContent()) ?? '')!.map(Number);
+  const [, firstPrompted] = reuse.exec((await page.getByTestId('stats').first().textContent()) ?? '')!.slice(1).map(Number);
+  // The second prompt holds the whole first turn, which the cache keeps: only the new tokens run.
+  expect(prompted).toBeGreaterThan(firstPrompted);
+  expect(ran).toBeLessThan(prompted);
+  expect(ran).toBeLessThanOrEqual(prompted - firstPrompted);
   await expect(page.getByRole('button', { name: 'Copy the answer' })).toHaveCount(2);
 
   await page.screenshot({ path: `${screenshots}demo-desktop.png` });
