@@ -1,82 +1,11 @@
-import { G3nError, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
-import {
-  add,
-  addInplace,
-  altupRescale,
-  copy,
-  embedGather,
-  gatherScratchElements,
-  linear,
-  linearTransposed,
-  rmsNorm,
-  scale,
-  softcap,
-} from '@g3n/kernels';
-import type { TextConfig } from './config.ts';
-import type { MatrixWeight } from './gpu-weights.ts';
-import type { TextWeights } from './text-weights.ts';
+import type { Dispatch } from '@g3n/gpu';
+import { add, addInplace, altupRescale, copy, embedGather, rmsNorm, scale, softcap } from '@g3n/kernels';
+import { captureCopy, linearAll, type ForwardContext, type ForwardOptions } from './context.ts';
 import { decoderLayer } from './layer.ts';
-import type { SoftRowRun } from './soft-tokens.ts';
-import { view, type KvCache, type Workspace } from './workspace.ts';
+import { view } from './workspace.ts';
 
-/** Everything a forward pass reads: configuration, weights, buffers, caches. */
-export interface ForwardContext {
-  gpu: Gpu;
-  cfg: TextConfig;
-  weights: TextWeights;
-  ws: Workspace;
-  caches: Array<KvCache | null>;
-  /** Hard-token embeddings of the vision and audio vocabularies ([rows, D] each), computed at load. */
-  mmTables: Array<{ table: Tensor; rowStart: number; rows: number }>;
-}
-
-export interface ForwardOptions {
-  tokens: number;
-  pos0: number;
-  /** Logits of every position (tests, the CLI) instead of only the last one. */
-  allLogits: boolean;
-  /** Intermediates to copy out, by the names golden.safetensors uses, into these tensors. */
-  capture?: Map<string, Tensor>;
-  /**
-   * Gather the PLE rows with the token ids themselves (ws 'ids'), not with ws 'ple_ids': valid when
-   * every id is below vocab_size_per_layer_input, as for tokens sampled on the GPU from that range.
-   */
-  pleFromIds?: boolean;
-  /** Encoder rows that replace the input embeddings of placeholder positions of this chunk (spec §4.7, §5.7). */
-  softRows?: readonly SoftRowRun[];
-}
-
-/**
- * y = x W^T over every row part of W (parts write their own column range of the output). A transposed W
- * needs `scratch` for one row (at least `transposedScratchElements(w)` f32 values; the parts use it in turn).
- */
-export function linearAll(gpu: Gpu, x: Tensor, w: MatrixWeight, out: Tensor, rows: number, scratch?: Tensor): Dispatch[] {
-  if (w.transposed) return w.parts.flatMap((p) => linearTransposed(gpu, { x, w: p.tensor, out, rows, outOffset: p.row0, outStride: w.rows, scratch }));
-  return w.parts.map((p) => linear(gpu, { x, w: p.tensor, out, rows, outOffset: p.row0, outStride: w.rows }));
-}
-
-/** The f32 scratch values a one-row `linearAll` through the transposed W needs (the largest part's). */
-export function transposedScratchElements(w: MatrixWeight): number {
-  return Math.max(...w.parts.map((p) => gatherScratchElements(w.cols, p.rows)));
-}
-
-/** Elements of the named intermediate (golden.safetensors names) for T tokens. */
-export function captureElements(c: TextConfig, name: string, T: number): number {
-  const D = c.hiddenSize;
-  if (name === 'per_layer_inputs') return T * c.numLayers * c.hiddenSizePerLayerInput;
-  if (name === 'altup_init' || /^layers\.\d+\.output$/.test(name)) return c.altupNumInputs * T * D;
-  if (name === 'logits') return T * c.vocabSize;
-  if (['inputs_embeds', 'final_hidden'].includes(name) || /^layers\.\d+\.(attn_out|mlp_out)$/.test(name)) return T * D;
-  const gate = /^layers\.(\d+)\.mlp_gate$/.exec(name);
-  if (gate && Number(gate[1]) < c.numLayers) return T * c.intermediateSize[Number(gate[1])];
-  throw new G3nError('BAD_INPUT', `unknown intermediate '${name}'`);
-}
-
-/** Copy `src` (n elements) into a capture tensor at element `at`, when that name is being captured. */
-export function captureCopy(gpu: Gpu, opts: ForwardOptions, name: string, src: Tensor, n: number, at = 0): Dispatch[] {
-  const dst = opts.capture?.get(name);
-  return dst ? [copy(gpu, { a: src, out: dst, n, outOffset: at })] : [];
-}
+export { captureCopy, captureElements, linearAll, transposedScratchElements } from './context.ts';
+export type { ForwardContext, ForwardOptions } from './context.ts';
 
 /** The whole decoder over `tokens` tokens at positions pos0.., ids already in ws 'ids' / 'ple_ids'. */
 export function forwardDispatches(ctx: ForwardContext, opts: ForwardOptions): Dispatch[] {

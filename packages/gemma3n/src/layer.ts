@@ -27,7 +27,7 @@ import {
   tanhInplace,
 } from '@g3n/kernels';
 import type { TextConfig } from './config.ts';
-import { captureCopy, linearAll, transposedScratchElements, type ForwardContext, type ForwardOptions } from './forward.ts';
+import { captureCopy, linearAll, transposedScratchElements, type ForwardContext, type ForwardOptions } from './context.ts';
 import type { MatrixWeight } from './gpu-weights.ts';
 import type { LayerWeights } from './text-weights.ts';
 import { view, type TextBuffer, type Workspace } from './workspace.ts';
