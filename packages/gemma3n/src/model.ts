@@ -46,10 +46,9 @@ export class Gemma3nTextModel {
   readonly ctx: ForwardContext;
   private readonly decodeWs: Workspace;
   private decodePlan: Plan | null = null;
-  private decodePosIndices: number[] = [];
   private logitsStaging: GPUBuffer | null = null;
   private readonly mmTensors: Tensor[];
-  private readonly samplePlans = new Map<'greedy' | 'sample', { plan: Plan; pos: number[]; sampler: number[] }>();
+  private readonly samplePlans = new Map<'greedy' | 'sample', { plan: Plan; sampler: number[] }>();
   private readonly sampleScratch: Tensor;
   /** Reads each sampled token back (4 bytes per token). */
   readonly tokenReadback: TokenReadback;
@@ -260,12 +259,11 @@ export class Gemma3nTextModel {
       const dispatches = [...forward, ...sampler];
       entry = {
         plan: await Plan.build(this.gpu, `decode.${mode}`, dispatches),
-        pos: forward.flatMap((d, i) => (d.params && 'pos0' in d.params ? [i] : [])),
         sampler: sampler.map((_, i) => forward.length + i),
       };
       this.samplePlans.set(mode, entry);
     }
-    for (const i of entry.pos) entry.plan.setParams(i, { pos0: this.position });
+    entry.plan.setShared({ pos0: this.position });
     for (const i of entry.sampler) entry.plan.setParams(i, samplerParams(sampling, step));
     const plan = entry.plan;
     const where = `decode step ${step}`;
@@ -298,7 +296,6 @@ export class Gemma3nTextModel {
       const ctx = { ...this.ctx, ws: this.decodeWs };
       const dispatches = forwardDispatches(ctx, { tokens: 1, pos0: 0, allLogits: true, capture: this.decodeCheck?.captures() });
       this.decodePlan = await Plan.build(this.gpu, 'decode', dispatches);
-      this.decodePosIndices = dispatches.flatMap((d, i) => (d.params && 'pos0' in d.params ? [i] : []));
     }
     return this.decodePlan;
   }
@@ -306,7 +303,7 @@ export class Gemma3nTextModel {
   private async stepDecode(id: number, copies: SubmitOptions['copies']): Promise<void> {
     if (this.position + 1 > this.maxContext) throw new ContextOverflowError(this.position + 1, this.maxContext);
     const plan = await this.ensureDecodePlan();
-    for (const i of this.decodePosIndices) plan.setParams(i, { pos0: this.position });
+    plan.setShared({ pos0: this.position });
     this.writeIds(this.decodeWs, [id]);
     submitPlans(this.gpu, [plan], { copies });
     this.position += 1;

@@ -37,6 +37,7 @@ export class Plan {
   private readonly arena: GPUBuffer | null;
   private readonly mirror: DataView;
   private dirty = false;
+  private readonly byParam = new Map<string, number[]>();
 
   private constructor(private readonly gpu: Gpu, readonly label: string, dispatches: Dispatch[]) {
     this.dispatches = dispatches;
@@ -78,6 +79,22 @@ export class Plan {
   static async build(gpu: Gpu, label: string, dispatches: Dispatch[]): Promise<Plan> {
     await gpu.pipelines.prepare(dispatches.map((d) => d.kernel));
     return new Plan(gpu, label, dispatches);
+  }
+
+  /**
+   * Change the named parameters for the next replay in every dispatch whose params struct has them
+   * (a decode step's `pos0` in its RoPE, KV-append and attention dispatches): the per-step parameters
+   * are declared by name, not found by the caller.
+   */
+  setShared(values: ParamValues): void {
+    for (const [name, v] of Object.entries(values)) {
+      let at = this.byParam.get(name);
+      if (!at) {
+        at = this.dispatches.flatMap((d, i) => (d.kernel.params?.fields.some((f) => f.name === name) ? [i] : []));
+        this.byParam.set(name, at);
+      }
+      for (const i of at) this.setParams(i, { [name]: v });
+    }
   }
 
   /** Change parameters of dispatch `index` for the next replay. */
