@@ -3,20 +3,20 @@
 // relative-position projection reads depends on the config alone and is made on the CPU in f64:
 // WGSL's sin/cos guarantee only 2^-11 absolute accuracy.)
 //
-// One workgroup per (query t, head n) (index t * heads + n):
+// One workgroup per query t, all heads:
 //   window keys j = 0 .. left + right at positions s = t - left + j (distance t - s = left - j, so the
 //   relative row of key j is row j of `rel`, whose rows are distances left, left - 1, .., -right);
-//   key j is visible iff 0 <= s < rows and mask[s] != 0.
-//   logit_j = sum_d q[t, n, d] * qscale[d] * (k[s, n, d] + rel[j, n, d])   (q.k + q.R in one dot)
-//   logit_j = cap * tanh(logit_j / cap); p = softmax over the visible keys in f32 (max subtracted);
-//   out[t, n, :] = sum_j p_j v[s_j, n, :].
+//   key j is visible iff 0 <= s < rows and mask[s] != 0 (the same for every head).
+//   logit[n, j] = sum_d q[t, n, d] * qscale[d] * (k[s, n, d] + rel[j, n, d])   (q.k + q.R in one dot)
+//   logit = cap * tanh(logit / cap); p = softmax over the visible keys in f32 (max subtracted);
+//   out[t, n, :] = sum_j p[n, j] v[s_j, n, :].
 //   A query with no visible key (only a padded frame can have none) averages v uniformly over the
 //   chunk_size + left + right positions of its chunk's context [u * chunk - left, u * chunk + chunk +
 //   right), u = t / chunk, positions outside [0, rows) counting as zero rows: what the chunked
 //   formulation gives there, finite and never NaN.
-//   Invocation j < window computes logit j (a serial dot over head_dim); after a barrier every
-//   invocation forms the same softmax statistics, then invocations split head_dim for the output.
-//
+//   Phases, separated by barriers: key visibility; the heads * window logits (a serial dot over
+//   head_dim each, invocations strided over them); per head the softmax max and 1 / sum; the
+//   heads * head_dim outputs (invocations strided over them).
 // Bindings (group 0):
 //   0 params  uniform Params
 //   1 qkv     storage, read        rows of row_stride values: q at q_offset, k at k_offset, v at v_offset
@@ -27,9 +27,9 @@
 //   5 out     storage, read_write  [rows, heads * head_dim]
 // Params: rows (T), heads, head_dim, row_stride, q_offset, k_offset, v_offset, left (context_left - 1),
 //   right (context_right), chunk (chunk size), cap (logit soft-cap).
-// Grid: rows * heads workgroups, folded into 2-D past the per-dimension limit (linear index
-// wid.x + wid.y * nwg.x).
-// Assumes left + 1 + right <= MAX_KEYS and WG a power of two (checked in TS).
+// Grid: rows workgroups, folded into 2-D past the per-dimension limit (linear index wid.x + wid.y * nwg.x).
+// Assumes left + 1 + right <= MAX_KEYS, heads <= MAX_HEADS and heads * (left + 1 + right) <= MAX_LOGITS
+// (checked in TS).
 
 struct Params {
   rows: u32,
@@ -49,6 +49,8 @@ struct Params {
 
 override WG: u32 = 64;
 const MAX_KEYS: u32 = 256u;
+const MAX_HEADS: u32 = 64u;
+const MAX_LOGITS: u32 = 1024u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> qkv: array<f32>;
@@ -57,8 +59,10 @@ const MAX_KEYS: u32 = 256u;
 @group(0) @binding(4) var<storage, read> mask: array<u32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-var<workgroup> logits: array<f32, MAX_KEYS>;
+var<workgroup> logits: array<f32, MAX_LOGITS>;
 var<workgroup> visible: array<u32, MAX_KEYS>;
+var<workgroup> head_max: array<f32, MAX_HEADS>;
+var<workgroup> head_inv_sum: array<f32, MAX_HEADS>;
 
 fn tanh_safe(v: f32) -> f32 {
   let a = abs(v);
@@ -72,73 +76,83 @@ fn tanh_safe(v: f32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn local_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let index = wid.x + wid.y * nwg.x;
-  if (index >= params.rows * params.heads) { return; }
-  let t = index / params.heads;
-  let n = index % params.heads;
+  let t = wid.x + wid.y * nwg.x;
+  if (t >= params.rows) { return; }
   let hd = params.head_dim;
-  let width = params.heads * hd;
+  let heads = params.heads;
+  let width = heads * hd;
   let window = params.left + 1u + params.right;
-  let q_base = t * params.row_stride + params.q_offset + n * hd;
 
   for (var j = lid; j < window; j += WG) {
     let s = i32(t) - i32(params.left) + i32(j);
     var ok = 0u;
-    var logit = 0.0;
     if (s >= 0 && u32(s) < params.rows) {
-      if (mask[u32(s)] != 0u) {
-        ok = 1u;
-        let k_base = u32(s) * params.row_stride + params.k_offset + n * hd;
-        let r_base = j * width + n * hd;
-        var acc = 0.0;
-        for (var d = 0u; d < hd; d++) {
-          acc += qkv[q_base + d] * qscale[d] * (qkv[k_base + d] + rel[r_base + d]);
-        }
-        logit = params.cap * tanh_safe(acc / params.cap);
-      }
+      if (mask[u32(s)] != 0u) { ok = 1u; }
     }
-    logits[j] = logit;
     visible[j] = ok;
   }
   workgroupBarrier();
 
-  var m = -3.0e38;
-  var any = false;
-  for (var j = 0u; j < window; j++) {
+  for (var p = lid; p < heads * window; p += WG) {
+    let n = p / window;
+    let j = p % window;
+    var logit = 0.0;
     if (visible[j] != 0u) {
-      m = max(m, logits[j]);
-      any = true;
+      let s = t - params.left + j;
+      let q_base = t * params.row_stride + params.q_offset + n * hd;
+      let k_base = s * params.row_stride + params.k_offset + n * hd;
+      let r_base = j * width + n * hd;
+      var acc = 0.0;
+      for (var d = 0u; d < hd; d++) {
+        acc += qkv[q_base + d] * qscale[d] * (qkv[k_base + d] + rel[r_base + d]);
+      }
+      logit = params.cap * tanh_safe(acc / params.cap);
     }
+    logits[p] = logit;
   }
-  let o_base = t * width + n * hd;
-  if (any) {
+  workgroupBarrier();
+
+  for (var n = lid; n < heads; n += WG) {
+    var m = -3.0e38;
+    for (var j = 0u; j < window; j++) {
+      if (visible[j] != 0u) { m = max(m, logits[n * window + j]); }
+    }
     var z = 0.0;
     for (var j = 0u; j < window; j++) {
-      if (visible[j] != 0u) { z += exp(logits[j] - m); }
+      if (visible[j] != 0u) { z += exp(logits[n * window + j] - m); }
     }
-    let inv_z = 1.0 / z;
-    for (var d = lid; d < hd; d += WG) {
-      var acc = 0.0;
+    head_max[n] = m;
+    head_inv_sum[n] = select(0.0, 1.0 / z, z > 0.0);
+  }
+  workgroupBarrier();
+
+  var any = false;
+  for (var j = 0u; j < window; j++) {
+    if (visible[j] != 0u) { any = true; }
+  }
+  let ctx = params.chunk + params.left + params.right;
+  let first = i32((t / params.chunk) * params.chunk) - i32(params.left);
+  for (var o = lid; o < width; o += WG) {
+    let n = o / hd;
+    var acc = 0.0;
+    if (any) {
+      let m = head_max[n];
       for (var j = 0u; j < window; j++) {
         if (visible[j] != 0u) {
           let s = t - params.left + j;
-          acc += exp(logits[j] - m) * qkv[s * params.row_stride + params.v_offset + n * hd + d];
+          acc += exp(logits[n * window + j] - m) * qkv[s * params.row_stride + params.v_offset + o];
         }
       }
-      out[o_base + d] = acc * inv_z;
-    }
-  } else {
-    let ctx = params.chunk + params.left + params.right;
-    let first = i32((t / params.chunk) * params.chunk) - i32(params.left);
-    for (var d = lid; d < hd; d += WG) {
-      var acc = 0.0;
+      acc *= head_inv_sum[n];
+    } else {
       for (var c = 0u; c < ctx; c++) {
         let s = first + i32(c);
         if (s >= 0 && u32(s) < params.rows) {
-          acc += qkv[u32(s) * params.row_stride + params.v_offset + n * hd + d];
+          acc += qkv[u32(s) * params.row_stride + params.v_offset + o];
         }
       }
-      out[o_base + d] = acc / f32(ctx);
+      acc /= f32(ctx);
     }
+    out[t * width + o] = acc;
   }
 }

@@ -3,8 +3,10 @@ import source from '../../../shaders/local_attention.wgsl?raw';
 import { guardCount, guardF32, guardHolds, guardSeparate } from './norm.ts';
 
 const WG = 64;
-/** Keys one query may see (left + 1 + right): MAX_KEYS in local_attention.wgsl. */
+/** Keys one query may see (left + 1 + right), heads, and heads x keys: MAX_KEYS, MAX_HEADS, MAX_LOGITS in local_attention.wgsl. */
 export const LOCAL_ATTENTION_MAX_KEYS = 256;
+export const LOCAL_ATTENTION_MAX_HEADS = 64;
+export const LOCAL_ATTENTION_MAX_LOGITS = 1024;
 
 export const localAttentionKernels = {
   localAttention: defineKernel('local_attention', source, 'local_attention', { WG }),
@@ -40,8 +42,8 @@ export interface LocalAttentionArgs {
 }
 
 /**
- * Local self-attention of the audio conformer (spec §5.6): query t, head n attends to keys t - left ..
- * t + right that are valid frames; logit = (q * qscale) . (k + rel[distance]), soft-capped, softmax in
+ * Local self-attention of the audio conformer (spec §5.6), one workgroup per query over all heads:
+ * query t, head n attends to keys t - left .. t + right that are valid frames; logit = (q * qscale) . (k + rel[distance]), soft-capped, softmax in
  * f32. A query with no visible key averages the values of its chunk context (the chunked formulation's
  * result there), so no NaN arises.
  */
@@ -60,6 +62,8 @@ export function localAttention(gpu: Gpu, args: LocalAttentionArgs): Dispatch {
     if (!Number.isInteger(v) || v < 0) throw new ShapeError(op, `${name} = ${v} must be a non-negative integer`);
   }
   if (window > LOCAL_ATTENTION_MAX_KEYS) throw new ShapeError(op, `window ${window} exceeds ${LOCAL_ATTENTION_MAX_KEYS} keys`);
+  if (heads > LOCAL_ATTENTION_MAX_HEADS) throw new ShapeError(op, `${heads} heads exceed ${LOCAL_ATTENTION_MAX_HEADS}`);
+  if (heads * window > LOCAL_ATTENTION_MAX_LOGITS) throw new ShapeError(op, `${heads} heads x ${window} keys exceed ${LOCAL_ATTENTION_MAX_LOGITS} logits`);
   for (const [name, off] of [['qOffset', qOffset], ['kOffset', kOffset], ['vOffset', vOffset]] as const) {
     if (!Number.isInteger(off) || off < 0 || off + width > rowStride) throw new ShapeError(op, `${name} ${off} + ${width} does not fit rows of ${rowStride}`);
   }
@@ -76,6 +80,6 @@ export function localAttention(gpu: Gpu, args: LocalAttentionArgs): Dispatch {
     kernel: localAttentionKernels.localAttention,
     bindings: { qkv, rel, qscale, mask, out },
     params: { ...ZERO, rows, heads, head_dim: headDim, row_stride: rowStride, q_offset: qOffset, k_offset: kOffset, v_offset: vOffset, left, right, chunk, cap },
-    workgroups: foldWorkgroups(rows * heads, gpu.caps.limits.maxComputeWorkgroupsPerDimension),
+    workgroups: foldWorkgroups(rows, gpu.caps.limits.maxComputeWorkgroupsPerDimension),
   };
 }
