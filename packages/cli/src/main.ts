@@ -8,6 +8,7 @@ import { errorLine, HelpRequested, quietGpuStart } from './args.ts';
 
 const USAGE = `usage: g3n <command> [options]
   run       --model <dir> --ids <id,id,...> --max-new-tokens <N> --json <out.json> [--matformer <slice.json or name>]
+  chat      --model <dir or URL> --prompt <text> [--image <png|jpg>]... [--audio <wav>]... [--system <text>] [--max-tokens <N>] [--json]
   tokenize  --tokenizer <tokenizer.json> --input <file> --json <out.json>
   convert   --in <checkpoint dir or URL> --out <dir> --quant q4|q8|f16|bf16|f32 [--model-id <id>] [--revision <r>] [--shard-mib <N>] [--roles <role=dtype,...>]
   encode-audio  --model <dir> --features <file>:<tensor> [--mask <file>:<tensor>] --out <out.safetensors>
@@ -22,6 +23,10 @@ async function main(argv: string[]): Promise<void> {
     case 'run': {
       const { runCommand } = await import('./commands/run.ts');
       return runCommand(rest);
+    }
+    case 'chat': {
+      const { chatCommand } = await import('./commands/chat.ts');
+      return chatCommand(rest);
     }
     case 'tokenize': {
       const { tokenizeCommand } = await import('./commands/tokenize.ts');
