@@ -4,7 +4,7 @@
  * window.engineTest. A requestAnimationFrame counter runs on the main thread throughout, so the
  * spec can measure that generation never blocks the page.
  */
-import { createEngine, type CompletionUsage, type FinishReason, type ModelInfo } from '../../packages/engine/src/index.ts';
+import { createEngine, type CompletionUsage, type ContentPart, type FinishReason, type ModelInfo } from '../../packages/engine/src/index.ts';
 
 export interface StreamResult {
   ids: number[];
@@ -24,6 +24,13 @@ export interface FrameStats {
 
 export interface EngineTestApi {
   load(): Promise<ModelInfo>;
+  /** Load one of the bundled models (models/<name>/). */
+  loadBundled(name: string, maxContext: number): Promise<ModelInfo>;
+  /**
+   * Ask about a generated picture (an ImageBitmap, transferred to the Worker) or a generated 2 s tone at
+   * 48 kHz (Float32Array PCM, resampled in the engine); greedy, `maxTokens` tokens.
+   */
+  askWith(kind: 'image' | 'audio', text: string, maxTokens: number): Promise<StreamResult>;
   /** Stream a greedy answer to `promptIds`; abort through the request's signal after `abortAfter` tokens. */
   stream(promptIds: number[], maxTokens: number, abortAfter?: number): Promise<StreamResult>;
   resetFrames(): void;
@@ -60,6 +67,41 @@ window.engineTest = {
     });
     el('status').textContent = 'ready';
     return info;
+  },
+  async loadBundled(name, maxContext) {
+    el('status').textContent = 'loading';
+    const info = await engine.load({ model: `${import.meta.env.BASE_URL}models/${name}/`, maxContext });
+    el('status').textContent = 'ready';
+    return info;
+  },
+  async askWith(kind, text, maxTokens) {
+    const result: StreamResult = { ids: [], content: '', finish: null, usage: null, error: null };
+    try {
+      let part: ContentPart;
+      if (kind === 'image') {
+        const canvas = new OffscreenCanvas(320, 240);
+        const ctx = canvas.getContext('2d')!;
+        const gradient = ctx.createLinearGradient(0, 0, 320, 240);
+        gradient.addColorStop(0, '#1a5fd0');
+        gradient.addColorStop(1, '#f0c020');
+        ctx.fillStyle = gradient;
+        ctx.fillRect(0, 0, 320, 240);
+        part = { type: 'image', image: await createImageBitmap(canvas) };
+      } else {
+        const pcm = new Float32Array(96_000);
+        for (let i = 0; i < pcm.length; i++) pcm[i] = 0.3 * Math.sin((2 * Math.PI * 440 * i) / 48_000);
+        part = { type: 'audio', audio: pcm, sampleRate: 48_000 };
+      }
+      const r = await engine.chat.completions.create({ messages: [{ role: 'user', content: [part, { type: 'text', text }] }], max_tokens: maxTokens, temperature: 0 });
+      result.ids = r.choices[0].token_ids;
+      result.content = r.choices[0].message.content;
+      result.finish = r.choices[0].finish_reason;
+      result.usage = r.usage;
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      result.error = { name: err.name, code: err.code, message: err.message };
+    }
+    return result;
   },
   async stream(promptIds, maxTokens, abortAfter) {
     const controller = new AbortController();

@@ -3,7 +3,7 @@
  * Comlink carries the calls; callbacks go over as proxies and streams come back as async iterables
  * pulled chunk by chunk. G3nErrors keep their class and code across (registerErrorTransfer).
  */
-import { proxy, releaseProxy, wrap, type Endpoint, type Remote } from 'comlink';
+import { proxy, releaseProxy, transfer, wrap, type Endpoint, type Remote } from 'comlink';
 import { registerErrorTransfer } from './errors.ts';
 import type { EngineHost, RequestHandle } from './host.ts';
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletions, Engine, LoadOptions } from './types.ts';
@@ -22,6 +22,33 @@ export interface CreateEngineOptions {
 function absolute(url: string): string {
   const base = (globalThis as { location?: { href: string } }).location?.href;
   return base ? new URL(url, base).href : url;
+}
+
+/**
+ * The request as it crosses to the Worker: relative image URLs resolved here, and ImageBitmaps and
+ * VideoFrames transferred, not copied (the page's copies are closed by the transfer).
+ */
+function wireMessages<T extends { messages?: unknown }>(request: T): { wire: T; transferables: Transferable[] } {
+  const transferables: Transferable[] = [];
+  if (!Array.isArray(request.messages)) return { wire: request, transferables };
+  const messages = request.messages.map((m: unknown) => {
+    const content = (m as { content?: unknown })?.content;
+    if (!Array.isArray(content)) return m;
+    const parts = content.map((part: unknown) => {
+      const p = part as { type?: unknown; image_url?: { url?: unknown }; image?: unknown };
+      if (p?.type === 'image_url' && typeof p.image_url?.url === 'string' && !/^(data|blob):/.test(p.image_url.url)) {
+        return { ...p, image_url: { ...p.image_url, url: absolute(p.image_url.url) } };
+      }
+      if (p?.type === 'image') {
+        const isBitmap = typeof ImageBitmap !== 'undefined' && p.image instanceof ImageBitmap;
+        const isFrame = typeof VideoFrame !== 'undefined' && p.image instanceof VideoFrame;
+        if (isBitmap || isFrame) transferables.push(p.image as Transferable);
+      }
+      return part;
+    });
+    return { ...(m as object), content: parts };
+  });
+  return { wire: { ...request, messages }, transferables };
 }
 
 function iterate(handle: Remote<RequestHandle>, release: () => void): AsyncIterable<ChatCompletionChunk> {
@@ -58,8 +85,9 @@ export function wrapEngine(endpoint: Endpoint, onTerminate: () => void = () => u
   registerErrorTransfer();
   const host = wrap<EngineHost>(endpoint);
   async function create(request: ChatCompletionRequest): Promise<AsyncIterable<ChatCompletionChunk> | ChatCompletion> {
-    const { signal, ...wire } = request;
-    const handle = await host.create(wire);
+    const { signal, ...rest } = request;
+    const { wire, transferables } = wireMessages(rest);
+    const handle = await host.create(transferables.length ? transfer(wire, transferables) : wire);
     const abort = () => void handle.abort().catch(() => undefined);
     signal?.addEventListener('abort', abort, { once: true });
     if (signal?.aborted) abort();

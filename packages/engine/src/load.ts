@@ -260,6 +260,7 @@ export async function loadModel(gpu: Gpu, files: FileSource, options: LoadOption
   const cache = model.memoryBytes();
   const memory: MemoryEstimate = { weightBytes: sizes.gpu, cacheBytes: cache, totalBytes: sizes.gpu + cache, budgetBytes: budget?.bytes ?? null };
   const eos = eosIds(config, gen);
+  const media = towerSupport(parent, weights);
   const info: ModelInfo = {
     model: files.base,
     maxContext: model.maxContext,
@@ -270,9 +271,9 @@ export async function loadModel(gpu: Gpu, files: FileSource, options: LoadOption
     defaults: samplingDefaults(gen),
     memory,
     matformer: matformer ? { name: matformer.slice.name, reason: matformer.reason } : null,
+    inputs: { image: media.imageTokens !== null && router !== undefined, audio: media.audioTokens !== null && router !== undefined },
     configDefaults: defaulted,
   };
-  const media = towerSupport(parent, weights);
   let towers: Towers | null = null;
   if (media.imageTokens !== null || media.audioTokens !== null) {
     const preprocessor = await readJson(files, 'preprocessor_config.json');

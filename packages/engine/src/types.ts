@@ -110,6 +110,11 @@ export interface ModelInfo {
   memory: MemoryEstimate;
   /** The MatFormer slice loaded and why (the request, or the choice of 'auto'); null for the whole model. */
   matformer: { name: string; reason: string } | null;
+  /**
+   * What the model reads besides text: an image or audio input works when the checkpoint holds that
+   * tower (it is downloaded on first use); false says why the input is unavailable (no tower).
+   */
+  inputs: { image: boolean; audio: boolean };
   /** Fields of the text config that config.json leaves out and that took Hugging Face's Gemma3nTextConfig default, each once (dotted paths). */
   configDefaults: string[];
 }

@@ -101,7 +101,7 @@ describe('engine: audio parts on gemma3n-tiny-audio-a', { timeout: GPU_TEST_TIME
   });
 });
 
-describe('engine: image parts on gemma3n-tiny-vision-a', { timeout: GPU_TEST_TIMEOUT }, () => {
+describe('engine: image parts on gemma3n-tiny-vision-a', { timeout: 2 * GPU_TEST_TIMEOUT }, () => {
   let engine: InThreadEngine;
   let server: { base: string; close(): Promise<void> };
   let golden: Map<string, GoldenTensor>;
