@@ -12,6 +12,14 @@ const tinyModelDir = fileURLToPath(new URL('../shared/fixtures/gemma3n-tiny-a', 
 const tinyMatformerDir = fileURLToPath(new URL('../shared/fixtures/gemma3n-tiny-matformer', import.meta.url));
 // The tokenizer made for the tiny model's 1024-token vocabulary, served as its tokenizer.json.
 const tinyTokenizer = fileURLToPath(new URL('./packages/preprocess/test/fixtures/tiny-tokenizer.json', import.meta.url));
+// Tiny multimodal checkpoints: a MobileNet-V5 vision tower (512-token vocabulary, its own tokenizer) and
+// an audio conformer (the 1024-token layout, with the log-mel settings in preprocessor_config.json).
+const tinyVisionDir = fileURLToPath(new URL('../shared/fixtures/gemma3n-tiny-vision-a', import.meta.url));
+const tinyVisionTokenizer = fileURLToPath(new URL('./packages/preprocess/test/fixtures/tiny-tokenizer-512.json', import.meta.url));
+// The tiny vision tower's processor resizes to 128 x 128 (it takes any size; its goldens use 512): on the
+// software adapter an image then encodes in seconds, and it still gives 256 soft tokens.
+const tinyVisionPreprocessor = fileURLToPath(new URL('./tools/tiny-vision-preprocessor.json', import.meta.url));
+const tinyAudioDir = fileURLToPath(new URL('../shared/fixtures/gemma3n-tiny-audio-a', import.meta.url));
 
 export default defineConfig({
   root: 'demo',
@@ -24,6 +32,8 @@ export default defineConfig({
   plugins: [
     tinyModel(tinyModelDir, '/models/tiny/', { 'tokenizer.json': tinyTokenizer }),
     tinyModel(tinyMatformerDir, '/models/tiny-matformer/', { 'tokenizer.json': tinyTokenizer }),
+    tinyModel(tinyVisionDir, '/models/tiny-vision/', { 'tokenizer.json': tinyVisionTokenizer, 'preprocessor_config.json': tinyVisionPreprocessor }),
+    tinyModel(tinyAudioDir, '/models/tiny-audio/', { 'tokenizer.json': tinyTokenizer, 'preprocessor_config.json': `${tinyAudioDir}/preprocessor_config.json` }),
     matformerFixture(tinyMatformerDir),
     enginePage(fileURLToPath(new URL('./e2e/pages', import.meta.url))),
     // The installable, offline demo: the service worker precaches the app shell and the engine

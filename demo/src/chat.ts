@@ -6,6 +6,7 @@
  */
 import { errorDetail, renderMarkdown } from '@g3n/embed';
 import type { ChatMessage, CompletionUsage, FinishReason, WorkerEngine } from '@g3n/engine';
+import { describeAudio, type Attachment, type Attachments } from './attachments.ts';
 import { el, formatCount } from './format.ts';
 
 export interface AnswerOptions {
@@ -44,6 +45,16 @@ async function copyText(text: string, button: HTMLButtonElement): Promise<void> 
   setTimeout(() => (button.textContent = 'Copy'), 1500);
 }
 
+/** The images and clips of a sent message, shown above its text. */
+function thumbnails(items: readonly Attachment[]): HTMLElement {
+  const box = el('div', '', { class: 'sent-media' });
+  for (const a of items) {
+    if (a.kind === 'image') box.append(Object.assign(document.createElement('img'), { src: a.url, alt: 'Image sent with this message', className: 'thumb' }));
+    else box.append(el('span', describeAudio(a), { class: 'small muted' }));
+  }
+  return box;
+}
+
 export class ChatView {
   private history: ChatMessage[] = [];
   private controller: AbortController | null = null;
@@ -54,6 +65,7 @@ export class ChatView {
     private readonly engine: () => WorkerEngine | null,
     private readonly options: () => AnswerOptions,
     private readonly onBusy: (busy: boolean) => void,
+    private readonly attachments: Attachments | null = null,
   ) {
     ui.prompt.addEventListener('keydown', (e) => {
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
@@ -92,7 +104,7 @@ export class ChatView {
 
   async submit(): Promise<void> {
     const text = this.ui.prompt.value.trim();
-    if (!text || this.busy || !this.ready) return;
+    if ((!text && !this.attachments?.count) || this.busy || !this.ready) return;
     this.ui.prompt.value = '';
     await this.send(text);
   }
@@ -102,8 +114,11 @@ export class ChatView {
     if (!engine) return;
     const opts = this.options();
     this.ui.empty.hidden = true;
-    this.history.push({ role: 'user', content: text });
-    this.ui.log.append(this.message('user', text).li);
+    const media = this.attachments?.take() ?? { parts: [], taken: [] };
+    this.history.push({ role: 'user', content: media.parts.length ? [...media.parts, { type: 'text', text }] : text });
+    const sent = this.message('user', text);
+    if (media.taken.length) sent.body.prepend(thumbnails(media.taken));
+    this.ui.log.append(sent.li);
     const answer = this.message('assistant', '');
     this.ui.log.querySelector('[data-testid="answer"]')?.removeAttribute('data-testid');
     answer.body.dataset.testid = 'answer';
@@ -137,6 +152,11 @@ export class ChatView {
       answer.setRaw(content);
       this.history.push({ role: 'assistant', content });
       answer.stats.textContent = usage ? describeUsage(usage, finish) : FINISH[finish];
+      if (usage) {
+        answer.body.dataset.promptTokens = String(usage.prompt_tokens);
+        answer.body.dataset.imageTokens = String(usage.prompt_tokens_details.image_tokens);
+        answer.body.dataset.audioTokens = String(usage.prompt_tokens_details.audio_tokens);
+      }
       answer.li.dataset.finish = finish;
     } catch (e) {
       cancelAnimationFrame(frame);

@@ -6,6 +6,7 @@
  * once a model is loaded; data-testids prompt, send, stop and answer (the latest answer's text), size-select.
  */
 import { connectEngine, errorDetail, listCachedModels, renderMarkdown, type EngineClient } from '@g3n/embed';
+import { Attachments } from './attachments.ts';
 import { ChatView, type AnswerOptions } from './chat.ts';
 import { adviceFor, NO_WEBGPU_HELP, showCapabilities, showNoDevice } from './device-panel.ts';
 import { byId, formatBytes } from './format.ts';
@@ -52,7 +53,7 @@ function showMessage(text: string): void {
 }
 
 function nameOf(id: string): string {
-  for (const choice of ['tiny', 'tiny-matformer', 'e2b', 'e4b'] as const) if (specFor(choice)?.url === id) return specFor(choice)!.label;
+  for (const choice of ['tiny', 'tiny-matformer', 'tiny-vision', 'tiny-audio', 'e2b', 'e4b'] as const) if (specFor(choice)?.url === id) return specFor(choice)!.label;
   return id;
 }
 
@@ -70,6 +71,23 @@ function answerOptions(): AnswerOptions {
   };
 }
 
+const attachments = new Attachments({
+  camera: byId<HTMLButtonElement>('camera'),
+  microphone: byId<HTMLButtonElement>('microphone'),
+  file: byId<HTMLInputElement>('attach'),
+  list: byId<HTMLUListElement>('attachments'),
+  why: byId('media-why'),
+  message: byId('media-message'),
+  preview: byId('camera-preview'),
+  video: byId<HTMLVideoElement>('camera-video'),
+  capture: byId<HTMLButtonElement>('capture'),
+  flip: byId<HTMLButtonElement>('flip-camera'),
+  close: byId<HTMLButtonElement>('close-camera'),
+  meter: byId<HTMLMeterElement>('level'),
+  elapsed: byId('elapsed'),
+  drop: byId('composer'),
+});
+
 const chat = new ChatView(
   { log: byId<HTMLOListElement>('log'), empty: byId('empty'), prompt: byId<HTMLTextAreaElement>('prompt'), send: byId<HTMLButtonElement>('send'), stop: byId<HTMLButtonElement>('stop') },
   () => (loaded ? client.engine : null),
@@ -77,6 +95,7 @@ const chat = new ChatView(
   (busy) => {
     if (status === 'ready' || status === 'generating') setStatus(busy ? 'generating' : 'ready');
   },
+  attachments,
 );
 byId('new-chat').addEventListener('click', () => chat.newChat());
 
@@ -132,6 +151,7 @@ async function load(spec: ModelSpec): Promise<void> {
   chat.stop();
   loaded = null;
   chat.setReady(false);
+  attachments.setInputs(null);
   showMessage('');
   setStatus('loading');
   byId('model-name').textContent = `loading ${spec.label}…`;
@@ -149,6 +169,7 @@ async function load(spec: ModelSpec): Promise<void> {
     setStatus('ready');
     chat.newChat();
     chat.setReady(true);
+    attachments.setInputs(info.inputs);
     void refreshDevice();
   } catch (e) {
     loadPanel.finish(false);

@@ -6,7 +6,7 @@
  */
 import { authHeaders } from '@g3n/embed';
 
-export type ModelChoice = 'tiny' | 'tiny-matformer' | 'e2b' | 'e4b' | 'custom';
+export type ModelChoice = 'tiny' | 'tiny-matformer' | 'tiny-vision' | 'tiny-audio' | 'e2b' | 'e4b' | 'custom';
 
 export interface ModelSpec {
   choice: ModelChoice;
@@ -17,6 +17,8 @@ export interface ModelSpec {
 
 export const TINY_URL = new URL(`${import.meta.env.BASE_URL}models/tiny/`, location.href).href;
 export const TINY_MATFORMER_URL = new URL(`${import.meta.env.BASE_URL}models/tiny-matformer/`, location.href).href;
+export const TINY_VISION_URL = new URL(`${import.meta.env.BASE_URL}models/tiny-vision/`, location.href).href;
+export const TINY_AUDIO_URL = new URL(`${import.meta.env.BASE_URL}models/tiny-audio/`, location.href).href;
 
 const REPOS: Record<'e2b' | 'e4b', { repo: string; label: string }> = {
   e2b: { repo: 'google/gemma-3n-E2B-it', label: 'Gemma 3n E2B' },
@@ -39,6 +41,8 @@ export function hfUrl(repo: string): string {
 export function specFor(choice: ModelChoice, customUrl = ''): ModelSpec | null {
   if (choice === 'tiny') return { choice, url: TINY_URL, label: 'Tiny demo model' };
   if (choice === 'tiny-matformer') return { choice, url: TINY_MATFORMER_URL, label: 'Tiny MatFormer demo model' };
+  if (choice === 'tiny-vision') return { choice, url: TINY_VISION_URL, label: 'Tiny vision demo model' };
+  if (choice === 'tiny-audio') return { choice, url: TINY_AUDIO_URL, label: 'Tiny audio demo model' };
   if (choice === 'custom') {
     try {
       const url = new URL(customUrl.trim(), location.href);
@@ -51,12 +55,12 @@ export function specFor(choice: ModelChoice, customUrl = ''): ModelSpec | null {
   return { choice, url: hfUrl(REPOS[choice].repo), label: REPOS[choice].label };
 }
 
-/** `?model=tiny|tiny-matformer|e2b|e4b|<url>`, or null without the parameter. */
+/** `?model=tiny|tiny-matformer|tiny-vision|tiny-audio|e2b|e4b|<url>`, or null without the parameter. */
 export function specFromQuery(search: string): ModelSpec | null {
   const value = new URLSearchParams(search).get('model');
   if (!value) return null;
   const key = value.toLowerCase();
-  if (key === 'tiny' || key === 'tiny-matformer' || key === 'e2b' || key === 'e4b') return specFor(key);
+  if (key === 'tiny' || key === 'tiny-matformer' || key === 'tiny-vision' || key === 'tiny-audio' || key === 'e2b' || key === 'e4b') return specFor(key);
   return specFor('custom', value);
 }
 

@@ -49,7 +49,7 @@ describe('g3n chat (one turn through the engine API)', { timeout: 900_000 }, () 
     const dir = await mkdtemp(join(tmpdir(), 'g3n-chat-'));
     const file = join(dir, 'image.png');
     await writeFile(file, PNG.sync.write(png));
-    // the checkpoint with the processor settings the tiny tower was made for (512 x 512)
+    // the checkpoint with the demo's processor settings for it (128 x 128: an encode in seconds on the software adapter)
     const model = join(dir, 'model');
     await mkdir(model);
     for (const f of ['config.json', 'model.safetensors']) await copyFile(join(FIXTURES, 'gemma3n-tiny-vision-a', f), join(model, f));
