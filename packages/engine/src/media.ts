@@ -5,7 +5,7 @@
  * recognise an image or clip whose soft tokens the KV cache already holds.
  */
 import { G3nError } from '@g3n/gpu';
-import { AUDIO_SAMPLE_RATE, parseWav, resample, splitClips, type ImageSource } from '@g3n/preprocess';
+import { AUDIO_SAMPLE_RATE, MAX_CLIP_SAMPLES, parseWav, resample, splitClips, type ImageSource } from '@g3n/preprocess';
 import { BadRequestError } from './errors.ts';
 
 export interface ImageMedia {
@@ -109,13 +109,14 @@ function audioSamples(part: Record<string, unknown>, field: string): Float32Arra
 }
 
 /**
- * An audio part as clips of at most 30 s (longer audio is split into consecutive clips, each with
- * its own placeholder run; `split` says so).
+ * An audio part as clips of at most `maxSamples` (30 s, or less where the model's soft-token count per
+ * clip covers less); longer audio is split into consecutive clips, each with its own placeholder run,
+ * and `split` says so.
  */
-export async function audioMedia(part: Record<string, unknown>, field: string): Promise<{ clips: AudioMedia[]; split: string | null }> {
+export async function audioMedia(part: Record<string, unknown>, field: string, maxSamples: number = MAX_CLIP_SAMPLES): Promise<{ clips: AudioMedia[]; split: string | null }> {
   const samples = audioSamples(part, field);
   if (samples.length === 0) throw new BadRequestError(field, 'the audio has no samples');
-  const split = splitClips(samples);
+  const split = splitClips(samples, maxSamples);
   const clips: AudioMedia[] = [];
   for (const clip of split.clips) clips.push({ kind: 'audio', samples: clip, key: `aud:${clip.length}:${await digest(clip)}` });
   return { clips, split: split.split ? split.message : null };

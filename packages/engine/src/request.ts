@@ -32,6 +32,8 @@ export interface MediaSupport {
   imageTokens: number | null;
   /** Soft tokens per audio clip, or null without an audio tower. */
   audioTokens: number | null;
+  /** Longest clip (16 kHz samples) whose frames fit audioTokens: 30 s for Gemma 3n. */
+  maxClipSamples?: number;
 }
 
 interface PromptInput {
@@ -70,7 +72,7 @@ async function promptInput(messages: unknown, support: MediaSupport): Promise<Pr
         case 'audio':
         case 'input_audio': {
           if (support.audioTokens === null) throw new UnsupportedInputError('audio', i);
-          const { clips, split } = await audioMedia(part as unknown as Record<string, unknown>, field);
+          const { clips, split } = await audioMedia(part as unknown as Record<string, unknown>, field, support.maxClipSamples);
           for (const clip of clips) {
             media.push(clip);
             parts.push({ type: 'audio' });

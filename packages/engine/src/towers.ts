@@ -5,7 +5,7 @@
  */
 import { loadAudioTower, loadVisionTower, type AudioTower, type ModelConfig, type SoftTokens, type VisionTower } from '@g3n/gemma3n';
 import { numel, readBytes, type Gpu } from '@g3n/gpu';
-import { audioFeatureConfig, audioFeatures, imageSizeFromPreprocessorConfig, preprocessImage, readPixelValues, type AudioFeatureConfig, type ImageSize } from '@g3n/preprocess';
+import { audioFeatureConfig, audioFeatures, MAX_CLIP_SAMPLES, imageSizeFromPreprocessorConfig, preprocessImage, readPixelValues, type AudioFeatureConfig, type ImageSize } from '@g3n/preprocess';
 import { partBytes, type ModelWeights } from '@g3n/weights';
 import type { MediaEncoder } from './generate.ts';
 import type { Media } from './media.ts';
@@ -19,6 +19,21 @@ const AUDIO_FIRST = 'model.audio_tower.subsample_conv_projection.conv_0.conv.wei
 export interface TowerSupport {
   imageTokens: number | null;
   audioTokens: number | null;
+  /** Longest clip (16 kHz samples) whose encoder frames fit audioTokens, at most 30 s. */
+  maxClipSamples?: number;
+}
+
+/**
+ * The longest clip whose soft tokens fit `tokens`: the encoder keeps one frame in (SSCP time strides x
+ * conf_reduction_factor) of the 10 ms log-mel frames (513-sample windows at a 160 hop).
+ */
+function maxClipSamples(raw: unknown, tokens: number): number {
+  const audio = (raw as { audio_config?: Record<string, unknown> } | null)?.audio_config ?? {};
+  const strides = Array.isArray(audio.sscp_conv_stride_size) ? (audio.sscp_conv_stride_size as unknown[]) : [[2, 2], [2, 2]];
+  let factor = typeof audio.conf_reduction_factor === 'number' ? audio.conf_reduction_factor : 4;
+  for (const s of strides) factor *= Array.isArray(s) && typeof s[0] === 'number' ? s[0] : 2;
+  const frames = tokens * factor;
+  return Math.min(MAX_CLIP_SAMPLES, (frames - 1) * 160 + 513);
 }
 
 function count(raw: unknown, key: string, fallback: number): number {
@@ -32,6 +47,7 @@ export function towerSupport(config: ModelConfig, weights: Pick<ModelWeights, 't
   return {
     imageTokens: vision ? count(config.raw, 'vision_soft_tokens_per_image', 256) : null,
     audioTokens: audio ? count(config.raw, 'audio_soft_tokens_per_image', 188) : null,
+    ...(audio ? { maxClipSamples: maxClipSamples(config.raw, count(config.raw, 'audio_soft_tokens_per_image', 188)) } : {}),
   };
 }
 
