@@ -58,11 +58,12 @@ test('the demo loads the tiny model with visible progress, streams answers, stop
   await expect(page.getByTestId('features').getByRole('listitem')).toHaveText([/^shader-f16: /, /^subgroups: /, /^timestamp-query: /]);
   await expect(page.getByTestId('limits')).toContainText('Largest storage binding');
   await expect(page.getByTestId('memory')).toContainText('weights');
-  // Camera and microphone are there, disabled, with the reason.
+  // Camera and microphone are there, disabled, with the reason: this checkpoint has neither tower.
   for (const name of ['Camera', 'Microphone']) {
     await expect(page.getByRole('button', { name, exact: true })).toBeDisabled();
   }
-  await expect(page.locator('#media-why')).toContainText('vision and audio towers');
+  await expect(page.locator('#media-why')).toContainText('no vision tower');
+  await expect(page.locator('#media-why')).toContainText('no audio tower');
 
   // First answer: Enter sends; the answer streams in; stats come from usage.
   await ask(page, 'Hello! Who are you?', 6);
