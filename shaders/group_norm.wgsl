@@ -38,20 +38,7 @@ override WG: u32 = 256;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
 @group(0) @binding(3) var<storage, read_write> stats: array<f32>;
 
-var<workgroup> partial: array<f32, WG>;
-
-// Sum of `v` over the workgroup, returned to every invocation (call from uniform control flow).
-fn workgroup_sum(v: f32, lid: u32) -> f32 {
-  partial[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (lid < s) {
-      partial[lid] = partial[lid] + partial[lid + s];
-    }
-    workgroupBarrier();
-  }
-  return workgroupUniformLoad(&partial[0]);
-}
+// #include "workgroup_sum.wgsl"
 
 // sum_{t' <= t} stats[base + t'] over the workgroup.
 fn prefix(base: u32, t: u32, lid: u32) -> f32 {

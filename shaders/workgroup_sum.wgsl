@@ -1,5 +1,5 @@
 // The sum of one f32 per invocation over a workgroup, in a shared-memory tree (WG / 2, WG / 4, ... 1
-// additions), shared by the row-reduction shaders (rms_norm, activation). Declarations only; the
+// additions), shared by the row-reduction shaders (rms_norm, activation, group_norm). Declarations only; the
 // including shader declares `override WG: u32` (a power of two).
 
 var<workgroup> partial: array<f32, WG>;

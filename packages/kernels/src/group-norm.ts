@@ -1,13 +1,14 @@
 import { defineKernel, foldWorkgroups, numel, ShapeError, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
 import source from '../../../shaders/group_norm.wgsl?raw';
 import { guardCount, guardF32, guardHolds, guardSeparate } from './norm.ts';
+import { WGSL_INCLUDES } from './wgsl-includes.ts';
 
 const WG = 256;
 /** The three passes of the causal cumulative group norm, dispatched in this order. */
 export const groupNormKernels = {
-  rowSums: defineKernel('cumulative_group_norm', source, 'row_sums', { WG }),
-  rowDeviations: defineKernel('cumulative_group_norm', source, 'row_deviations', { WG }),
-  normalize: defineKernel('cumulative_group_norm', source, 'normalize', { WG }),
+  rowSums: defineKernel('cumulative_group_norm', source, 'row_sums', { WG }, WGSL_INCLUDES),
+  rowDeviations: defineKernel('cumulative_group_norm', source, 'row_deviations', { WG }, WGSL_INCLUDES),
+  normalize: defineKernel('cumulative_group_norm', source, 'normalize', { WG }, WGSL_INCLUDES),
 };
 
 export interface CumulativeGroupNormArgs {
