@@ -192,15 +192,6 @@ fn conv2d_depthwise(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
   let pix = t / c;
   let oy = pix / params.out_w;
   let ox = pix % params.out_w;
-  var acc = bias_of(oc);
-  for (var ky = 0u; ky < params.kh; ky++) {
-    let iy = tap(oy, params.stride_h, params.pad_top, ky);
-    if (iy < 0 || iy >= i32(params.in_h)) { continue; }
-    for (var kx = 0u; kx < params.kw; kx++) {
-      let ix = tap(ox, params.stride_w, params.pad_left, kx);
-      if (ix < 0 || ix >= i32(params.in_w)) { continue; }
-      acc += weight((oc * params.kh + ky) * params.kw + kx) * x[(u32(iy) * params.in_w + u32(ix)) * c + oc];
-    }
-  }
-  out[t] = acc;
+  // groups == in_c == out_c: conv_one reads the channel's one input channel, in the same order.
+  out[t] = conv_one(oy, ox, oc);
 }
