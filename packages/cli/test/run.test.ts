@@ -78,6 +78,20 @@ describe('g3n run (the command-line contract)', () => {
     expect(lines[0]).toContain(tensorName);
   });
 
+  it('--check-numerics names the first layer with a non-finite output (finite weights that overflow in layer 5)', async () => {
+    const dir = await checkpointWith(TINY, 'model.language_model.layers.5.mlp.down_proj.weight', Array.from({ length: 2 * 320 }, () => 3e38));
+    const out = join(await mkdtemp(join(tmpdir(), 'g3n-run-')), 'out.json');
+    const err = await g3n(['run', '--model', dir, '--check-numerics', '--ids', '2,5,7', '--max-new-tokens', '1', '--json', out]).then(
+      () => null,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(err, 'g3n run --check-numerics succeeded on an overflowing layer').not.toBeNull();
+    expect(err!.code).not.toBe(0);
+    const lines = err!.stderr.split('\n').filter((l) => l.startsWith('g3n:'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^g3n: NUMERIC: .*at prefill: the first stage with a non-finite output is layers\.5\.\w+ \(layer 5\)/);
+  });
+
   for (const [what, args, message] of [
     ['a missing model directory', ['--model', '/nonexistent/model', '--ids', '2,3'], /BAD_CHECKPOINT|config\.json/],
     ['ids that are not numbers', ['--model', TINY, '--ids', '2,x'], /--ids/],

@@ -240,7 +240,7 @@ export async function loadModel(gpu: Gpu, files: FileSource, options: LoadOption
   const config = plan?.config ?? parent;
   const sizes = weightSizes(parent, plan, weights, options.quant);
   tracker.weightsStart(sizes.stored);
-  const model = await loadTextModel(gpu, weights, { format: options.quant ?? 'auto', maxContext: options.maxContext, maxChunk: options.maxChunk, matformer: matformer?.slice });
+  const model = await loadTextModel(gpu, weights, { format: options.quant ?? 'auto', maxContext: options.maxContext, maxChunk: options.maxChunk, matformer: matformer?.slice, checkNumerics: options.checkNumerics });
   try {
     tracker.weightsDone();
     // Build every pipeline now: a prefill, a greedy and a sampled decode step, then forget them.

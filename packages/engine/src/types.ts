@@ -77,6 +77,12 @@ export interface LoadOptions {
   maxContext?: number;
   /** Tokens per prefill pass (default 128). */
   maxChunk?: number;
+  /**
+   * Debugging: read back every stage output of every forward pass (slow), so that a NUMERIC error from
+   * load's warm-up or from a request names the first layer with a non-finite output. Without it,
+   * non-finite logits still raise NUMERIC, naming only the step.
+   */
+  checkNumerics?: boolean;
 }
 
 /** A configuration matformer 'auto' may choose; a missing effectiveParamsB is computed from the slice, a missing MMLU only ranks it last among equals. */

@@ -8,12 +8,14 @@ import { checkAudioInput, checkAudioPlaceholders, encodeClip, featureConfigOf, o
 import { checkImagePrompt, encodeImages, imageShapes, pixelValues, readPreprocessorConfig, takeImageArgs } from './image-input.ts';
 import { imageSizeFromPreprocessorConfig } from '@g3n/preprocess';
 
-export const RUN_USAGE = `usage: g3n run --model <dir> --ids <id,id,...> --max-new-tokens <N> --json <out.json> [--matformer <slice.json or name>] [--audio-features <file>:<tensor> | --wave <file>:<tensor> | --audio <file.wav>]...
+export const RUN_USAGE = `usage: g3n run --model <dir> --ids <id,id,...> --max-new-tokens <N> --json <out.json> [--matformer <slice.json or name>] [--check-numerics] [--audio-features <file>:<tensor> | --wave <file>:<tensor> | --audio <file.wav>]...
   --model           a Hugging Face checkpoint folder or a g3n artifact folder (every shard piece is checked against its sha256)
   --ids             the prompt's token ids, comma-separated
   --max-new-tokens  greedy tokens to generate after the prompt (0: prefill only)
   --json            where to write prompt_ids, prefill_logits, generated_ids and decode_logits
   --matformer       a MatFormer slice: a slicing-config JSON file or a published configuration's name
+  --check-numerics  debugging (slow): read back every stage output, so that a non-finite value names the first
+                    layer with a non-finite output (without it, non-finite logits name only the step)
   --audio-features  log-mel features [frames, 128] of a clip (repeatable, in prompt order): the audio tower's
                     soft tokens fill the clip's audio_token_id placeholders in --ids
   --wave            a clip of 16 kHz samples (1-D F32/F64 tensor), turned into log-mel features on the GPU
@@ -56,7 +58,8 @@ async function readSlice(value: string): Promise<SliceConfig | string> {
 
 /** g3n run: greedy prefill + decode of an HF checkpoint or a g3n artifact directory, logits written as JSON. */
 export async function runCommand(argv: string[]): Promise<void> {
-  const audio = takeAudioArgs(argv);
+  const checkNumerics = argv.includes('--check-numerics');
+  const audio = takeAudioArgs(argv.filter((a) => a !== '--check-numerics'));
   const image = takeImageArgs(audio.rest);
   const args = parseArgs(image.rest, ['model', 'ids', 'max-new-tokens', 'json', 'matformer'], RUN_USAGE);
   const dir = required(args, 'model');
@@ -77,7 +80,7 @@ export async function runCommand(argv: string[]): Promise<void> {
   const gpu = await requestNodeGpu();
   try {
     const context = ids.length + maxNew;
-    const model = await loadTextModel(gpu, weights, { maxContext: Math.max(context, 1), maxChunk: Math.min(Math.max(ids.length, 1), 256), matformer });
+    const model = await loadTextModel(gpu, weights, { maxContext: Math.max(context, 1), maxChunk: Math.min(Math.max(ids.length, 1), 256), matformer, checkNumerics });
     const V = model.cfg.vocabSize;
     const softTokens: SoftTokens[] = [];
     const encodings: Array<{ destroy(): void }> = [];
