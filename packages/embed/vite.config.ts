@@ -37,6 +37,8 @@ export default defineConfig({
     emptyOutDir: true,
     copyPublicDir: false,
   },
-  worker: { format: 'es' },
+  // One file: the Worker's lazily imported modules (the MP3 decoder) are inlined into it too, so an
+  // MP3 works from a blob: Worker; they are still evaluated only on first use.
+  worker: { format: 'es', rolldownOptions: { output: { codeSplitting: false } } },
   plugins: [oneFile()],
 });

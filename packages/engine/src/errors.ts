@@ -35,6 +35,15 @@ export class UnsupportedInputError extends G3nError {
   }
 }
 
+/** An audio part's bytes could not be decoded in the format it names (an MP3 with no frame mpg123 can read). */
+export class AudioDecodeError extends G3nError {
+  /** Kept as a literal so that it survives minification. */
+  override name = 'AudioDecodeError';
+  constructor(field: string, format: string, reason: string) {
+    super('BAD_INPUT', `${field}: the audio could not be decoded as ${format.toUpperCase()} (${reason}). Send a valid ${format.toUpperCase()} or WAV file, or decoded samples as { type: 'audio', audio: Float32Array, sampleRate }.`, { field, format });
+  }
+}
+
 /** A GPU allocation failed while loading (the device's out-of-memory error scope caught it). */
 export class OutOfMemoryError extends G3nError {
   /** Kept as a literal so that it survives minification. */
@@ -70,6 +79,7 @@ const ERROR_CLASSES: Record<string, abstract new (...args: never[]) => G3nError>
   BadRequestError,
   NotLoadedError,
   UnsupportedInputError,
+  AudioDecodeError,
   OutOfMemoryError,
 };
 

@@ -3,4 +3,4 @@ export { createEngine, wrapEngine, type CreateEngineOptions, type WorkerEngine }
 export { InThreadEngine, type InThreadEngineOptions } from './engine.ts';
 export { modelFiles, type FileSourceRequest } from './files.ts';
 export { engineHost, type EngineHost, type RequestHandle, type WireRequest } from './host.ts';
-export { BadRequestError, NotLoadedError, OutOfMemoryError, UnsupportedInputError, deserializeError, registerErrorTransfer, serializeError, type SerializedError } from './errors.ts';
+export { AudioDecodeError, BadRequestError, NotLoadedError, OutOfMemoryError, UnsupportedInputError, deserializeError, registerErrorTransfer, serializeError, type SerializedError } from './errors.ts';

@@ -7,6 +7,7 @@
 import { G3nError } from '@g3n/gpu';
 import { AUDIO_SAMPLE_RATE, MAX_CLIP_SAMPLES, parseWav, resample, splitClips, type ImageSource } from '@g3n/preprocess';
 import { BadRequestError } from './errors.ts';
+import { decodeMp3 } from './mp3.ts';
 
 export interface ImageMedia {
   kind: 'image';
@@ -90,16 +91,17 @@ export async function imageMedia(part: Record<string, unknown>, field: string): 
   throw new BadRequestError(`${field}.image`, 'must be an ImageBitmap, ImageData, VideoFrame, canvas or Blob');
 }
 
-/** 16 kHz mono samples of an audio part. */
-function audioSamples(part: Record<string, unknown>, field: string): Float32Array {
+/** 16 kHz mono samples of an audio part (base64 WAV or MP3, or PCM at its rate). */
+async function audioSamples(part: Record<string, unknown>, field: string): Promise<Float32Array> {
   if (part.type === 'input_audio') {
     const input = part.input_audio as { data?: unknown; format?: unknown } | undefined;
     if (typeof input?.data !== 'string') throw new BadRequestError(`${field}.input_audio.data`, 'must be a base64 string');
-    if (input.format !== 'wav') {
-      throw new BadRequestError(`${field}.input_audio.format`, `'${String(input.format)}' is not supported here: send 'wav', or decode the audio and send { type: 'audio', audio: Float32Array, sampleRate }`);
+    if (input.format !== 'wav' && input.format !== 'mp3') {
+      throw new BadRequestError(`${field}.input_audio.format`, `'${String(input.format)}' is not supported here: send 'wav' or 'mp3', or decode the audio and send { type: 'audio', audio: Float32Array, sampleRate }`);
     }
-    const wav = parseWav(decodeBase64(input.data, `${field}.input_audio.data`));
-    return wav.sampleRate === AUDIO_SAMPLE_RATE ? wav.samples : resample(wav.samples, wav.sampleRate, AUDIO_SAMPLE_RATE);
+    const bytes = decodeBase64(input.data, `${field}.input_audio.data`);
+    const decoded = input.format === 'wav' ? parseWav(bytes) : await decodeMp3(bytes, `${field}.input_audio.data`);
+    return decoded.sampleRate === AUDIO_SAMPLE_RATE ? decoded.samples : resample(decoded.samples, decoded.sampleRate, AUDIO_SAMPLE_RATE);
   }
   const audio = part.audio;
   if (!(audio instanceof Float32Array)) throw new BadRequestError(`${field}.audio`, 'must be a Float32Array of mono samples');
@@ -114,7 +116,7 @@ function audioSamples(part: Record<string, unknown>, field: string): Float32Arra
  * and `split` says so.
  */
 export async function audioMedia(part: Record<string, unknown>, field: string, maxSamples: number = MAX_CLIP_SAMPLES): Promise<{ clips: AudioMedia[]; split: string | null }> {
-  const samples = audioSamples(part, field);
+  const samples = await audioSamples(part, field);
   if (samples.length === 0) throw new BadRequestError(field, 'the audio has no samples');
   const split = splitClips(samples, maxSamples);
   const clips: AudioMedia[] = [];

@@ -150,8 +150,8 @@ export interface TextPart {
 export type ImagePart = { type: 'image_url'; image_url: { url: string } } | { type: 'image'; image: ImageBitmap | ImageData | Blob | VideoFrame };
 
 /**
- * Audio: OpenAI's input_audio form (base64 WAV), or mono PCM at `sampleRate` (default 16 kHz; other
- * rates are resampled). Each clip of at most 30 s takes audio_soft_tokens_per_image (188) prompt
+ * Audio: OpenAI's input_audio form (base64 WAV or MP3, decoded in the engine's thread), or mono PCM
+ * at `sampleRate` (default 16 kHz; other rates are resampled). Each clip of at most 30 s takes audio_soft_tokens_per_image (188) prompt
  * positions; longer audio is split into consecutive clips and `notes` on the answer says so.
  */
 export type AudioPart = { type: 'input_audio'; input_audio: { data: string; format: 'wav' | 'mp3' } } | { type: 'audio'; audio: Float32Array; sampleRate?: number };
