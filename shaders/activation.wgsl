@@ -55,15 +55,7 @@ fn gelu_tanh(v: f32) -> f32 {
   return select(v / (1.0 + exp(min(-2.0 * u, 80.0))), 0.0, v < -20.0);
 }
 
-fn tanh_safe(v: f32) -> f32 {
-  let a = abs(v);
-  if (a < 0.625) {
-    let s = v * v;
-    return v + v * s * ((((-5.70498872745e-3 * s + 2.06390887954e-2) * s - 5.37397155531e-2) * s + 1.33314422036e-1) * s - 3.33332819422e-1);
-  }
-  let t = 1.0 - 2.0 / (exp(2.0 * min(a, 10.0)) + 1.0);
-  return select(t, -t, v < 0.0);
-}
+// #include "tanh_safe.wgsl"
 
 // A non-finite input stays non-finite (a quiet NaN made from its bits): capping it to +-cap would hide
 // a fault from the sampler, which flags NaN logits.

@@ -64,15 +64,7 @@ var<workgroup> visible: array<u32, MAX_KEYS>;
 var<workgroup> head_max: array<f32, MAX_HEADS>;
 var<workgroup> head_inv_sum: array<f32, MAX_HEADS>;
 
-fn tanh_safe(v: f32) -> f32 {
-  let a = abs(v);
-  if (a < 0.625) {
-    let s = v * v;
-    return v + v * s * ((((-5.70498872745e-3 * s + 2.06390887954e-2) * s - 5.37397155531e-2) * s + 1.33314422036e-1) * s - 3.33332819422e-1);
-  }
-  let t = 1.0 - 2.0 / (exp(2.0 * min(a, 10.0)) + 1.0);
-  return select(t, -t, v < 0.0);
-}
+// #include "tanh_safe.wgsl"
 
 @compute @workgroup_size(WG)
 fn local_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

@@ -34,17 +34,7 @@
 // The format helpers (DTYPE codes, per_word, pair, q8x4, q4x4, scale_of) are in weight_formats.wgsl,
 // included here:
 // #include "weight_formats.wgsl"
-
-struct Params {
-  rows: u32,
-  in_features: u32,
-  out_features: u32,
-  out_offset: u32,
-  out_stride: u32,
-  tiles_n: u32,
-  _pad0: u32,
-  _pad1: u32,
-}
+// #include "linear_rows_params.wgsl"
 
 const TM = 4u;
 const TN = 4u;

@@ -23,26 +23,16 @@
 //                                                    (low half when g is even); f32/bf16/f16: unused (bind w)
 //   4 out     storage read_write  array<f32>
 // Params: rows, in_features, out_features, out_offset, out_stride,
-//   col_groups (= ceil(out_features / (WG * 4))).
+//   tiles_n (column groups: ceil(out_features / (WG * 4))); the struct is in linear_rows_params.wgsl.
 // Overrides: DTYPE (0 f32, 1 bf16, 2 f16, 3 q8, 4 q4), WG threads per workgroup, RB rows of x per thread
 //   (4 or 8).
 // Assumptions: whole units per row: in_features % 4 (f32), % 8 (bf16, f16), % 32 (q8, q4) == 0; the grid is
-//   col_groups * ceil(rows / RB) workgroups, folded into 2-D (linear index wid.x + wid.y * nwg.x; the
+//   tiles_n * ceil(rows / RB) workgroups, folded into 2-D (linear index wid.x + wid.y * nwg.x; the
 //   column group varies fastest).
 // The format helpers (DTYPE codes, per_word, pair, q8x4, q4x4, scale_of) are in weight_formats.wgsl,
 // included here:
 // #include "weight_formats.wgsl"
-
-struct Params {
-  rows: u32,
-  in_features: u32,
-  out_features: u32,
-  out_offset: u32,
-  out_stride: u32,
-  col_groups: u32,
-  _pad0: u32,
-  _pad1: u32,
-}
+// #include "linear_rows_params.wgsl"
 
 
 override DTYPE: u32 = 0u;
@@ -98,8 +88,8 @@ fn store_row(m: u32, o0: u32, a: vec4<f32>) {
 @compute @workgroup_size(WG)
 fn matvec_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let t = wid.x + wid.y * nwg.x;
-  let o0 = ((t % params.col_groups) * WG + lid) * 4u;
-  let m0 = (t / params.col_groups) * RB;
+  let o0 = ((t % params.tiles_n) * WG + lid) * 4u;
+  let m0 = (t / params.tiles_n) * RB;
   if (o0 >= params.out_features || m0 >= params.rows) { return; }
   let xn = per_word();
   let units = params.in_features / (4u * xn);

@@ -181,7 +181,7 @@ export function linear(gpu: Gpu, args: LinearArgs): Dispatch {
     return {
       kernel: linearKernels[`matvec_${rb}_${dt}`],
       bindings,
-      params: { rows, in_features: inFeatures, out_features: outFeatures, out_offset: outOffset, out_stride: outStride, col_groups: colGroups },
+      params: { rows, in_features: inFeatures, out_features: outFeatures, out_offset: outOffset, out_stride: outStride, tiles_n: colGroups },
       workgroups: foldWorkgroups(colGroups * Math.ceil(rows / MATVEC_ROWS_RB[rb]), maxPerDim),
     };
   }

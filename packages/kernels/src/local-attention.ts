@@ -1,6 +1,7 @@
 import { defineKernel, foldWorkgroups, numel, ShapeError, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
 import source from '../../../shaders/local_attention.wgsl?raw';
 import { guardCount, guardF32, guardHolds, guardSeparate } from './norm.ts';
+import { WGSL_INCLUDES } from './wgsl-includes.ts';
 
 const WG = 64;
 /** Keys one query may see (left + 1 + right), heads, and heads x keys: MAX_KEYS, MAX_HEADS, MAX_LOGITS in local_attention.wgsl. */
@@ -9,7 +10,7 @@ export const LOCAL_ATTENTION_MAX_HEADS = 64;
 export const LOCAL_ATTENTION_MAX_LOGITS = 1024;
 
 export const localAttentionKernels = {
-  localAttention: defineKernel('local_attention', source, 'local_attention', { WG }),
+  localAttention: defineKernel('local_attention', source, 'local_attention', { WG }, WGSL_INCLUDES),
 };
 
 const ZERO = { rows: 0, heads: 0, head_dim: 0, row_stride: 0, q_offset: 0, k_offset: 0, v_offset: 0, left: 0, right: 0, chunk: 0, cap: 0, _pad0: 0, _pad1: 0 };
