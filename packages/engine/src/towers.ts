@@ -3,7 +3,7 @@
  * or a clip needs them (a text-only session never reads, uploads or compiles them), with the same
  * download / cache / upload progress events as the model's own load (`tower` names which).
  */
-import { loadAudioTower, loadVisionTower, type AudioTower, type ModelConfig, type SoftTokens, type VisionTower } from '@g3n/gemma3n';
+import { audioWeightTable, loadAudioTower, loadVisionTower, parseAudioConfig, parseVisionConfig, visionWeightTable, type AudioTower, type ModelConfig, type SoftTokens, type VisionTower } from '@g3n/gemma3n';
 import { numel, readBytes, type Gpu } from '@g3n/gpu';
 import { audioFeatureConfig, audioFeatures, MAX_CLIP_SAMPLES, imageSizeFromPreprocessorConfig, preprocessImage, readPixelValues, type AudioFeatureConfig, type ImageSize } from '@g3n/preprocess';
 import { partBytes, type ModelWeights } from '@g3n/weights';
@@ -118,20 +118,27 @@ export class Towers implements MediaEncoder {
     }
   }
 
-  private track<T>(tower: 'vision' | 'audio', prefix: string, load: () => Promise<T>): Promise<T> {
+  /**
+   * Load a tower with progress: its bytes are those of the tensors its weight table lists (the
+   * tower's own and the soft path of its embedder, some of which a text load may have read
+   * already), and its reads go through the model's files (the weights cache where the load uses
+   * it), reported as download or cache events like the model's own.
+   */
+  private track<T>(tower: 'vision' | 'audio', tensors: () => readonly string[], load: () => Promise<T>): Promise<T> {
     const { router, onProgress, weights, verified } = this.o;
     const emit = (p: LoadProgress) => {
       if (onProgress) void Promise.resolve(onProgress({ ...p, tower })).catch(() => undefined);
     };
     const tracker = new LoadTracker(emit);
     tracker.weightsVerified(verified);
-    let bytes = 0;
-    for (const [name, info] of weights.tensors) {
-      if (!name.startsWith(prefix)) continue;
-      const b = partBytes(info.dtype, numel(info.shape), 1);
-      bytes += b.data + b.scales;
-    }
     return (async () => {
+      let bytes = 0;
+      for (const name of tensors()) {
+        const info = weights.tensors.get(name);
+        if (!info) continue;
+        const b = partBytes(info.dtype, numel(info.shape), 1);
+        bytes += b.data + b.scales;
+      }
       router.target = tracker;
       try {
         tracker.weightsStart(bytes);
@@ -146,14 +153,19 @@ export class Towers implements MediaEncoder {
   }
 
   private visionTower(): Promise<VisionTower> {
-    this.vision ??= this.track('vision', 'model.vision_tower.', () => loadVisionTower(this.o.gpu, this.o.config, this.o.weights));
+    this.vision ??= this.track('vision', () => this.visionTensors(), () => loadVisionTower(this.o.gpu, this.o.config, this.o.weights));
     this.vision.catch(() => (this.vision = null));
     return this.vision;
   }
 
+  private visionTensors(): string[] {
+    const vc = parseVisionConfig(this.o.config);
+    return vc ? visionWeightTable(vc, this.o.weights.tensors).map((w) => w.name) : [];
+  }
+
   private audioTower(): Promise<AudioTower> {
     const { gpu, config, weights } = this.o;
-    this.audio ??= this.track('audio', 'model.audio_tower.', () =>
+    this.audio ??= this.track('audio', () => audioWeightTable(parseAudioConfig(config)).map((w) => w.name), () =>
       loadAudioTower(gpu, config, (name) => weights.readTensorData(name), (name) => weights.tensors.has(name), (name) => weights.tensors.get(name)?.shape.slice()),
     );
     this.audio.catch(() => (this.audio = null));
