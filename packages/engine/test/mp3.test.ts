@@ -1,25 +1,12 @@
-import { Mp3Encoder } from '@breezystack/lamejs';
-import { describe, expect, it } from 'vitest';
-import { AudioDecodeError, BadRequestError, deserializeError, serializeError } from '../src/errors.ts';
-import { audioMedia } from '../src/media.ts';
-
 /**
  * MP3 in input_audio parts: tones encoded here with LAME (lamejs) are decoded by mpg123 in the
  * engine's media step to 16 kHz mono clips of the tone's length and pitch; bytes that are no MP3
  * are an AudioDecodeError that keeps its class across the Worker boundary.
  */
-function tone(hz: number, seconds: number, rate: number, channels: 1 | 2, kbps: number): string {
-  const n = Math.round(seconds * rate);
-  const left = new Int16Array(n);
-  const right = new Int16Array(n);
-  for (let i = 0; i < n; i++) {
-    left[i] = Math.round(12000 * Math.sin((2 * Math.PI * hz * i) / rate));
-    right[i] = Math.round(6000 * Math.sin((2 * Math.PI * hz * i) / rate));
-  }
-  const encoder = new Mp3Encoder(channels, rate, kbps);
-  const frames = [channels === 2 ? encoder.encodeBuffer(left, right) : encoder.encodeBuffer(left), encoder.flush()];
-  return Buffer.concat(frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength))).toString('base64');
-}
+import { describe, expect, it } from 'vitest';
+import { AudioDecodeError, BadRequestError, deserializeError, serializeError } from '../src/errors.ts';
+import { audioMedia } from '../src/media.ts';
+import { mp3Tone as tone } from './mp3-tone.ts';
 
 /** The pitch from rising zero crossings over the loud middle of the clip (the edges hold the codec's delay). */
 function pitch(x: Float32Array, rate: number): number {

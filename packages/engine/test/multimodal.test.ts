@@ -1,11 +1,11 @@
 import { join } from 'node:path';
-import { Mp3Encoder } from '@breezystack/lamejs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeWav } from '@g3n/preprocess';
 import { FIXTURES, ids, loadGolden, tensor, type GoldenTensor } from '../../gemma3n/test/golden.ts';
 import type { InThreadEngine } from '../src/engine.ts';
 import type { LoadProgress } from '../src/types.ts';
 import { GPU_TEST_TIMEOUT, nodeEngine, serveFiles, TOKENIZER_FILE } from './helpers.ts';
+import { mp3Base64, toInt16 } from './mp3-tone.ts';
 
 /**
  * Images and audio through the engine API, on the multimodal tiny fixtures: the parts are decoded,
@@ -90,10 +90,7 @@ describe('engine: audio parts on gemma3n-tiny-audio-a', { timeout: GPU_TEST_TIME
 
   it('an MP3 clip (input_audio, format mp3) is decoded in the engine and counts its tokens', async () => {
     // the golden wave as 16 kHz mono MP3 (LAME, 64 kbps): the same placeholder run as the WAV
-    const wave = tensor(golden, 'wave');
-    const encoder = new Mp3Encoder(1, 16000, 64);
-    const pcm = Int16Array.from(wave, (x) => Math.max(-32768, Math.min(32767, Math.round(x * 32767))));
-    const data = Buffer.concat([encoder.encodeBuffer(pcm), encoder.flush()].map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength))).toString('base64');
+    const data = mp3Base64([toInt16(tensor(golden, 'wave'))], 16000, 64);
     const r = await engine.chat.completions.create({
       messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data, format: 'mp3' } }, { type: 'text', text: 'Hi' }] }],
       max_tokens: 1,
