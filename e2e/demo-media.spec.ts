@@ -8,12 +8,18 @@ import { requireFixture } from './fixture-gate.ts';
  * Camera and microphone in the demo, in Chromium with its fake capture devices (a test pattern and a
  * beep): a snapshot sent to the bundled tiny vision model counts 256 image tokens, a recorded clip sent
  * to the tiny audio model counts the tokens of its length (a denied permission:
- * demo-media-denied.spec.ts). Screenshots of both flows, desktop and phone, land in e2e/screenshots.
+ * demo-media-denied.spec.ts). Each flow runs online once, then again after a reload with the network
+ * off: the model and its tower come from the weights cache, and no request for the model's files
+ * leaves the browser. One pass runs on a desktop window (1280 x 800), the other on a phone's
+ * (390 x 844, where the preview, capture and record buttons must lie in the viewport); screenshots of
+ * both flows at both sizes land in e2e/screenshots (copies in docs/screenshots, shown in the README).
  */
 const fixtures = fileURLToPath(new URL('../../shared/fixtures/', import.meta.url));
 const screenshots = fileURLToPath(new URL('./screenshots/', import.meta.url));
 const SLOW = { timeout: 300_000 };
 const baseArgs = config.use?.launchOptions?.args ?? [];
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
 
 async function waitReady(page: Page): Promise<void> {
   await expect(page.getByTestId('status')).toHaveText('ready', SLOW);
@@ -27,23 +33,46 @@ async function sendAndWait(page: Page, text: string): Promise<void> {
   await expect(page.getByTestId('answer')).toHaveAttribute('data-prompt-tokens', /\d+/, SLOW);
 }
 
+/** Wait until the service worker is active (it precached the app shell while installing). */
+async function serviceWorkerActive(page: Page): Promise<void> {
+  await page.evaluate(async () => {
+    const reg = await navigator.serviceWorker.ready;
+    if (!reg.active) throw new Error('no active service worker');
+  });
+}
+
+/** Every request for the bundled models' files, from the page and its engine Worker. */
+function modelRequests(page: Page): string[] {
+  const urls: string[] = [];
+  page.context().on('request', (r) => {
+    if (new URL(r.url()).pathname.startsWith('/models/')) urls.push(new URL(r.url()).pathname);
+  });
+  return urls;
+}
+
+/** Turn the network off and reload: the app shell comes from the service worker, the model from the weights cache. */
+async function reloadOffline(page: Page, viewport: { width: number; height: number }): Promise<void> {
+  await serviceWorkerActive(page);
+  await page.context().setOffline(true);
+  await page.setViewportSize(viewport);
+  await page.reload();
+  await waitReady(page);
+  await expect(page.getByTestId('traffic')).toContainText('Downloaded 0 B');
+}
+
 test.use({ launchOptions: { ...config.use?.launchOptions, args: [...baseArgs, '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'] } });
 
 
-test('camera -> capture -> send: the answer counts 256 image tokens', async ({ page }) => {
-  requireFixture(existsSync(`${fixtures}gemma3n-tiny-vision-a/model.safetensors`), 'no tiny vision fixture');
-  test.setTimeout(900_000);
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.setViewportSize({ width: 1280, height: 860 });
-  await page.goto('/?model=tiny-vision');
-  await waitReady(page);
-  await expect(page.getByTestId('mic')).toBeDisabled();
-  await expect(page.locator('#media-why')).toContainText('no audio tower');
+/** Camera -> capture -> send; the answer counts 256 image tokens. `shot` names the screenshots. */
+async function cameraFlow(page: Page, shot: string, phone: boolean): Promise<void> {
   await page.getByTestId('camera').click();
   await expect(page.getByTestId('camera-preview')).toBeVisible();
   await expect.poll(() => page.locator('#camera-video').evaluate((v) => (v as HTMLVideoElement).videoWidth)).toBeGreaterThan(0);
-  await page.screenshot({ path: `${screenshots}camera-preview-desktop.png` });
+  if (phone) {
+    await expect(page.locator('#camera-video')).toBeInViewport({ ratio: 0.5 });
+    await expect(page.getByTestId('capture')).toBeInViewport({ ratio: 1 });
+  }
+  await page.screenshot({ path: `${screenshots}camera-preview-${shot}.png` });
   await page.getByTestId('capture').click();
   await expect(page.getByTestId('attachment')).toHaveCount(1);
   await expect(page.getByTestId('attachment')).toHaveAttribute('data-kind', 'image');
@@ -51,23 +80,40 @@ test('camera -> capture -> send: the answer counts 256 image tokens', async ({ p
   await expect(page.getByTestId('answer')).toHaveAttribute('data-image-tokens', '256');
   await expect(page.getByTestId('attachment')).toHaveCount(0);
   await expect(page.locator('.sent-media img')).toHaveCount(1);
-  await page.screenshot({ path: `${screenshots}camera-answer-desktop.png` });
-  expect(errors).toEqual([]);
-});
+  await page.screenshot({ path: `${screenshots}camera-answer-${shot}.png` });
+}
 
-test('mic -> record about 2 s -> stop -> send, on a phone: the answer counts the clip\'s audio tokens', async ({ page }) => {
-  requireFixture(existsSync(`${fixtures}gemma3n-tiny-audio-a/model.safetensors`), 'no tiny audio fixture');
+test('camera -> capture -> send: 256 image tokens, on a desktop, then offline after a reload on a phone', async ({ page }) => {
+  requireFixture(existsSync(`${fixtures}gemma3n-tiny-vision-a/model.safetensors`), 'no tiny vision fixture');
   test.setTimeout(900_000);
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await page.setViewportSize({ width: 390, height: 844 });
-  await page.goto('/?model=tiny-audio');
+  const requests = modelRequests(page);
+  await page.setViewportSize(DESKTOP);
+  await page.goto('/?model=tiny-vision');
   await waitReady(page);
-  await expect(page.getByTestId('camera')).toBeDisabled();
+  await expect(page.getByTestId('mic')).toBeDisabled();
+  await expect(page.locator('#media-why')).toContainText('no audio tower');
+  const loadRequests = requests.length;
+  await cameraFlow(page, 'desktop', false);
+  // The first image read the vision tower's bytes, seen here: so the offline count below can see them too.
+  expect(requests.slice(loadRequests).filter((u) => u.endsWith('/model.safetensors')).length).toBeGreaterThan(0);
+
+  await reloadOffline(page, PHONE);
+  const online = requests.length;
+  await cameraFlow(page, 'phone', true);
+  expect(requests.slice(online)).toEqual([]);
+  expect(errors).toEqual([]);
+});
+
+/** Mic -> record about 2 s -> stop -> send; the answer counts the clip's audio tokens. */
+async function micFlow(page: Page, shot: string, phone: boolean): Promise<void> {
+  if (phone) await expect(page.getByTestId('mic')).toBeInViewport({ ratio: 1 });
   await page.getByTestId('mic').click();
   await expect(page.getByTestId('mic')).toHaveAttribute('aria-pressed', 'true');
   await expect(page.getByTestId('elapsed')).toHaveText(/^[2-9]\.\d s$/, { timeout: 30_000 });
-  await page.screenshot({ path: `${screenshots}microphone-recording-phone.png` });
+  if (phone) await expect(page.getByTestId('mic')).toBeInViewport({ ratio: 1 });
+  await page.screenshot({ path: `${screenshots}microphone-recording-${shot}.png` });
   await page.getByTestId('mic').click();
   await expect(page.getByTestId('attachment')).toHaveCount(1);
   await expect(page.getByTestId('attachment')).toHaveAttribute('data-kind', 'audio');
@@ -77,6 +123,26 @@ test('mic -> record about 2 s -> stop -> send, on a phone: the answer counts the
   const audioTokens = Number(await page.getByTestId('answer').getAttribute('data-audio-tokens'));
   expect(audioTokens).toBeGreaterThan(0);
   expect(audioTokens % 16).toBe(0);
-  await page.screenshot({ path: `${screenshots}microphone-answer-phone.png` });
+  await page.screenshot({ path: `${screenshots}microphone-answer-${shot}.png` });
+}
+
+test("mic -> record about 2 s -> stop -> send: the clip's audio tokens, on a phone, then offline after a reload on a desktop", async ({ page }) => {
+  requireFixture(existsSync(`${fixtures}gemma3n-tiny-audio-a/model.safetensors`), 'no tiny audio fixture');
+  test.setTimeout(900_000);
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  const requests = modelRequests(page);
+  await page.setViewportSize(PHONE);
+  await page.goto('/?model=tiny-audio');
+  await waitReady(page);
+  await expect(page.getByTestId('camera')).toBeDisabled();
+  const loadRequests = requests.length;
+  await micFlow(page, 'phone', true);
+  expect(requests.slice(loadRequests).filter((u) => u.endsWith('/model.safetensors')).length).toBeGreaterThan(0);
+
+  await reloadOffline(page, DESKTOP);
+  const online = requests.length;
+  await micFlow(page, 'desktop', false);
+  expect(requests.slice(online)).toEqual([]);
   expect(errors).toEqual([]);
 });
