@@ -36,6 +36,14 @@ export interface ForwardOptions {
   pleFromIds?: boolean;
   /** Encoder rows that replace the input embeddings of placeholder positions of this chunk (spec §4.7, §5.7). */
   softRows?: readonly SoftRowRun[];
+  /**
+   * Run every layer for every row (tests that capture intermediates). By default a prefill pass runs
+   * the layers that write no KV cache (KV sharing, spec §1.2) for its last row only: the last
+   * position's logits and the caches are the same.
+   */
+  fullPrefill?: boolean;
+  /** Nothing reads this pass's output (a prefill chunk before the last): only the KV caches matter. */
+  outputUnused?: boolean;
 }
 
 /**

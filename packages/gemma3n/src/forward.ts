@@ -2,6 +2,7 @@ import type { Dispatch } from '@g3n/gpu';
 import { add, addInplace, altupRescale, copy, embedGather, rmsNorm, scale, softcap } from '@g3n/kernels';
 import { captureCopy, linearAll, type ForwardContext, type ForwardOptions } from './context.ts';
 import { decoderLayer } from './layer.ts';
+import type { TextConfig } from './config.ts';
 import { view } from './workspace.ts';
 
 export { captureCopy, captureElements, linearAll, transposedScratchElements } from './context.ts';
@@ -59,8 +60,65 @@ export function forwardDispatches(ctx: ForwardContext, opts: ForwardOptions): Di
   }
   for (let k = 0; k < n; k++) out.push(...captureCopy(gpu, opts, 'altup_init', stream(k), T * D, k * T * D));
 
-  out.push(...layerDispatches(ctx, opts, 0, L));
-  out.push(...finalDispatches(ctx, opts));
+  const from = fastPrefillFrom(cfg);
+  if (!fastPrefill(opts, from, L)) {
+    out.push(...layerDispatches(ctx, opts, 0, L));
+    out.push(...finalDispatches(ctx, opts));
+    return out;
+  }
+  // KV sharing (spec §1.2): layers from `from` on write no cache, so only the last row's output is needed there.
+  out.push(...layerDispatches(ctx, opts, 0, from));
+  if (opts.outputUnused) return out;
+  out.push(...lastRowToFirst(ctx, T));
+  const last: ForwardOptions = { ...opts, tokens: 1, pos0: opts.pos0 + T - 1, softRows: undefined };
+  out.push(...layerDispatches(ctx, last, from, L));
+  out.push(...finalDispatches(ctx, last));
+  return out;
+}
+
+/**
+ * The first layer from which no layer writes a KV cache (every later layer reads a cache written
+ * before it): numLayers when the last layer writes one.
+ */
+export function fastPrefillFrom(cfg: TextConfig): number {
+  let from = cfg.numLayers;
+  while (from > 0 && cfg.kvSource[from - 1] !== from - 1) from--;
+  return from;
+}
+
+/** Whether a pass may run the layers from `from` on for its last row alone (or skip them, output unused). */
+function fastPrefill(opts: ForwardOptions, from: number, L: number): boolean {
+  if (opts.fullPrefill || opts.allLogits || (opts.capture?.size ?? 0) > 0) return false;
+  return from < L && (opts.tokens > 1 || opts.outputUnused === true);
+}
+
+/**
+ * Layer-rows a prefill of `tokens` rows runs (in any chunks): every row through the layers that write
+ * KV caches, the last row alone through the rest.
+ */
+export function prefillLayerRows(cfg: TextConfig, tokens: number, fast = true): number {
+  const L = cfg.numLayers;
+  if (!fast) return tokens * L;
+  const from = fastPrefillFrom(cfg);
+  return tokens * from + (L - from);
+}
+
+/** Move the last row of every AltUp stream and of the per-layer inputs to row 0 (through scratch rows). */
+function lastRowToFirst(ctx: ForwardContext, T: number): Dispatch[] {
+  const { gpu, cfg, ws } = ctx;
+  const D = cfg.hiddenSize;
+  const LP = cfg.numLayers * cfg.hiddenSizePerLayerInput;
+  const S = ws.streamStride;
+  const streams = ws.raw('streams');
+  const tmp = ws.at('tmp', [T, D]);
+  const perLayer = ws.at('per_layer', [T, LP]);
+  const pleRaw = ws.at('ple_raw', [T, LP]);
+  const out: Dispatch[] = [];
+  for (let k = 0; k < cfg.altupNumInputs; k++) {
+    const stream = view(streams, k * S, [T, D]);
+    out.push(copy(gpu, { a: stream, out: tmp, n: D, aOffset: (T - 1) * D }), copy(gpu, { a: tmp, out: stream, n: D }));
+  }
+  out.push(copy(gpu, { a: perLayer, out: pleRaw, n: LP, aOffset: (T - 1) * LP }), copy(gpu, { a: pleRaw, out: perLayer, n: LP }));
   return out;
 }
 

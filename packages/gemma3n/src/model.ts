@@ -30,6 +30,11 @@ export interface TextModelOptions {
    * output in the NUMERIC error (slow). Without it non-finite logits still raise NUMERIC, naming the step.
    */
   checkNumerics?: boolean;
+  /**
+   * Run the KV-sharing layers of a prefill for the last prompt row only (default true; see
+   * `ForwardOptions.fullPrefill`). Off: every row through every layer (the same logits and caches).
+   */
+  fastPrefill?: boolean;
 }
 
 /**
@@ -40,6 +45,8 @@ export class Gemma3nTextModel {
   readonly cfg: TextConfig;
   readonly maxContext: number;
   readonly maxChunk: number;
+  /** Whether prefill runs the KV-sharing layers for the last row only (TextModelOptions.fastPrefill). */
+  readonly fastPrefill: boolean;
   /** Tokens already in the KV cache. */
   position = 0;
   /** Buffers, caches and weights of the prefill path (read by the stage runners in stages.ts). */
@@ -67,6 +74,7 @@ export class Gemma3nTextModel {
     this.cfg = c;
     this.maxContext = Math.min(options.maxContext ?? Math.min(c.maxPositionEmbeddings, 4096), c.maxPositionEmbeddings);
     this.maxChunk = Math.min(options.maxChunk ?? 128, this.maxContext);
+    this.fastPrefill = options.fastPrefill ?? true;
     const caches: Array<KvCache | null> = c.kvSource.map((src, l) => {
       if (src !== l) return null;
       const cap = c.layerTypes[l] === 'full' ? this.maxContext : c.slidingWindow + this.maxChunk - 1;
@@ -176,7 +184,8 @@ export class Gemma3nTextModel {
       const softRows = soft?.chunk(start, T);
       const check = this.decodeCheck ? new StageCheck(this.gpu, this.cfg, T, allLogits) : null;
       const used = check ? check.captures(capture) : capture;
-      const plan = await Plan.build(this.gpu, 'prefill', forwardDispatches(this.ctx, { tokens: T, pos0: this.position, allLogits, capture: used, softRows }));
+      const pass = { tokens: T, pos0: this.position, allLogits, capture: used, softRows, fullPrefill: !this.fastPrefill, outputUnused: !isLast && !allLogits };
+      const plan = await Plan.build(this.gpu, 'prefill', forwardDispatches(this.ctx, pass));
       submitPlans(this.gpu, [plan]);
       this.decodeSteps = 0;
       try {
@@ -224,7 +233,8 @@ export class Gemma3nTextModel {
       this.writeIds(this.ctx.ws, chunk);
       const check = this.decodeCheck ? new StageCheck(this.gpu, this.cfg, chunk.length, false) : null;
       const used = check?.captures() ?? new Map<string, Tensor>();
-      const dispatches = forwardDispatches(this.ctx, { tokens: chunk.length, pos0: this.position, allLogits: false, softRows: soft?.chunk(start, chunk.length), capture: used });
+      const pass = { tokens: chunk.length, pos0: this.position, allLogits: false, softRows: soft?.chunk(start, chunk.length), capture: used, fullPrefill: !this.fastPrefill, outputUnused: !isLast };
+      const dispatches = forwardDispatches(this.ctx, pass);
       if (isLast) dispatches.push(...samplerDispatches(this.gpu, this.ctx.ws.at('logits', [1, this.cfg.vocabSize]), this.cfg.vocabSizePerLayerInput, this.decodeWs.raw('ids'), this.sampleScratch, sampling, step));
       const plan = await Plan.build(this.gpu, 'prefill', dispatches);
       const run = async () => {

@@ -5,6 +5,7 @@ import { nodeFileSource } from '@g3n/weights/node';
 import { freshGpu, testGpu } from '../../kernels/test/util.ts';
 import { loadTextModel } from '../src/load.ts';
 import type { Gemma3nTextModel } from '../src/model.ts';
+import { fastPrefillFrom, prefillLayerRows } from '../src/forward.ts';
 import { runFinal, runLayers } from '../src/stages.ts';
 import { checkLogits, FIXTURES, ids, loadGolden, readJson, relL2, tensor, type GoldenTensor } from './golden.ts';
 
@@ -86,6 +87,42 @@ describe('Gemma 3n text decoder on gemma3n-tiny-a', () => {
     const fin = await runFinal(model, T, tensor(golden, `prefill.layers.${L - 1}.output`), ['final_hidden', 'logits']);
     expect(relL2(fin.get('final_hidden')!, tensor(golden, 'prefill.final_hidden'))).toBeLessThanOrEqual(INTERMEDIATE_REL_L2);
     expectLogits('final stage', fin.get('logits')!, tensor(golden, 'prefill.logits'), model.cfg.vocabSize, meta.prefill_top1_top2_margin);
+  });
+});
+
+describe('KV-sharing fast prefill (the shared layers run for the last prompt row only)', () => {
+  it('in chunks, fast and full prefill give the golden last logits and decode steps, with fewer layer-rows', async () => {
+    const gpu = await testGpu();
+    const g = await loadGolden(join(DIR, 'golden.safetensors'));
+    const m = await readJson<{ generated_ids: number[] }>(join(DIR, 'golden.json'));
+    const prompt = ids(g, 'prompt_ids');
+    const want = tensor(g, 'decode_logits');
+    const steps = 3;
+    const runs: Float32Array[][] = [];
+    for (const fastPrefill of [true, false]) {
+      // 48 prompt tokens in chunks of 20, 20 and 8: the first two chunks skip the shared layers entirely.
+      const mdl = await loadTextModel(gpu, await openModelDir(nodeFileSource(DIR)), { maxContext: 64, maxChunk: 20, fastPrefill });
+      try {
+        const V = mdl.cfg.vocabSize;
+        let { logits } = await mdl.prefill(prompt);
+        const got = [logits];
+        for (let step = 0; step < steps; step++) {
+          expectLogits(`fast=${fastPrefill} step ${step}`, logits, want.subarray(step * V, (step + 1) * V), V, null);
+          if (step + 1 < steps) got.push((logits = await mdl.decode(m.generated_ids[step])));
+        }
+        mdl.reset();
+        expect(await mdl.prefillSample(prompt, { temperature: 0, topK: 0, topP: 1, seed: 0 }), `fast=${fastPrefill} prefillSample`).toBe(m.generated_ids[0]);
+        runs.push(got);
+      } finally {
+        mdl.destroy();
+      }
+    }
+    for (let i = 0; i < steps; i++) expect(checkLogits(runs[0][i], runs[1][i], runs[0][i].length, null).maxAbs, `fast vs full, step ${i}`).toBeLessThanOrEqual(1e-4);
+    const cfg = model.cfg;
+    const from = fastPrefillFrom(cfg);
+    expect(from).toBe(cfg.numLayers - 4); // num_kv_shared_layers = 4
+    expect(prefillLayerRows(cfg, prompt.length)).toBe(prompt.length * from + (cfg.numLayers - from));
+    expect(prefillLayerRows(cfg, prompt.length, false)).toBe(prompt.length * cfg.numLayers);
   });
 });
 
