@@ -4,9 +4,8 @@
  * a stop button, a new-chat button, a copy button per message and the answer's stats from `usage`.
  * The latest answer's text element carries data-testid="answer".
  */
-import { errorDetail, renderMarkdown } from '@g3n/embed';
+import { describeAudio, errorDetail, renderMarkdown, type Attachment, type Attachments } from '@g3n/embed';
 import type { ChatMessage, CompletionUsage, FinishReason, WorkerEngine } from '@g3n/engine';
-import { describeAudio, type Attachment, type Attachments } from './attachments.ts';
 import { el, formatCount } from './format.ts';
 
 export interface AnswerOptions {

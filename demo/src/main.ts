@@ -5,8 +5,7 @@
  * configuration (or `auto`) of a model that has them (`?model=tiny-matformer&slice=e2b-like`); #status reads `ready`
  * once a model is loaded; data-testids prompt, send, stop and answer (the latest answer's text), size-select.
  */
-import { connectEngine, errorDetail, listCachedModels, renderMarkdown, type EngineClient } from '@g3n/embed';
-import { Attachments } from './attachments.ts';
+import { Attachments, connectEngine, errorDetail, listCachedModels, renderMarkdown, type EngineClient } from '@g3n/embed';
 import { ChatView, type AnswerOptions } from './chat.ts';
 import { adviceFor, NO_WEBGPU_HELP, showCapabilities, showNoDevice } from './device-panel.ts';
 import { byId, formatBytes } from './format.ts';

@@ -1,12 +1,18 @@
 /**
  * <g3n-chat>: a chat box on the engine, in Shadow DOM. Attributes: `model` (checkpoint folder URL,
  * relative to the page), `tokenizer` (optional tokenizer.json URL), `system-prompt`, `max-tokens`,
- * `theme` (light | dark | auto). Events (bubbling, composed): `ready` (detail: ModelInfo), `token`
- * (detail: { text, tokenIds }), `done` (detail: { content, finishReason, usage }), `error`
- * (detail: { name, code, message }). Methods: send(text), stop(), reset(); property `engine`.
+ * `theme` (light | dark | auto), and, off by default, `camera` (live preview, capture, retake; image
+ * files) and `microphone` (recording with level and elapsed time; audio files): an input the loaded
+ * model has no tower for is disabled with the reason. Events (bubbling, composed): `ready` (detail:
+ * ModelInfo), `token` (detail: { text, tokenIds }), `done` (detail: { content, finishReason, usage }),
+ * `error` (detail: { name, code, message }). Methods: send(text, parts?), stop(), reset(); property
+ * `engine`. Each answer's element carries data-prompt-tokens, data-image-tokens, data-audio-tokens.
  */
-import type { ChatMessage, CompletionUsage, FinishReason, LoadProgress, ModelInfo, WorkerEngine } from '@g3n/engine';
+import type { ChatMessage, CompletionUsage, ContentPart, FinishReason, LoadProgress, ModelInfo, WorkerEngine } from '@g3n/engine';
+import { Attachments, describeAudio, type Attachment } from './attachments.ts';
 import { connectEngine, type EngineClient } from './client.ts';
+import { el } from './dom.ts';
+import { mediaControls, MEDIA_STYLE } from './element-media.ts';
 import { STYLE } from './element-style.ts';
 import { renderMarkdown } from './markdown-dom.ts';
 
@@ -58,7 +64,7 @@ export function defineG3nChat(createWorker: () => Worker, tag = 'g3n-chat'): Cus
   if (existing) return existing;
 
   class G3nChatElement extends HTMLElement {
-    static observedAttributes = ['model', 'tokenizer'];
+    static observedAttributes = ['model', 'tokenizer', 'camera', 'microphone'];
     private client: EngineClient | null = null;
     private loading: Promise<ModelInfo> | null = null;
     /** The model and tokenizer attributes `loading` is for. */
@@ -74,16 +80,21 @@ export function defineG3nChat(createWorker: () => Worker, tag = 'g3n-chat'): Cus
       send: h('button', { type: 'submit', textContent: 'Send', disabled: true }, { part: 'send' }),
       stop: h('button', { type: 'button', className: 'secondary', textContent: 'Stop', disabled: true }, { part: 'stop' }),
     };
+    private readonly media = mediaControls();
+    private readonly attachments: Attachments;
 
     constructor() {
       super();
       const root = this.attachShadow({ mode: 'open' });
-      const style = h('style', { textContent: STYLE });
+      const style = h('style', { textContent: STYLE + MEDIA_STYLE });
       const form = h('form', {}, { 'aria-label': 'Send a message' });
       form.append(this.ui.input, this.ui.send, this.ui.stop);
       const frame = h('div', { className: 'frame' }, { part: 'frame' });
-      frame.append(this.ui.status, this.ui.progress, this.ui.log, form);
+      const m = this.media.elements;
+      frame.append(this.ui.status, this.ui.progress, this.ui.log, m.preview, m.list, m.message, form, this.media.row, this.media.why);
       root.append(style, frame);
+      this.attachments = new Attachments({ ...m, drop: frame }, this.offered());
+      this.syncMedia();
       form.addEventListener('submit', (e) => {
         e.preventDefault();
         void this.submit();
@@ -103,12 +114,14 @@ export function defineG3nChat(createWorker: () => Worker, tag = 'g3n-chat'): Cus
     }
 
     connectedCallback(): void {
+      this.syncMedia();
       this.queueSync();
     }
 
     disconnectedCallback(): void {
       queueMicrotask(() => {
         if (this.isConnected) return;
+        this.attachments.release();
         this.stop();
         this.client?.engine.terminate();
         this.client = null;
@@ -117,8 +130,23 @@ export function defineG3nChat(createWorker: () => Worker, tag = 'g3n-chat'): Cus
       });
     }
 
-    attributeChangedCallback(): void {
-      this.queueSync();
+    attributeChangedCallback(name: string): void {
+      if (name === 'camera' || name === 'microphone') this.syncMedia();
+      else this.queueSync();
+    }
+
+    private offered() {
+      return { image: this.hasAttribute('camera'), audio: this.hasAttribute('microphone') };
+    }
+
+    /** Show the inputs the camera and microphone attributes ask for (none by default). */
+    private syncMedia(): void {
+      const offered = this.offered();
+      const { camera, microphone } = this.media.elements;
+      camera.hidden = !offered.image;
+      microphone.hidden = !offered.audio;
+      this.media.row.hidden = this.media.why.hidden = !offered.image && !offered.audio;
+      this.attachments.setOffered(offered);
     }
 
     /** Once per task: (re)load when connected and the model or tokenizer attribute differs from the last load's. */
@@ -144,6 +172,7 @@ export function defineG3nChat(createWorker: () => Worker, tag = 'g3n-chat'): Cus
       if (!model) return Promise.reject(new TypeError('<g3n-chat> needs a model attribute'));
       this.client ??= connectEngine(createWorker());
       this.reset();
+      this.attachments.setInputs(null);
       const tokenizer = this.getAttribute('tokenizer');
       const { status, progress } = this.ui;
       this.setBusy(true);
@@ -172,6 +201,7 @@ export function defineG3nChat(createWorker: () => Worker, tag = 'g3n-chat'): Cus
           status.dataset.state = 'ready';
           status.textContent = 'Ready';
           this.setBusy(false);
+          this.attachments.setInputs(info.inputs);
           this.emit('ready', info);
         },
         (e) => {
@@ -184,13 +214,19 @@ export function defineG3nChat(createWorker: () => Worker, tag = 'g3n-chat'): Cus
       return run;
     }
 
-    /** Send a user message; resolves with the answer (also streamed through `token` events). */
-    async send(text: string): Promise<string> {
+    /**
+     * Send a user message, with image and audio parts before its text if given (the engine's content
+     * parts: image_url, image, input_audio, audio); resolves with the answer (also streamed through
+     * `token` events).
+     */
+    async send(text: string, parts: ContentPart[] = [], shown: readonly Attachment[] = []): Promise<string> {
       await this.load();
       const system = this.getAttribute('system-prompt');
       const maxTokens = Number(this.getAttribute('max-tokens') ?? '') || null;
-      this.history.push({ role: 'user', content: text });
-      this.ui.log.append(h('li', { className: 'msg', textContent: text }, { 'data-role': 'user' }));
+      this.history.push({ role: 'user', content: parts.length ? [...parts, ...(text ? [{ type: 'text' as const, text }] : [])] : text });
+      const sent = h('li', { className: 'msg', textContent: text }, { 'data-role': 'user' });
+      if (parts.length) sent.prepend(sentMedia(parts, shown));
+      this.ui.log.append(sent);
       const answer = h('li', { className: 'msg' }, { 'data-role': 'assistant', 'aria-busy': 'true' });
       this.ui.log.append(answer);
       this.setBusy(true, true);
@@ -216,6 +252,11 @@ export function defineG3nChat(createWorker: () => Worker, tag = 'g3n-chat'): Cus
           usage = chunk.usage ?? usage;
         }
         this.history.push({ role: 'assistant', content });
+        if (usage) {
+          answer.dataset.promptTokens = String(usage.prompt_tokens);
+          answer.dataset.imageTokens = String(usage.prompt_tokens_details.image_tokens);
+          answer.dataset.audioTokens = String(usage.prompt_tokens_details.audio_tokens);
+        }
         this.ui.status.dataset.state = 'ready';
         this.ui.status.textContent = finishReason === 'abort' ? 'Stopped' : 'Ready';
         this.emit('done', { content, finishReason, usage } satisfies DoneDetail);
@@ -245,9 +286,10 @@ export function defineG3nChat(createWorker: () => Worker, tag = 'g3n-chat'): Cus
 
     private async submit(): Promise<void> {
       const text = this.ui.input.value.trim();
-      if (!text || this.controller) return;
+      if ((!text && !this.attachments.count) || this.controller) return;
       this.ui.input.value = '';
-      await this.send(text).catch(() => undefined);
+      const { parts, taken } = this.attachments.take();
+      await this.send(text, parts, taken).catch(() => undefined);
       this.ui.input.focus();
     }
 
@@ -267,6 +309,18 @@ export function defineG3nChat(createWorker: () => Worker, tag = 'g3n-chat'): Cus
     private emit(type: string, detail: unknown): void {
       this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
     }
+  }
+
+  /** The images and clips of a sent message, above its text: the attachments' thumbnails, or one line per part. */
+  function sentMedia(parts: readonly ContentPart[], shown: readonly Attachment[]): HTMLElement {
+    const box = el('div', '', { class: 'sent-media' });
+    if (shown.length === parts.length) {
+      for (const a of shown) {
+        if (a.kind === 'image') box.append(Object.assign(document.createElement('img'), { src: a.url, alt: 'Image sent with this message', className: 'thumb' }));
+        else box.append(el('span', describeAudio(a), { class: 'small' }));
+      }
+    } else for (const p of parts) box.append(el('span', p.type === 'image' || p.type === 'image_url' ? 'image' : 'audio clip', { class: 'small' }));
+    return box;
   }
 
   customElements.define(tag, G3nChatElement);

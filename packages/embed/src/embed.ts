@@ -14,7 +14,11 @@ import { renderMarkdown } from './markdown-dom.ts';
 
 export interface G3nGlobal {
   version: string;
-  /** A new engine in its own Worker: the @g3n/engine Engine interface (load, chat.completions.create, interrupt, ...). */
+  /**
+   * A new engine in its own Worker: the @g3n/engine Engine interface (load, chat.completions.create,
+   * interrupt, ...). Messages take the engine's content parts as they are: image_url, image (Blob,
+   * ImageData, ImageBitmap, VideoFrame), input_audio (base64 WAV or MP3) and audio (Float32Array PCM).
+   */
   createEngine(): WorkerEngine;
   /** The engine plus the Worker's settings (Hugging Face access token, load traffic). */
   connectEngine(): EngineClient;

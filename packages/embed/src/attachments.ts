@@ -1,12 +1,14 @@
 /**
- * Images and audio for the next message: a live camera preview with capture / retake and a front /
- * back switch, a microphone recorder (AudioWorklet at the device's own rate; the engine resamples)
- * with a level meter, elapsed time and a new clip every 30 s, files picked, dropped or pasted, and the
- * pending attachments with their thumbnails or playback. Every failure (permission denied, no device,
- * a device unplugged) is a message in place; the chat keeps working with text.
+ * Images and audio for the next message, shared by the demo and <g3n-chat camera microphone>: a live
+ * camera preview with capture / retake and a front / back switch, a microphone recorder (AudioWorklet
+ * at the device's own rate; the engine resamples) with a level meter, elapsed time and a new clip
+ * every 30 s, files picked, dropped or pasted, and the pending attachments with their thumbnails or
+ * playback. Every failure (permission denied, no device, a device unplugged) is a message in place;
+ * the chat keeps working with text. The host gives the elements (from its page or its shadow root)
+ * and says which inputs it offers at all; the loaded model's towers decide which of those work.
  */
 import type { ContentPart } from '@g3n/engine';
-import { el } from './format.ts';
+import { el } from './dom.ts';
 
 export type Attachment =
   | { kind: 'image'; blob: Blob; url: string }
@@ -55,14 +57,25 @@ export function describeAudio(a: { pcm: Float32Array; sampleRate: number }): str
   return `audio clip, ${(a.pcm.length / a.sampleRate).toFixed(1)} s`;
 }
 
+/** The inputs a host offers (a page may offer the camera but not the microphone). */
+export interface OfferedInputs {
+  image: boolean;
+  audio: boolean;
+}
+
 export class Attachments {
   private pending: Attachment[] = [];
   private stream: MediaStream | null = null;
   private facing: 'user' | 'environment' = 'user';
   private recording: { ctx: AudioContext; stream: MediaStream; chunks: Float32Array[]; samples: number; start: number; timer: number } | null = null;
   private allowed = { image: false, audio: false };
+  /** The loaded model's towers (null: no model). */
+  private model: { image: boolean; audio: boolean } | null = null;
 
-  constructor(private readonly ui: AttachmentElements) {
+  constructor(
+    private readonly ui: AttachmentElements,
+    private offered: OfferedInputs = { image: true, audio: true },
+  ) {
     ui.camera.addEventListener('click', () => void (this.stream ? this.closeCamera() : this.openCamera()));
     ui.capture.addEventListener('click', () => void this.capture());
     ui.flip.addEventListener('click', () => {
@@ -93,14 +106,29 @@ export class Attachments {
 
   /** Which inputs the loaded model takes (none without a model). */
   setInputs(inputs: { image: boolean; audio: boolean } | null): void {
-    this.allowed = inputs ?? { image: false, audio: false };
+    this.model = inputs;
+    this.sync();
+  }
+
+  /** Which inputs the host offers (the element's camera and microphone attributes). */
+  setOffered(offered: OfferedInputs): void {
+    this.offered = offered;
+    this.sync();
+  }
+
+  private sync(): void {
+    const inputs = this.model;
+    const offered = this.offered;
+    this.allowed = { image: offered.image && !!inputs?.image, audio: offered.audio && !!inputs?.audio };
     const { camera, microphone, file, why } = this.ui;
     camera.disabled = !this.allowed.image;
     microphone.disabled = !this.allowed.audio;
     file.disabled = !this.allowed.image && !this.allowed.audio;
-    file.accept = [this.allowed.image ? 'image/*' : '', this.allowed.audio ? 'audio/wav,.wav' : ''].filter(Boolean).join(',');
-    const missing = [!this.allowed.image && 'images (this model has no vision tower)', !this.allowed.audio && 'audio (this model has no audio tower)'].filter(Boolean);
-    why.textContent = !inputs ? 'Load a model to attach images or audio.' : missing.length ? `This model cannot read ${missing.join(' or ')}.` : 'Images and audio run on this device; the towers download on first use.';
+    file.accept = [this.allowed.image ? 'image/*' : '', this.allowed.audio ? 'audio/*' : ''].filter(Boolean).join(',');
+    const missing = [offered.image && !inputs?.image && 'images (this model has no vision tower)', offered.audio && !inputs?.audio && 'audio (this model has no audio tower)'].filter(Boolean);
+    const kinds = [offered.image && 'images', offered.audio && 'audio'].filter(Boolean).join(' and ');
+    const media = [offered.image && 'images', offered.audio && 'audio'].filter(Boolean).join(' or ');
+    why.textContent = !inputs ? `Load a model to attach ${media}.` : missing.length ? `This model cannot read ${missing.join(' or ')}.` : `${kinds.charAt(0).toUpperCase()}${kinds.slice(1)} run on this device; the towers download on first use.`;
     if (!this.allowed.image) this.closeCamera();
     if (!this.allowed.audio && this.recording) void this.stopRecording();
   }
@@ -112,6 +140,12 @@ export class Attachments {
     this.render();
     const parts: ContentPart[] = taken.map((a) => (a.kind === 'image' ? { type: 'image', image: a.blob } : { type: 'audio', audio: a.pcm, sampleRate: a.sampleRate }));
     return { parts, taken };
+  }
+
+  /** Stop the camera and the microphone (what was recorded so far is attached). */
+  release(): void {
+    this.closeCamera();
+    if (this.recording) void this.stopRecording();
   }
 
   get count(): number {
