@@ -39,7 +39,8 @@ export default defineConfig({
   webServer: {
     command: 'pnpm start',
     url: baseURL,
-    env: { PORT: String(port) },
+    // G3N_E2E_PAGES: this build also holds the e2e pages (/e2e/engine.html); a plain `pnpm start` does not.
+    env: { PORT: String(port), G3N_E2E_PAGES: '1' },
     reuseExistingServer: !process.env.CI,
     timeout: 180_000,
   },

@@ -35,7 +35,9 @@ export default defineConfig({
     tinyModel(tinyVisionDir, '/models/tiny-vision/', { 'tokenizer.json': tinyVisionTokenizer, 'preprocessor_config.json': tinyVisionPreprocessor }),
     tinyModel(tinyAudioDir, '/models/tiny-audio/', { 'tokenizer.json': tinyTokenizer, 'preprocessor_config.json': `${tinyAudioDir}/preprocessor_config.json` }),
     matformerFixture(tinyMatformerDir),
-    enginePage(fileURLToPath(new URL('./e2e/pages', import.meta.url))),
+    // The engine e2e page (/e2e/engine.html) only in builds for the e2e tests (playwright.config.ts
+    // sets G3N_E2E_PAGES=1 for the server it starts): a plain `pnpm build` ships no test page.
+    ...(process.env.G3N_E2E_PAGES === '1' ? [enginePage(fileURLToPath(new URL('./e2e/pages', import.meta.url)))] : []),
     // The installable, offline demo: the service worker precaches the app shell and the engine
     // Worker; model weights stay in IndexedDB (the weights cache), so models/ is left out, as are
     // the e2e pages, the embed script (served for other sites) and the engine's default Worker

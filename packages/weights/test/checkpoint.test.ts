@@ -2,7 +2,8 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CheckpointError, INDEX_FILE, nodeFileSource, openCheckpoint, writeSafetensors, type Checkpoint, type CheckpointErrorKind, type TensorToWrite } from '../src/index.ts';
+import { CheckpointError, INDEX_FILE, openCheckpoint, writeSafetensors, type Checkpoint, type CheckpointErrorKind, type TensorToWrite } from '../src/index.ts';
+import { nodeFileSource } from '../src/node.ts';
 import { nodeFileSource as nodeEntry } from '@g3n/weights/node';
 
 const FIXTURES = join(import.meta.dirname, '../../../../shared/fixtures');

@@ -3,7 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpFileSource, NetworkError, nodeFileSource, openCheckpoint } from '../src/index.ts';
+import { httpFileSource, NetworkError, openCheckpoint } from '../src/index.ts';
+import { nodeFileSource } from '../src/node.ts';
 
 const TINY_A = join(import.meta.dirname, '../../../../shared/fixtures/gemma3n-tiny-a');
 

@@ -1,6 +1,6 @@
 import { parseConfig, textWeightTable } from '@g3n/gemma3n';
-import { convertCheckpoint, defaultRole, httpFileSource, nodeArtifactSink, openCheckpoint, QUANT_NAMES, type QuantName, type StoreAs, type TensorRole } from '@g3n/weights';
-import { nodeFileSource } from '@g3n/weights/node';
+import { convertCheckpoint, defaultRole, httpFileSource, openCheckpoint, QUANT_NAMES, type QuantName, type StoreAs, type TensorRole } from '@g3n/weights';
+import { nodeArtifactSink, nodeFileSource } from '@g3n/weights/node';
 import { parseArgs, required } from '../args.ts';
 
 export const CONVERT_USAGE = `usage: g3n convert --in <checkpoint dir or URL> --out <dir> --quant q4|q8|f16|bf16|f32 [--model-id <id>] [--revision <r>] [--shard-mib <N>] [--roles <role=dtype,...>]
