@@ -6,7 +6,7 @@
  * once, outside the timed and counted steps, to count the up_proj rows and down_proj blocks read.
  */
 import type { Gpu, Profiler } from '@g3n/gpu';
-import { eachWeight, GREEDY, matrixBytes, type Gemma3nTextModel } from '@g3n/gemma3n';
+import { eachWeight, GREEDY, matrixBytes, prefillLayerRows, type Gemma3nTextModel } from '@g3n/gemma3n';
 import { DeviceCounters } from './counters.ts';
 import { loadSyntheticModel, syntheticConfig, type BenchFormat, type SyntheticModel } from './synthetic.ts';
 import { decodeWeightBytesMin, gateReads, planWeightBytes, sparseFfnReads, weightBuffers, type SparseFfnReads } from './traffic.ts';
@@ -36,6 +36,11 @@ export interface PrefillResult {
   tokens_per_s: number;
   /** Prompt in, first token sampled and read back (pipelines already compiled). */
   ttft_ms: number;
+  /** The same prompt with every row through every layer (fast prefill off), in the same run. */
+  ttft_full_prefill_ms: number;
+  /** Layer-rows of the prompt (tokens x layers), and those fast prefill runs (the KV-sharing layers: last row only). */
+  prefill_rows: number;
+  prefill_rows_run: number;
 }
 
 export interface DecodeResult {
@@ -146,6 +151,17 @@ export async function runModelBench(gpuIn: Gpu, options: ModelBenchOptions): Pro
     const t0 = performance.now();
     await model.prefillSample(prompt, GREEDY);
     const ttft = performance.now() - t0;
+    // The same prompt with fast prefill off (pipelines of the shared layers' many-row path compiled first).
+    model.fastPrefill = false;
+    model.reset();
+    await model.prefillSample(prompt, GREEDY);
+    model.reset();
+    const t2 = performance.now();
+    await model.prefillSample(prompt, GREEDY);
+    const ttftFull = performance.now() - t2;
+    model.fastPrefill = true;
+    model.reset();
+    await model.prefillSample(prompt, GREEDY);
 
     const before = { ...counters.snapshot(), pipelines: gpu.pipelines.created };
     const t1 = performance.now();
@@ -173,7 +189,14 @@ export async function runModelBench(gpuIn: Gpu, options: ModelBenchOptions): Pro
       intermediate_size: [...new Set(t.intermediateSize)],
       weight_bytes_resident: resident,
       load_ms: loadMs,
-      prefill: { tokens: P, tokens_per_s: P / (ttft / 1000), ttft_ms: ttft },
+      prefill: {
+        tokens: P,
+        tokens_per_s: P / (ttft / 1000),
+        ttft_ms: ttft,
+        ttft_full_prefill_ms: ttftFull,
+        prefill_rows: prefillLayerRows(t, P, false),
+        prefill_rows_run: prefillLayerRows(t, P),
+      },
       decode: {
         tokens: N,
         tokens_per_s: tokensPerS,

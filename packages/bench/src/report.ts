@@ -6,6 +6,7 @@ import type { Gpu } from '@g3n/gpu';
 import type { AudioBenchResult } from './audio.ts';
 import type { AudioFeaturesBenchResult } from './audio-features.ts';
 import type { KernelResult } from './kernels.ts';
+import type { VisionBenchResult } from './vision.ts';
 import type { DecodeResult, ModelResult, PrefillResult } from './model.ts';
 import type { TimingMethod } from './timing.ts';
 
@@ -38,6 +39,8 @@ export interface BenchReport {
   /** The audio tower on one clip (absent with --no-audio). */
   audio_encoder?: AudioBenchResult | null;
   audio_features?: AudioFeaturesBenchResult | null;
+  /** The vision tower on one image and a one-image TTFT (with --vision). */
+  vision_encoder?: VisionBenchResult | null;
 }
 
 export function adapterReport(gpu: Gpu): AdapterReport {
@@ -90,7 +93,7 @@ export function kernelTable(kernels: readonly KernelResult[], referenceGbps: num
 
 export function modelTable(models: readonly ModelResult[], referenceGbps: number | null): string {
   return table(
-    ['model', 'format', 'scale', 'TTFT ms', 'prefill tok/s', 'decode tok/s', 'dispatches', 'submits', 'readback B', 'allocs', 'weight MB/token', 'min MB', 'ratio', 'sparse saved MB', 'GB/s', '% ref'],
+    ['model', 'format', 'scale', 'TTFT ms', 'TTFT all rows ms', 'layer-rows run', 'prefill tok/s', 'decode tok/s', 'dispatches', 'submits', 'readback B', 'allocs', 'weight MB/token', 'min MB', 'ratio', 'sparse saved MB', 'GB/s', '% ref'],
     models.map((m) => {
       const d = m.decode;
       return [
@@ -98,6 +101,8 @@ export function modelTable(models: readonly ModelResult[], referenceGbps: number
         m.format,
         `1/${m.scale}`,
         fmt(m.prefill.ttft_ms, 1),
+        fmt(m.prefill.ttft_full_prefill_ms, 1),
+        `${m.prefill.prefill_rows_run} / ${m.prefill.prefill_rows}`,
         fmt(m.prefill.tokens_per_s),
         fmt(d.tokens_per_s),
         fmt(d.dispatches_per_token, 0),
@@ -127,12 +132,27 @@ export function formatReport(r: BenchReport): string {
   if (r.models.length) parts.push(modelTable(r.models, r.reference_gbps));
   if (r.audio_encoder) {
     const e = r.audio_encoder;
-    parts.push(`audio encoder (hidden ${e.hidden}, ${e.layers} layers, ${e.heads} heads; 1/${e.scale}): ${e.frames} frames -> ${e.tokens} tokens in ${e.ms.toFixed(1)} ms, ${e.gflop.toFixed(2)} GFLOP, ${e.gflops_per_s.toFixed(1)} GFLOP/s`);
+    parts.push(`audio encoder (hidden ${e.hidden}, ${e.layers} layers, ${e.heads} heads; 1/${e.scale}): ${e.frames} frames -> ${e.tokens} tokens in ${e.ms.toFixed(1)} ms, ${e.gflop.toFixed(2)} GFLOP, ${e.gflops_per_s.toFixed(1)} GFLOP/s; weights ${mib(e.weight_bytes)} MiB, workspace ${mib(e.workspace_bytes)} MiB`);
   }
   if (r.audio_features) {
     const f = r.audio_features;
     parts.push(`audio features: ${f.seconds} s (${f.frames} frames x 128 mel) in ${f.ms.toFixed(1)} ms; resampling ${f.seconds} s to 16 kHz on the CPU: from 48 kHz ${f.resample_48k_ms.toFixed(1)} ms, from 44.1 kHz ${f.resample_44k1_ms.toFixed(1)} ms`);
   }
+  if (r.vision_encoder) parts.push(visionLines(r.vision_encoder));
   parts.push(`onnxruntime-web: ${r.ort.note}`);
   return parts.join('\n\n');
+}
+
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+
+function visionLines(v: VisionBenchResult): string {
+  const lines = [
+    `vision encoder (MobileNet-V5-300M, widths 1/${v.scale}): ${v.height} x ${v.width} -> ${v.tokens} tokens in ${v.ms.toFixed(1)} ms, ${v.gflop.toFixed(2)} GFLOP, ${v.gflops_per_s.toFixed(1)} GFLOP/s; weights ${mib(v.weight_bytes)} MiB, workspace ${mib(v.workspace_bytes)} MiB; ${v.dispatches} dispatches`,
+  ];
+  if (v.share) {
+    const kinds = Object.entries(v.share).sort((a, b) => b[1] - a[1]);
+    lines.push(`  GPU time by block kind: ${kinds.map(([k, f]) => `${k} ${(100 * f).toFixed(1)}% (${v.gflop_by_kind[k as keyof typeof v.gflop_by_kind].toFixed(2)} GFLOP)`).join(', ')}`);
+  }
+  if (v.ttft) lines.push(`  one-image prompt (${v.ttft.prompt_tokens} tokens) on ${v.ttft.model} ${v.ttft.format}: TTFT ${v.ttft.ttft_ms.toFixed(1)} ms = encode ${v.ttft.encode_ms.toFixed(1)} + prefill ${v.ttft.prefill_ms.toFixed(1)}`);
+  return lines.join('\n');
 }

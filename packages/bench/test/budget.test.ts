@@ -19,7 +19,9 @@
  * x 2 bytes = 4,096 bytes).
  */
 import { describe, expect, it } from 'vitest';
+import { prefillLayerRows } from '@g3n/gemma3n';
 import { runModelBench } from '../src/model.ts';
+import { syntheticConfig } from '../src/synthetic.ts';
 import { testGpu } from '../../kernels/test/util.ts';
 
 const UP_BYTES = 512 * (64 + 4 * 2);
@@ -41,6 +43,10 @@ describe('decode budgets on a synthetic E2B (1/16 widths, q4)', () => {
     expect(d.dispatches_per_token).toBeGreaterThan(30);
     expect(d.tokens_per_s).toBeGreaterThan(0);
     expect(r.prefill.ttft_ms).toBeGreaterThan(0);
+    expect(r.prefill.ttft_full_prefill_ms).toBeGreaterThan(0);
+    // E2B: layers 20-29 share the KV of earlier layers, so a 256-token prompt runs 256 x 20 + 10 layer-rows, not 256 x 30.
+    expect([prefillLayerRows(syntheticConfig('E2B', 16).text, 256), prefillLayerRows(syntheticConfig('E2B', 16).text, 256, false)]).toEqual([5130, 7680]);
+    expect([r.prefill.prefill_rows_run, r.prefill.prefill_rows]).toEqual([30, 30]);
 
     const dense = d.weight_bytes_dense / d.weight_bytes_min;
     expect(dense, `dense weight bytes ${d.weight_bytes_dense} vs minimum ${d.weight_bytes_min}`).toBeGreaterThanOrEqual(1);

@@ -5,6 +5,7 @@ export * from './text-weights.ts';
 export * from './model.ts';
 export * from './load.ts';
 export * from './stages.ts';
+export { fastPrefillFrom, prefillLayerRows } from './forward.ts';
 export * from './matformer/slice.ts';
 export * from './matformer/csv.ts';
 export * from './matformer/published.ts';

@@ -3,11 +3,13 @@ import { embedGather, rmsNorm, SAMPLE_SCRATCH_WORDS } from '@g3n/kernels';
 import type { ModelConfig, TextConfig } from './config.ts';
 import { ContextOverflowError } from './errors.ts';
 import { captureElements, forwardDispatches, linearAll, type ForwardContext } from './forward.ts';
-import type { WeightFormat } from './gpu-weights.ts';
+import { storageDtype, type WeightFormat } from './gpu-weights.ts';
+import { HostPle, type PlePlacement, type PleRowSource } from './ple-host.ts';
 import { destroyTextWeights, loadTextWeights, type MultimodalHardWeights, type TensorBlockReader, type TensorExists, type TensorReader, type TextWeights } from './text-weights.ts';
 import { samplerDispatches, samplerParams, TokenReadback, type SamplingOptions } from './sampling.ts';
 import { SoftTokenPlacement, type SoftTokens } from './soft-tokens.ts';
 import { assertFiniteLogits, StageCheck } from './stage-check.ts';
+import { textWeightTable, type WeightSpec } from './weight-table.ts';
 import { createKvCache, Workspace, type KvCache } from './workspace.ts';
 
 export { ContextOverflowError } from './errors.ts';
@@ -35,6 +37,32 @@ export interface TextModelOptions {
    * `ForwardOptions.fullPrefill`). Off: every row through every layer (the same logits and caches).
    */
   fastPrefill?: boolean;
+  /**
+   * Where the PLE table lives (default 'gpu'): 'host' keeps it off the GPU and writes the rows each
+   * pass needs from `pleSource` into a small staging tensor (see ple-host.ts); the same kernels read
+   * them, so results are bit for bit those of 'gpu'. 'auto' is resolved by loadTextModel; here it means 'gpu'.
+   */
+  ple?: PlePlacement;
+  /** The table's rows as stored, for `ple: 'host'` (loadTextModel makes one from the weights). */
+  pleSource?: PleRowSource;
+}
+
+/** The context and prefill chunk a model of `c` is built with (TextModelOptions.maxContext / maxChunk). */
+function textSizes(c: TextConfig, options: TextModelOptions): { maxContext: number; maxChunk: number } {
+  const maxContext = Math.min(options.maxContext ?? Math.min(c.maxPositionEmbeddings, 4096), c.maxPositionEmbeddings);
+  return { maxContext, maxChunk: Math.min(options.maxChunk ?? 128, maxContext) };
+}
+
+/** The host PLE staging of a model loaded with `ple: 'host'`, its dtype from the stored rows and the load format. */
+async function hostPleFor(gpu: Gpu, config: ModelConfig, options: TextModelOptions): Promise<HostPle> {
+  const source = options.pleSource;
+  if (!source) throw new G3nError('BAD_INPUT', "ple: 'host' needs a pleSource (the PLE table's rows as stored)");
+  const spec = textWeightTable(config).find((s) => s.slot?.in === 'model' && s.slot.field === 'embedTokensPerLayer');
+  if (!spec) throw new G3nError('BAD_INPUT', 'the weight table has no PLE table');
+  const cols = spec.shape[1];
+  const first = await source.readRows([0]);
+  const dtype = storageDtype(options.format ?? 'auto', first.dtype, cols, spec.quantizable);
+  return new HostPle(gpu, source, dtype, cols, textSizes(config.text, options).maxChunk);
 }
 
 /**
@@ -46,7 +74,7 @@ export class Gemma3nTextModel {
   readonly maxContext: number;
   readonly maxChunk: number;
   /** Whether prefill runs the KV-sharing layers for the last row only (TextModelOptions.fastPrefill). */
-  readonly fastPrefill: boolean;
+  fastPrefill: boolean;
   /** Tokens already in the KV cache. */
   position = 0;
   /** Buffers, caches and weights of the prefill path (read by the stage runners in stages.ts). */
@@ -63,17 +91,22 @@ export class Gemma3nTextModel {
   private readonly decodeCheck: StageCheck | null;
   /** Decode steps since the last prefill, to name a step in a NUMERIC error. */
   private decodeSteps = 0;
+  /** With `ple: 'host'`: the PLE staging tensors and their row source; null with the table on the GPU. */
+  readonly hostPle: HostPle | null;
+  /** The token sampled last (prefillSample / decodeSample): the input of the next decodeSample, whose PLE row the host writes. */
+  private lastSampled = -1;
 
   private constructor(
     readonly gpu: Gpu,
     readonly config: ModelConfig,
     readonly weights: TextWeights,
     options: TextModelOptions,
+    hostPle: HostPle | null = null,
   ) {
     const c = config.text;
     this.cfg = c;
-    this.maxContext = Math.min(options.maxContext ?? Math.min(c.maxPositionEmbeddings, 4096), c.maxPositionEmbeddings);
-    this.maxChunk = Math.min(options.maxChunk ?? 128, this.maxContext);
+    ({ maxContext: this.maxContext, maxChunk: this.maxChunk } = textSizes(c, options));
+    this.hostPle = hostPle;
     this.fastPrefill = options.fastPrefill ?? true;
     const caches: Array<KvCache | null> = c.kvSource.map((src, l) => {
       if (src !== l) return null;
@@ -82,7 +115,7 @@ export class Gemma3nTextModel {
     });
     this.mmTensors = [];
     const ws = new Workspace(gpu, c, this.maxChunk, this.maxChunk);
-    this.ctx = { gpu, cfg: c, weights, ws, caches, mmTables: [] };
+    this.ctx = { gpu, cfg: c, weights, ws, caches, mmTables: [], pleRows: hostPle && { table: hostPle.prefill, ids: hostPle.localIds } };
     this.decodeWs = new Workspace(gpu, c, 1, 1);
     this.sampleScratch = createTensor(gpu, 'sample.scratch', 'u32', [SAMPLE_SCRATCH_WORDS]);
     this.tokenReadback = new TokenReadback(gpu, this.decodeWs.raw('ids'));
@@ -90,8 +123,17 @@ export class Gemma3nTextModel {
   }
 
   static async load(gpu: Gpu, config: ModelConfig, read: TensorReader, has: TensorExists, options: TextModelOptions = {}, blocks?: TensorBlockReader): Promise<Gemma3nTextModel> {
-    const weights = await loadTextWeights(gpu, config, read, has, options.format ?? 'auto', blocks);
-    const model = new Gemma3nTextModel(gpu, config, weights, options);
+    const host = options.ple === 'host' ? await hostPleFor(gpu, config, options) : null;
+    // With the PLE table on the host, the loader keeps only its description (no parts on the GPU).
+    const offGpu = host ? (s: WeightSpec) => (s.slot?.in === 'model' && s.slot.field === 'embedTokensPerLayer' ? { label: s.name, rows: s.shape[0], cols: s.shape[1], dtype: host.dtype, parts: [] } : null) : undefined;
+    let weights: TextWeights;
+    try {
+      weights = await loadTextWeights(gpu, config, read, has, options.format ?? 'auto', blocks, offGpu);
+    } catch (e) {
+      host?.destroy();
+      throw e;
+    }
+    const model = new Gemma3nTextModel(gpu, config, weights, options, host);
     await model.buildMultimodalTables();
     return model;
   }
@@ -125,7 +167,8 @@ export class Gemma3nTextModel {
     }
   }
 
-  private writeIds(ws: Workspace, ids: ArrayLike<number>): void {
+  /** Write the token ids of a pass (and, with the PLE table on the host, their PLE rows into `pleTarget`). */
+  private async writeIds(ws: Workspace, ids: ArrayLike<number>, pleTarget: Tensor | undefined): Promise<void> {
     const c = this.cfg;
     const tok = new Uint32Array(ids.length);
     const ple = new Uint32Array(ids.length);
@@ -139,6 +182,7 @@ export class Gemma3nTextModel {
     }
     this.gpu.device.queue.writeBuffer(ws.raw('ids').buffer, ws.raw('ids').offset, tok);
     this.gpu.device.queue.writeBuffer(ws.raw('ple_ids').buffer, ws.raw('ple_ids').offset, ple);
+    if (this.hostPle && pleTarget) await this.hostPle.write(pleTarget, Array.from(ple));
   }
 
   /** Drop the cached conversation (or keep its first `keep` tokens, which stay valid in the cache). */
@@ -180,7 +224,7 @@ export class Gemma3nTextModel {
       const isLast = start + T >= ids.length;
       const capture = new Map<string, Tensor>();
       if (isLast) for (const name of options.capture ?? []) capture.set(name, createTensor(this.gpu, `capture.${name}`, 'f32', [captureElements(this.cfg, name, T)]));
-      this.writeIds(this.ctx.ws, chunk);
+      await this.writeIds(this.ctx.ws, chunk, this.hostPle?.prefill);
       const softRows = soft?.chunk(start, T);
       const check = this.decodeCheck ? new StageCheck(this.gpu, this.cfg, T, allLogits) : null;
       const used = check ? check.captures(capture) : capture;
@@ -230,7 +274,7 @@ export class Gemma3nTextModel {
     for (let start = 0; start < ids.length; start += this.maxChunk) {
       const chunk = Array.prototype.slice.call(ids, start, start + this.maxChunk) as number[];
       const isLast = start + chunk.length >= ids.length;
-      this.writeIds(this.ctx.ws, chunk);
+      await this.writeIds(this.ctx.ws, chunk, this.hostPle?.prefill);
       const check = this.decodeCheck ? new StageCheck(this.gpu, this.cfg, chunk.length, false) : null;
       const used = check?.captures() ?? new Map<string, Tensor>();
       const pass = { tokens: chunk.length, pos0: this.position, allLogits: false, softRows: soft?.chunk(start, chunk.length), capture: used, fullPrefill: !this.fastPrefill, outputUnused: !isLast };
@@ -250,6 +294,7 @@ export class Gemma3nTextModel {
       this.decodeSteps = 0;
       this.position += chunk.length;
     }
+    this.lastSampled = token;
     return token;
   }
 
@@ -262,7 +307,7 @@ export class Gemma3nTextModel {
     const mode = sampling.temperature === 0 ? 'greedy' : 'sample';
     let entry = this.samplePlans.get(mode);
     if (!entry) {
-      const ctx = { ...this.ctx, ws: this.decodeWs };
+      const ctx = this.decodeContext();
       const logits = this.decodeWs.at('logits', [1, this.cfg.vocabSize]);
       const forward = forwardDispatches(ctx, { tokens: 1, pos0: 0, allLogits: true, pleFromIds: true, capture: this.decodeCheck?.captures() });
       const sampler = samplerDispatches(this.gpu, logits, this.cfg.vocabSizePerLayerInput, this.decodeWs.raw('ids'), this.sampleScratch, sampling, step);
@@ -275,11 +320,17 @@ export class Gemma3nTextModel {
     }
     entry.plan.setShared({ pos0: this.position });
     for (const i of entry.sampler) entry.plan.setParams(i, samplerParams(sampling, step));
+    if (this.hostPle) {
+      // The token sampled last is on the GPU and was read back (4 bytes): its PLE row goes into the plan's staging row before the one submit.
+      if (this.lastSampled < 0) throw new G3nError('BAD_INPUT', 'decodeSample follows prefillSample or decodeSample');
+      await this.hostPle.write(this.hostPle.decode, [this.lastSampled]);
+    }
     const plan = entry.plan;
     const where = `decode step ${step}`;
     const submit = () => this.tokenReadback.submit([plan], where);
     const token = await (this.decodeCheck ? this.decodeCheck.around(where, this.decodeCheck.tensors, submit) : submit());
     this.position += 1;
+    this.lastSampled = token;
     return token;
   }
 
@@ -300,10 +351,16 @@ export class Gemma3nTextModel {
     return logits;
   }
 
+  /** The one-token pass's context: the decode workspace and, with the PLE table on the host, its one staging row. */
+  private decodeContext(): ForwardContext {
+    const host = this.hostPle;
+    return { ...this.ctx, ws: this.decodeWs, pleRows: host && { table: host.decode, ids: host.localIds } };
+  }
+
   /** Record the single-token plan once; each step only updates positions and submits. */
   private async ensureDecodePlan(): Promise<Plan> {
     if (!this.decodePlan) {
-      const ctx = { ...this.ctx, ws: this.decodeWs };
+      const ctx = this.decodeContext();
       const dispatches = forwardDispatches(ctx, { tokens: 1, pos0: 0, allLogits: true, capture: this.decodeCheck?.captures() });
       this.decodePlan = await Plan.build(this.gpu, 'decode', dispatches);
     }
@@ -314,14 +371,14 @@ export class Gemma3nTextModel {
     if (this.position + 1 > this.maxContext) throw new ContextOverflowError(this.position + 1, this.maxContext);
     const plan = await this.ensureDecodePlan();
     plan.setShared({ pos0: this.position });
-    this.writeIds(this.decodeWs, [id]);
+    await this.writeIds(this.decodeWs, [id], this.hostPle?.decode);
     submitPlans(this.gpu, [plan], { copies });
     this.position += 1;
   }
 
   /** GPU memory held by weights, caches and buffers. */
   memoryBytes(): number {
-    let s = this.ctx.ws.bytes() + this.decodeWs.bytes();
+    let s = this.ctx.ws.bytes() + this.decodeWs.bytes() + (this.hostPle?.bytes() ?? 0);
     for (const c of this.ctx.caches) if (c) s += c.k.byteLength + c.v.byteLength;
     return s;
   }
@@ -335,6 +392,7 @@ export class Gemma3nTextModel {
     this.decodeCheck?.destroy();
     this.ctx.ws.destroy();
     this.decodeWs.destroy();
+    this.hostPle?.destroy();
     for (const c of this.ctx.caches) if (c) (c.k.buffer.destroy(), c.v.buffer.destroy());
     for (const t of this.mmTensors) t.buffer.destroy();
     destroyTextWeights(this.weights);
