@@ -50,6 +50,16 @@ function modelRequests(page: Page): string[] {
   return urls;
 }
 
+/**
+ * What the load panel says of the tower's bytes once the first image or clip loaded it: some downloaded
+ * online; offline, none downloaded and all from the weights cache.
+ */
+async function expectTowerTraffic(page: Page, tower: 'Vision' | 'Audio', offline: boolean): Promise<void> {
+  const traffic = page.getByTestId('traffic');
+  if (offline) await expect(traffic).toContainText(new RegExp(`^${tower} tower: Downloaded 0 B · from the cache [\\d.]+ [kM]B\\.`));
+  else await expect(traffic).toContainText(new RegExp(`^${tower} tower: Downloaded [\\d.]+ [kM]B · from the cache`));
+}
+
 /** Turn the network off and reload: the app shell comes from the service worker, the model from the weights cache. */
 async function reloadOffline(page: Page, viewport: { width: number; height: number }): Promise<void> {
   await serviceWorkerActive(page);
@@ -64,7 +74,7 @@ test.use({ launchOptions: { ...config.use?.launchOptions, args: [...baseArgs, '-
 
 
 /** Camera -> capture -> send; the answer counts 256 image tokens. `shot` names the screenshots. */
-async function cameraFlow(page: Page, shot: string, phone: boolean): Promise<void> {
+async function cameraFlow(page: Page, shot: string, phone: boolean, offline: boolean): Promise<void> {
   await page.getByTestId('camera').click();
   await expect(page.getByTestId('camera-preview')).toBeVisible();
   await expect.poll(() => page.locator('#camera-video').evaluate((v) => (v as HTMLVideoElement).videoWidth)).toBeGreaterThan(0);
@@ -78,6 +88,7 @@ async function cameraFlow(page: Page, shot: string, phone: boolean): Promise<voi
   await expect(page.getByTestId('attachment')).toHaveAttribute('data-kind', 'image');
   await sendAndWait(page, 'What is in this picture?');
   await expect(page.getByTestId('answer')).toHaveAttribute('data-image-tokens', '256');
+  await expectTowerTraffic(page, 'Vision', offline);
   await expect(page.getByTestId('attachment')).toHaveCount(0);
   await expect(page.locator('.sent-media img')).toHaveCount(1);
   await page.screenshot({ path: `${screenshots}camera-answer-${shot}.png` });
@@ -95,19 +106,19 @@ test('camera -> capture -> send: 256 image tokens, on a desktop, then offline af
   await expect(page.getByTestId('mic')).toBeDisabled();
   await expect(page.locator('#media-why')).toContainText('no audio tower');
   const loadRequests = requests.length;
-  await cameraFlow(page, 'desktop', false);
+  await cameraFlow(page, 'desktop', false, false);
   // The first image read the vision tower's bytes, seen here: so the offline count below can see them too.
   expect(requests.slice(loadRequests).filter((u) => u.endsWith('/model.safetensors')).length).toBeGreaterThan(0);
 
   await reloadOffline(page, PHONE);
   const online = requests.length;
-  await cameraFlow(page, 'phone', true);
+  await cameraFlow(page, 'phone', true, true);
   expect(requests.slice(online)).toEqual([]);
   expect(errors).toEqual([]);
 });
 
 /** Mic -> record about 2 s -> stop -> send; the answer counts the clip's audio tokens. */
-async function micFlow(page: Page, shot: string, phone: boolean): Promise<void> {
+async function micFlow(page: Page, shot: string, phone: boolean, offline: boolean): Promise<void> {
   if (phone) await expect(page.getByTestId('mic')).toBeInViewport({ ratio: 1 });
   await page.getByTestId('mic').click();
   await expect(page.getByTestId('mic')).toHaveAttribute('aria-pressed', 'true');
@@ -123,6 +134,7 @@ async function micFlow(page: Page, shot: string, phone: boolean): Promise<void> 
   const audioTokens = Number(await page.getByTestId('answer').getAttribute('data-audio-tokens'));
   expect(audioTokens).toBeGreaterThan(0);
   expect(audioTokens % 16).toBe(0);
+  await expectTowerTraffic(page, 'Audio', offline);
   await page.screenshot({ path: `${screenshots}microphone-answer-${shot}.png` });
 }
 
@@ -137,12 +149,12 @@ test("mic -> record about 2 s -> stop -> send: the clip's audio tokens, on a pho
   await waitReady(page);
   await expect(page.getByTestId('camera')).toBeDisabled();
   const loadRequests = requests.length;
-  await micFlow(page, 'phone', true);
+  await micFlow(page, 'phone', true, false);
   expect(requests.slice(loadRequests).filter((u) => u.endsWith('/model.safetensors')).length).toBeGreaterThan(0);
 
   await reloadOffline(page, DESKTOP);
   const online = requests.length;
-  await micFlow(page, 'desktop', false);
+  await micFlow(page, 'desktop', false, true);
   expect(requests.slice(online)).toEqual([]);
   expect(errors).toEqual([]);
 });

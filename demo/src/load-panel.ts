@@ -5,6 +5,10 @@
  * reports them: downloaded from the network, read from the IndexedDB cache, uploaded to the GPU, each
  * with its bytes, speed and time left. Under the list, where the bytes came from as the engine Worker
  * counts them (config and tokenizer files included).
+ *
+ * The first image or clip of a session loads the model's vision or audio tower with the same events
+ * (marked with `tower`): the panel then shows that tower's weights the same way, and under them where
+ * its bytes came from (after one online use, all of them from the cache).
  */
 import type { Traffic } from '@g3n/embed';
 import type { LoadProgress } from '@g3n/engine';
@@ -15,6 +19,10 @@ const LABELS: Record<string, string> = {
   tokenizer: 'Tokenizer',
   weights: 'Weights',
   compile: 'Compile the GPU pipelines',
+};
+const TOWER_LABELS: Record<NonNullable<LoadProgress['tower']>, string> = {
+  vision: 'Vision tower (first image)',
+  audio: 'Audio tower (first clip)',
 };
 const WEIGHT_LABELS: Record<string, string> = {
   download: 'Downloaded',
@@ -53,6 +61,8 @@ export class LoadPanel {
   private fromSource = new Map<string, number>();
   private obtained = 0;
   private started = 0;
+  /** The tower whose load the panel shows, or null for the model's. */
+  private tower: LoadProgress['tower'] | null = null;
 
   constructor(
     private readonly list: HTMLOListElement,
@@ -60,6 +70,11 @@ export class LoadPanel {
   ) {}
 
   start(): void {
+    this.reset(LABELS);
+    this.tower = null;
+  }
+
+  private reset(labels: Record<string, string>): void {
     this.rows.clear();
     this.weightRows.clear();
     this.fromSource.clear();
@@ -67,7 +82,7 @@ export class LoadPanel {
     this.list.replaceChildren();
     this.started = performance.now();
     this.trafficLine.textContent = '';
-    for (const [phase, label] of Object.entries(LABELS)) {
+    for (const [phase, label] of Object.entries(labels)) {
       const row = makeRow(phase, label);
       this.list.append(row.li);
       this.rows.set(phase, row);
@@ -76,9 +91,17 @@ export class LoadPanel {
     this.rows.get('weights')?.li.append(this.sources);
   }
 
+  /** A tower's load begins: its weights replace the model's rows. */
+  private startTower(tower: NonNullable<LoadProgress['tower']>): void {
+    this.reset({ weights: TOWER_LABELS[tower] });
+    this.tower = tower;
+  }
+
   progress(p: LoadProgress): void {
+    if (p.tower !== undefined && p.tower !== this.tower) this.startTower(p.tower);
     if (p.phase === 'ready') {
       for (const row of [...this.rows.values(), ...this.weightRows.values()]) this.done(row);
+      if (p.tower !== undefined) this.towerTraffic(p.tower);
       return;
     }
     const top = p.phase in WEIGHT_LABELS ? 'weights' : p.phase;
@@ -120,6 +143,14 @@ export class LoadPanel {
     const parts = [`Downloaded ${formatBytes(t.networkBytes)}${t.networkBytes > 0 && seconds > 0 ? ` (${formatRate(t.networkBytes / seconds)})` : ''}`, `from the cache ${formatBytes(t.cacheBytes)}`];
     if (t.notStoredBytes > 0) parts.push(`${formatBytes(t.notStoredBytes)} could not be stored (storage is full): they will be downloaded again next time`);
     this.trafficLine.textContent = `${parts.join(' · ')}.`;
+  }
+
+  /** Where the tower's bytes came from, by the engine's download and cache events. */
+  private towerTraffic(tower: NonNullable<LoadProgress['tower']>): void {
+    const seconds = (performance.now() - this.started) / 1000;
+    const name = tower === 'vision' ? 'Vision tower' : 'Audio tower';
+    const parts = [`Downloaded ${formatBytes(this.fromSource.get('download') ?? 0)}`, `from the cache ${formatBytes(this.fromSource.get('cache') ?? 0)}`];
+    this.trafficLine.textContent = `${name}: ${parts.join(' · ')}. Loaded in ${formatDuration(seconds)}.`;
   }
 
   /** The load ended: mark the running phase failed (or everything done). */
