@@ -8,6 +8,7 @@ import {
   artifactSliceTensors,
   chooseSlice,
   deviceMemoryBudget,
+  EMBED_TOKENS,
   GREEDY,
   isSelectable,
   loadTextModel,
@@ -19,7 +20,6 @@ import {
   sliceStats,
   storageDtype,
   tableBytes,
-  TEXT_PREFIX,
   textWeightTable,
   type Gemma3nTextModel,
   type ModelConfig,
@@ -112,17 +112,18 @@ function sourceDtype(weights: ModelWeights, name: string | undefined): TensorDat
   return d === 'F32' || d === 'F16' || d === 'Q8' || d === 'Q4' ? d : 'BF16';
 }
 
-function isVector(s: WeightSpec): boolean {
-  return s.role === 'norm' || s.role === 'vector' || s.role === 'coefs';
+/** Whether the loader keeps a tensor in f32 whatever the format (norms, scales, AltUp coefficients and router). */
+function isF32(s: WeightSpec): boolean {
+  return s.load !== 'matrix';
 }
 
 /**
- * Whether the text model reads a tensor: every required text tensor and, of an embedder the weights
- * have, the three tensors its hard-token table is built from (soft_embedding_norm belongs to the
- * vision and audio towers, which a text load leaves out).
+ * Whether the text model reads a tensor: every text tensor with a slot in the weight table and, of an
+ * embedder the weights have, those with one (the tensors its hard-token table is built from; its soft
+ * norm belongs to the vision and audio towers, which a text load leaves out).
  */
 function isRead(s: WeightSpec, present: (s: WeightSpec) => boolean): boolean {
-  return s.stage === 'text' ? s.required : present(s) && !s.name.endsWith('.soft_embedding_norm.weight');
+  return s.slot !== null && (s.stage === 'text' || present(s));
 }
 
 const FLOAT_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
@@ -150,7 +151,7 @@ function weightSizes(parent: ModelConfig, plan: SlicePlan | null, weights: Weigh
       stored += info ? numel(info.shape) * (FLOAT_BYTES[info.dtype] ?? 0) : 0;
     }
   }
-  const gpu = tableBytes(read, (s) => (isVector(s) ? 'f32' : storageDtype(quant ?? 'auto', sourceDtype(weights, parentName(s.name)), s.shape[s.shape.length - 1], s.quantizable)));
+  const gpu = tableBytes(read, (s) => (isF32(s) ? 'f32' : storageDtype(quant ?? 'auto', sourceDtype(weights, parentName(s.name)), s.shape[s.shape.length - 1], s.quantizable)));
   return { stored, gpu };
 }
 
@@ -158,7 +159,7 @@ function weightSizes(parent: ModelConfig, plan: SlicePlan | null, weights: Weigh
 function storageFormat(weights: Weights, quant: LoadOptions['quant']): StorageFormat {
   if (quant && quant !== 'auto') return quant;
   if (isSelectable(weights)) return weights.manifest.quant;
-  const d = weights.tensors.get(`${TEXT_PREFIX}embed_tokens.weight`)?.dtype;
+  const d = weights.tensors.get(EMBED_TOKENS)?.dtype;
   return d === 'F32' ? 'f32' : d === 'F16' ? 'f16' : 'bf16';
 }
 

@@ -8,7 +8,7 @@ import { findPublishedSlice, type StorageFormat } from './matformer/published.ts
 import { parentTensorName, sliceReader } from './matformer/reader.ts';
 import { planSlice, SliceError, type SliceConfig } from './matformer/slice.ts';
 import { Gemma3nTextModel, type TextModelOptions } from './model.ts';
-import { checkWeights, TEXT_PREFIX, textWeightTable } from './weight-table.ts';
+import { checkWeights, EMBED_TOKENS, textWeightTable } from './weight-table.ts';
 
 export interface LoadTextModelOptions extends TextModelOptions {
   /**
@@ -53,7 +53,7 @@ function storageFormat(weights: Weights, format: WeightFormat | undefined): Stor
   if (format && format !== 'auto') return format;
   const manifest = (weights as { manifest?: { quant?: StorageFormat } }).manifest;
   if (manifest?.quant) return manifest.quant;
-  const dtype = weights.tensors.get(`${TEXT_PREFIX}embed_tokens.weight`)?.dtype;
+  const dtype = weights.tensors.get(EMBED_TOKENS)?.dtype;
   return dtype === 'F32' ? 'f32' : dtype === 'F16' ? 'f16' : 'bf16';
 }
 

@@ -1,13 +1,82 @@
 /**
- * The one table of text-side weights: HF tensor name -> shape, role, layer, stage. Allocation,
- * loading, checkpoint validation and memory accounting all enumerate it (DESIGN.md rule 9).
+ * The one table of text-side weights: HF tensor name -> shape, role, layer, stage, how the text loader
+ * stores it and where it puts it, and how a MatFormer slice cuts it. Allocation, loading, checkpoint
+ * validation, memory accounting, the converter's layout rules and the slicer all enumerate it (DESIGN.md
+ * rule 9); no other source file names a text tensor.
  */
-import { numel, scaleBytes, ShapeError, storageBytes, type DType } from '@g3n/gpu';
-import { CheckpointError } from '@g3n/weights';
+import { numel, scaleBytes, ShapeError, storageBytes, type DType, type Tensor } from '@g3n/gpu';
+import { CheckpointError } from '@g3n/weights/errors';
 import type { ModelConfig, MultimodalEmbedderConfig } from './config.ts';
+import type { MatrixWeight } from './gpu-weights.ts';
 
 export type WeightRole = 'embedding' | 'ple' | 'linear' | 'norm' | 'vector' | 'coefs';
 export type WeightStage = 'text' | 'embed_vision' | 'embed_audio';
+
+/**
+ * How the text loader stores a tensor: `matrix` in the requested weight format (lossless by default);
+ * `f32-matrix` always f32; `coefs` f32 clamped to +-altup_coef_clip (as HF does at run time); `vector` f32.
+ */
+export type WeightLoad = 'matrix' | 'f32-matrix' | 'coefs' | 'vector';
+
+/**
+ * How a MatFormer slice cuts a tensor (see matformer/reader.ts): `ffn-rows` keeps the first w_l rows,
+ * `ffn-cols` the first w_l columns (w_l the sliced layer's FFN width), `ple-table` the kept layers'
+ * column chunks of every row, `ple-projection` the kept layers' row blocks; `whole` keeps it as it is.
+ */
+export type SliceRule = 'whole' | 'ffn-rows' | 'ffn-cols' | 'ple-table' | 'ple-projection';
+
+export interface LayerWeights {
+  qProj: MatrixWeight;
+  kProj: MatrixWeight | null;
+  vProj: MatrixWeight | null;
+  oProj: MatrixWeight;
+  qNorm: Tensor;
+  kNorm: Tensor | null;
+  inputLayernorm: Tensor;
+  postAttentionLayernorm: Tensor;
+  preFeedforwardLayernorm: Tensor;
+  postFeedforwardLayernorm: Tensor;
+  gateProj: MatrixWeight;
+  upProj: MatrixWeight;
+  downProj: MatrixWeight;
+  altupCorrectOutputScale: Tensor;
+  altupRouterNorm: Tensor;
+  altupModalityRouter: MatrixWeight;
+  altupPredictionCoefs: MatrixWeight;
+  altupCorrectionCoefs: MatrixWeight;
+  laurelLeft: MatrixWeight;
+  laurelRight: MatrixWeight;
+  laurelPostNorm: Tensor;
+  perLayerInputGate: MatrixWeight;
+  perLayerProjection: MatrixWeight;
+  postPerLayerInputNorm: Tensor;
+}
+
+export interface MultimodalHardWeights {
+  embedding: MatrixWeight;
+  hardEmbeddingNorm: Tensor;
+  embeddingProjection: MatrixWeight;
+}
+
+export interface TextWeights {
+  embedTokens: MatrixWeight;
+  embedTokensPerLayer: MatrixWeight;
+  perLayerModelProjection: MatrixWeight;
+  perLayerProjectionNorm: Tensor;
+  altupProjections: MatrixWeight[];
+  altupUnembedProjections: MatrixWeight[];
+  norm: Tensor;
+  layers: LayerWeights[];
+  embedVision: MultimodalHardWeights | null;
+  embedAudio: MultimodalHardWeights | null;
+}
+
+/** Where the text loader puts a tensor in `TextWeights`. */
+export type WeightSlot =
+  | { in: 'model'; field: 'embedTokens' | 'embedTokensPerLayer' | 'perLayerModelProjection' | 'perLayerProjectionNorm' | 'norm' }
+  | { in: 'list'; field: 'altupProjections' | 'altupUnembedProjections'; index: number }
+  | { in: 'layer'; field: keyof LayerWeights }
+  | { in: 'embedder'; field: keyof MultimodalHardWeights };
 
 export interface WeightSpec {
   /** Full HF tensor name. */
@@ -23,19 +92,40 @@ export interface WeightSpec {
   required: boolean;
   /** Linear, embedding and PLE matrices whose last dim is a multiple of the 32-element quant group. */
   quantizable: boolean;
+  load: WeightLoad;
+  /** Its place in TextWeights; null for a tensor the text decoder does not read (an embedder's soft norm, which its tower reads). */
+  slot: WeightSlot | null;
+  /** Kept transposed on the GPU: the sparse layers' down_proj, whose one-token product reads only the rows of its nonzero inputs. */
+  transposed: boolean;
+  slice: SliceRule;
 }
 
 export const TEXT_PREFIX = 'model.language_model.';
+/** The token embedding (also the tied LM head): its stored dtype says what a checkpoint's floats are. */
+export const EMBED_TOKENS = `${TEXT_PREFIX}embed_tokens.weight`;
 
 const QUANT_GROUP = 32;
 const MATRIX_ROLES: ReadonlySet<WeightRole> = new Set(['embedding', 'ple', 'linear']);
 /** Stored dtypes the loader accepts: checkpoint floats, and the kernels' Q8/Q4 formats of a g3n artifact. */
 const WEIGHT_DTYPES: ReadonlySet<string> = new Set(['F32', 'F16', 'BF16', 'Q8', 'Q4']);
 
-function spec(name: string, shape: number[], role: WeightRole, layer: number | null, stage: WeightStage = 'text', required = true): WeightSpec {
-  const quantizable = MATRIX_ROLES.has(role) && shape[shape.length - 1] % QUANT_GROUP === 0;
-  return { name, shape, role, layer, stage, required, quantizable };
+interface SpecOptions {
+  layer?: number | null;
+  stage?: WeightStage;
+  required?: boolean;
+  load?: WeightLoad;
+  transposed?: boolean;
+  slice?: SliceRule;
 }
+
+function spec(name: string, shape: number[], role: WeightRole, slot: WeightSlot | null, o: SpecOptions = {}): WeightSpec {
+  const quantizable = MATRIX_ROLES.has(role) && shape[shape.length - 1] % QUANT_GROUP === 0;
+  const load = o.load ?? (shape.length === 1 ? 'vector' : 'matrix');
+  return { name, shape, role, layer: o.layer ?? null, stage: o.stage ?? 'text', required: o.required ?? true, quantizable, load, slot, transposed: o.transposed ?? false, slice: o.slice ?? 'whole' };
+}
+
+const model = (field: Extract<WeightSlot, { in: 'model' }>['field']): WeightSlot => ({ in: 'model', field });
+const inLayer = (field: keyof LayerWeights): WeightSlot => ({ in: 'layer', field });
 
 function layerSpecs(cfg: ModelConfig, l: number): WeightSpec[] {
   const t = cfg.text;
@@ -46,43 +136,48 @@ function layerSpecs(cfg: ModelConfig, l: number): WeightSpec[] {
   const n = t.altupNumInputs;
   const q = t.numHeads * t.headDim;
   const kv = t.numKvHeads * t.headDim;
-  const ownsKv = t.kvSource[l] === l;
+  const layer = { layer: l };
+  // KV-sharing layers read their source's cache: their own k/v projections and k_norm may be absent, and are never loaded.
+  const kvOwn = { layer: l, required: t.kvSource[l] === l };
+  const lw = (field: keyof LayerWeights) => (t.kvSource[l] === l ? inLayer(field) : null);
   return [
-    spec(`${p}self_attn.q_proj.weight`, [q, D], 'linear', l), // [H*hd, D]
-    spec(`${p}self_attn.k_proj.weight`, [kv, D], 'linear', l, 'text', ownsKv), // [Hkv*hd, D]
-    spec(`${p}self_attn.v_proj.weight`, [kv, D], 'linear', l, 'text', ownsKv),
-    spec(`${p}self_attn.o_proj.weight`, [D, q], 'linear', l),
-    spec(`${p}self_attn.q_norm.weight`, [t.headDim], 'norm', l),
-    spec(`${p}self_attn.k_norm.weight`, [t.headDim], 'norm', l, 'text', ownsKv),
-    spec(`${p}input_layernorm.weight`, [D], 'norm', l),
-    spec(`${p}post_attention_layernorm.weight`, [D], 'norm', l),
-    spec(`${p}pre_feedforward_layernorm.weight`, [D], 'norm', l),
-    spec(`${p}post_feedforward_layernorm.weight`, [D], 'norm', l),
-    spec(`${p}mlp.gate_proj.weight`, [I, D], 'linear', l), // [I_l, D]
-    spec(`${p}mlp.up_proj.weight`, [I, D], 'linear', l),
-    spec(`${p}mlp.down_proj.weight`, [D, I], 'linear', l),
-    spec(`${p}altup.correct_output_scale`, [D], 'vector', l),
-    spec(`${p}altup.correction_coefs.weight`, [n, n], 'coefs', l),
-    spec(`${p}altup.prediction_coefs.weight`, [n * n, n], 'coefs', l),
-    spec(`${p}altup.modality_router.weight`, [n, D], 'linear', l),
-    spec(`${p}altup.router_norm.weight`, [D], 'norm', l),
-    spec(`${p}laurel.linear_left.weight`, [t.laurelRank, D], 'linear', l),
-    spec(`${p}laurel.linear_right.weight`, [D, t.laurelRank], 'linear', l),
-    spec(`${p}laurel.post_laurel_norm.weight`, [D], 'norm', l),
-    spec(`${p}per_layer_input_gate.weight`, [P, D], 'linear', l),
-    spec(`${p}per_layer_projection.weight`, [D, P], 'linear', l),
-    spec(`${p}post_per_layer_input_norm.weight`, [D], 'norm', l),
+    spec(`${p}self_attn.q_proj.weight`, [q, D], 'linear', inLayer('qProj'), layer), // [H*hd, D]
+    spec(`${p}self_attn.k_proj.weight`, [kv, D], 'linear', lw('kProj'), kvOwn), // [Hkv*hd, D]
+    spec(`${p}self_attn.v_proj.weight`, [kv, D], 'linear', lw('vProj'), kvOwn),
+    spec(`${p}self_attn.o_proj.weight`, [D, q], 'linear', inLayer('oProj'), layer),
+    spec(`${p}self_attn.q_norm.weight`, [t.headDim], 'norm', inLayer('qNorm'), layer),
+    spec(`${p}self_attn.k_norm.weight`, [t.headDim], 'norm', lw('kNorm'), kvOwn),
+    spec(`${p}input_layernorm.weight`, [D], 'norm', inLayer('inputLayernorm'), layer),
+    spec(`${p}post_attention_layernorm.weight`, [D], 'norm', inLayer('postAttentionLayernorm'), layer),
+    spec(`${p}pre_feedforward_layernorm.weight`, [D], 'norm', inLayer('preFeedforwardLayernorm'), layer),
+    spec(`${p}post_feedforward_layernorm.weight`, [D], 'norm', inLayer('postFeedforwardLayernorm'), layer),
+    spec(`${p}mlp.gate_proj.weight`, [I, D], 'linear', inLayer('gateProj'), { layer: l, slice: 'ffn-rows' }), // [I_l, D]
+    spec(`${p}mlp.up_proj.weight`, [I, D], 'linear', inLayer('upProj'), { layer: l, slice: 'ffn-rows' }),
+    spec(`${p}mlp.down_proj.weight`, [D, I], 'linear', inLayer('downProj'), { layer: l, slice: 'ffn-cols', transposed: t.activationSparsity[l] > 0 }),
+    spec(`${p}altup.correct_output_scale`, [D], 'vector', inLayer('altupCorrectOutputScale'), layer),
+    spec(`${p}altup.correction_coefs.weight`, [n, n], 'coefs', inLayer('altupCorrectionCoefs'), { layer: l, load: 'coefs' }),
+    spec(`${p}altup.prediction_coefs.weight`, [n * n, n], 'coefs', inLayer('altupPredictionCoefs'), { layer: l, load: 'coefs' }),
+    spec(`${p}altup.modality_router.weight`, [n, D], 'linear', inLayer('altupModalityRouter'), { layer: l, load: 'f32-matrix' }),
+    spec(`${p}altup.router_norm.weight`, [D], 'norm', inLayer('altupRouterNorm'), layer),
+    spec(`${p}laurel.linear_left.weight`, [t.laurelRank, D], 'linear', inLayer('laurelLeft'), layer),
+    spec(`${p}laurel.linear_right.weight`, [D, t.laurelRank], 'linear', inLayer('laurelRight'), layer),
+    spec(`${p}laurel.post_laurel_norm.weight`, [D], 'norm', inLayer('laurelPostNorm'), layer),
+    spec(`${p}per_layer_input_gate.weight`, [P, D], 'linear', inLayer('perLayerInputGate'), layer),
+    spec(`${p}per_layer_projection.weight`, [D, P], 'linear', inLayer('perLayerProjection'), layer),
+    spec(`${p}post_per_layer_input_norm.weight`, [D], 'norm', inLayer('postPerLayerInputNorm'), layer),
   ];
 }
 
 function embedderSpecs(stage: 'embed_vision' | 'embed_audio', mm: MultimodalEmbedderConfig, D: number): WeightSpec[] {
   const p = `model.${stage}.`;
   const h = mm.hiddenSize;
+  const o = { stage, required: false };
+  const slot = (field: keyof MultimodalHardWeights): WeightSlot => ({ in: 'embedder', field });
   return [
-    spec(`${p}embedding.weight`, [mm.vocabSize, h], 'embedding', null, stage, false),
-    spec(`${p}hard_embedding_norm.weight`, [h], 'norm', null, stage, false),
-    spec(`${p}soft_embedding_norm.weight`, [h], 'norm', null, stage, false),
-    spec(`${p}embedding_projection.weight`, [D, h], 'linear', null, stage, false),
+    spec(`${p}embedding.weight`, [mm.vocabSize, h], 'embedding', slot('embedding'), o),
+    spec(`${p}hard_embedding_norm.weight`, [h], 'norm', slot('hardEmbeddingNorm'), o),
+    spec(`${p}soft_embedding_norm.weight`, [h], 'norm', null, o),
+    spec(`${p}embedding_projection.weight`, [D, h], 'linear', slot('embeddingProjection'), o),
   ];
 }
 
@@ -92,18 +187,32 @@ export function textWeightTable(cfg: ModelConfig): WeightSpec[] {
   const D = t.hiddenSize;
   const LP = t.numLayers * t.hiddenSizePerLayerInput;
   const table: WeightSpec[] = [
-    spec(`${TEXT_PREFIX}embed_tokens.weight`, [t.vocabSize, D], 'embedding', null), // also the tied LM head
-    spec(`${TEXT_PREFIX}embed_tokens_per_layer.weight`, [t.vocabSizePerLayerInput, LP], 'ple', null),
-    spec(`${TEXT_PREFIX}per_layer_model_projection.weight`, [LP, D], 'linear', null),
-    spec(`${TEXT_PREFIX}per_layer_projection_norm.weight`, [t.hiddenSizePerLayerInput], 'norm', null),
+    spec(EMBED_TOKENS, [t.vocabSize, D], 'embedding', model('embedTokens')), // also the tied LM head
+    spec(`${TEXT_PREFIX}embed_tokens_per_layer.weight`, [t.vocabSizePerLayerInput, LP], 'ple', model('embedTokensPerLayer'), { slice: 'ple-table' }),
+    spec(`${TEXT_PREFIX}per_layer_model_projection.weight`, [LP, D], 'linear', model('perLayerModelProjection'), { slice: 'ple-projection' }),
+    spec(`${TEXT_PREFIX}per_layer_projection_norm.weight`, [t.hiddenSizePerLayerInput], 'norm', model('perLayerProjectionNorm')),
   ];
-  for (let k = 0; k < t.altupNumInputs - 1; k++) table.push(spec(`${TEXT_PREFIX}altup_projections.${k}.weight`, [D, D], 'linear', null));
-  for (let k = 0; k < t.altupNumInputs - 1; k++) table.push(spec(`${TEXT_PREFIX}altup_unembed_projections.${k}.weight`, [D, D], 'linear', null));
-  table.push(spec(`${TEXT_PREFIX}norm.weight`, [D], 'norm', null));
+  for (const field of ['altupProjections', 'altupUnembedProjections'] as const) {
+    const kind = field === 'altupProjections' ? 'altup_projections' : 'altup_unembed_projections';
+    for (let k = 0; k < t.altupNumInputs - 1; k++) table.push(spec(`${TEXT_PREFIX}${kind}.${k}.weight`, [D, D], 'linear', { in: 'list', field, index: k }));
+  }
+  table.push(spec(`${TEXT_PREFIX}norm.weight`, [D], 'norm', model('norm')));
   for (let l = 0; l < t.numLayers; l++) table.push(...layerSpecs(cfg, l));
   if (cfg.vision) table.push(...embedderSpecs('embed_vision', cfg.vision, D));
   if (cfg.audio) table.push(...embedderSpecs('embed_audio', cfg.audio, D));
   return table;
+}
+
+const TABLES = new WeakMap<ModelConfig, Map<string, WeightSpec>>();
+
+/** The table's entry for a tensor name (undefined for a tensor outside the text table); the table is built once per config object. */
+export function weightSpecOf(cfg: ModelConfig, name: string): WeightSpec | undefined {
+  let byName = TABLES.get(cfg);
+  if (!byName) {
+    byName = new Map(textWeightTable(cfg).map((s) => [s.name, s]));
+    TABLES.set(cfg, byName);
+  }
+  return byName.get(name);
 }
 
 /**

@@ -3,7 +3,8 @@
  * spec §8), as SliceConfigs against the E4B parent (35 layers, FFN 16384), and what a slice costs:
  * its effective (non-embedding text decoder) parameters and the bytes of the weights it loads.
  */
-import type { ModelConfig, TextConfig } from '../config.ts';
+import type { ModelConfig } from '../config.ts';
+import { textWeightTable } from '../weight-table.ts';
 import { planSlice, type SliceConfig } from './slice.ts';
 
 export interface PublishedSlice extends SliceConfig {
@@ -85,8 +86,8 @@ export interface SliceStats {
 }
 
 /**
- * One text-decoder tensor: `matrix` ones take the storage format, `f32` ones (norms, scales, AltUp
- * coefficients and router) stay f32 in every format, as the loader keeps them.
+ * One text-decoder tensor of the weight table: `matrix` ones take the storage format, `f32` ones (norms,
+ * scales, AltUp coefficients and router) stay f32 in every format, as the loader keeps them.
  */
 interface TextTensor {
   elements: number;
@@ -97,30 +98,12 @@ interface TextTensor {
   loaded: boolean;
 }
 
-function* textTensors(t: TextConfig): Generator<TextTensor> {
-  const D = t.hiddenSize;
-  const P = t.hiddenSizePerLayerInput;
-  const n = t.altupNumInputs;
-  const q = t.numHeads * t.headDim;
-  const kv = t.numKvHeads * t.headDim;
-  const matrix = (rows: number, cols: number, loaded = true, embedding = false): TextTensor => ({ elements: rows * cols, kind: 'matrix', cols, embedding, loaded });
-  const f32 = (elements: number, loaded = true): TextTensor => ({ elements, kind: 'f32', cols: elements, embedding: false, loaded });
-  yield matrix(t.vocabSize, D, true, true);
-  yield matrix(t.vocabSizePerLayerInput, t.numLayers * P, true, true);
-  yield matrix(t.numLayers * P, D);
-  yield f32(P);
-  for (let k = 0; k < 2 * (n - 1); k++) yield matrix(D, D);
-  yield f32(D);
-  for (let l = 0; l < t.numLayers; l++) {
-    const owner = t.kvSource[l] === l;
-    const I = t.intermediateSize[l];
-    yield* [matrix(q, D), matrix(kv, D, owner), matrix(kv, D, owner), matrix(D, q)];
-    yield* [f32(t.headDim), f32(t.headDim, owner)];
-    yield* [f32(D), f32(D), f32(D), f32(D)];
-    yield* [matrix(I, D), matrix(I, D), matrix(D, I)];
-    yield* [f32(D), f32(n * n), f32(n * n * n), f32(n * D), f32(D)];
-    yield* [matrix(t.laurelRank, D), matrix(D, t.laurelRank), f32(D)];
-    yield* [matrix(P, D), matrix(D, P), f32(D)];
+function* textTensors(cfg: ModelConfig): Generator<TextTensor> {
+  for (const s of textWeightTable(cfg)) {
+    if (s.stage !== 'text') continue;
+    const elements = s.shape.reduce((a, b) => a * b, 1);
+    const embedding = s.role === 'embedding' || s.role === 'ple';
+    yield { elements, kind: s.load === 'matrix' ? 'matrix' : 'f32', cols: s.shape[s.shape.length - 1], embedding, loaded: s.slot !== null };
   }
 }
 
@@ -132,10 +115,10 @@ function matrixElementBytes(format: StorageFormat, cols: number): number {
 
 /** Parameters and load size of `slice` cut from `parent` (both derived from the sliced config). */
 export function sliceStats(parent: ModelConfig, slice: SliceConfig): SliceStats {
-  const { text } = planSlice(parent, slice).config;
+  const { config } = planSlice(parent, slice);
   let effectiveParams = 0;
   const bytes: Record<StorageFormat, number> = { bf16: 0, f16: 0, f32: 0, q8: 0, q4: 0 };
-  for (const t of textTensors(text)) {
+  for (const t of textTensors(config)) {
     if (!t.embedding) effectiveParams += t.elements;
     if (!t.loaded) continue;
     for (const f of Object.keys(bytes) as StorageFormat[]) bytes[f] += t.elements * (t.kind === 'f32' ? 4 : matrixElementBytes(f, t.cols));

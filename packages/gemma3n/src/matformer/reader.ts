@@ -3,17 +3,19 @@
  * PLE columns) from the parent checkpoint. Each transform is described as a list of byte ranges of
  * the parent tensor, whose concatenation is the sliced tensor; read() gathers them, and a remote
  * loader can turn the same ranges into HTTP Range requests.
- *   layers.{j}.*                         <- parent layers.{keptLayers[j]}.*
- *   mlp.gate_proj / mlp.up_proj [I, D]   -> first w_j rows (one byte prefix)
- *   mlp.down_proj [D, I]                 -> first w_j columns of every row (strided)
- *   embed_tokens_per_layer [V, L*P]      -> the kept layers' P-column chunks of every row: [V, N*P]
- *   per_layer_model_projection [L*P, H]  -> the kept layers' P-row blocks: [N*P, H]
- *   anything else                        -> unchanged
+ *   layers.{j}.*                        <- parent layers.{keptLayers[j]}.*
+ *   ffn-rows (FFN gate, up) [I, D]      -> first w_j rows (one byte prefix)
+ *   ffn-cols (FFN down) [D, I]          -> first w_j columns of every row (strided)
+ *   ple-table [V, L*P]                  -> the kept layers' P-column chunks of every row: [V, N*P]
+ *   ple-projection [L*P, H]             -> the kept layers' P-row blocks: [N*P, H]
+ *   whole (anything else)               -> unchanged
  * A parent that reads blocks (an HF checkpoint) serves the large tensors block by block too: each
  * sliced tensor is a selection of parent rows and columns (sliceRuns), read a row block at a time.
+ * Which tensors are cut how is the weight table's `slice` rule (weight-table.ts).
  */
 import { CheckpointError, type BlockOptions, type TensorBlock, type TensorSelection } from '@g3n/weights';
 import type { OpenBlocks } from '../upload-blocks.ts';
+import { weightSpecOf } from '../weight-table.ts';
 import { SliceError, type SlicePlan } from './slice.ts';
 
 /** Raw little-endian bytes of one float tensor, in its checkpoint dtype. */
@@ -46,7 +48,6 @@ export interface SlicedTensors {
 }
 
 const LAYER = /^(model\.(?:language_model\.)?)layers\.(0|[1-9]\d*)\.(.+)$/;
-const GLOBAL = /^model\.(?:language_model\.)?(embed_tokens_per_layer|per_layer_model_projection)\.weight$/;
 const ELEM_BYTES: Record<FloatTensorBytes['dtype'], number> = { F32: 4, F16: 2, BF16: 2 };
 
 export type Transform =
@@ -56,17 +57,21 @@ export type Transform =
   | { kind: 'ple-table' }
   | { kind: 'ple-projection' };
 
+/** How the sliced model's tensor `name` is cut from its parent: the weight table's slice rule, with the layer's FFN width. */
 export function transformOf(plan: SlicePlan, name: string): Transform {
-  const layer = LAYER.exec(name);
-  if (layer) {
-    const width = plan.config.text.intermediateSize[Number(layer[2])];
-    if (layer[3] === 'mlp.gate_proj.weight' || layer[3] === 'mlp.up_proj.weight') return { kind: 'rows', width };
-    if (layer[3] === 'mlp.down_proj.weight') return { kind: 'cols', width };
-    return { kind: 'whole' };
+  const s = weightSpecOf(plan.config, name);
+  switch (s?.slice ?? 'whole') {
+    case 'ffn-rows':
+      return { kind: 'rows', width: plan.config.text.intermediateSize[s?.layer as number] };
+    case 'ffn-cols':
+      return { kind: 'cols', width: plan.config.text.intermediateSize[s?.layer as number] };
+    case 'ple-table':
+      return { kind: 'ple-table' };
+    case 'ple-projection':
+      return { kind: 'ple-projection' };
+    case 'whole':
+      return { kind: 'whole' };
   }
-  const global = GLOBAL.exec(name);
-  if (global) return { kind: global[1] === 'embed_tokens_per_layer' ? 'ple-table' : 'ple-projection' };
-  return { kind: 'whole' };
 }
 
 /** The parent tensor a sliced-model tensor comes from; undefined for a layer index the sliced model lacks. */
