@@ -5,14 +5,14 @@
  * weight-format select, whose choice the GPU figures follow. Each option carries its figures as
  * data attributes (data-layers, data-download, data-gpu, data-mmlu) for automated checks.
  */
-import type { LoadOptions, WeightQuant } from '@g3n/engine';
+import type { LoadOptions, WeightFormat } from '@g3n/engine';
 import { el, formatBytes, formatCount } from './format.ts';
 import { DEMO_CONTEXT, findOption, matformerFamily, sizeFigures, type MatformerFamily, type SizeOption } from './matformer.ts';
 import type { ModelChoice } from './models.ts';
 
 export const AUTO = 'auto';
 
-const QUANTS = new Set<WeightQuant>(['auto', 'f32', 'bf16', 'f16', 'q8', 'q4']);
+const QUANTS = new Set<WeightFormat>(['auto', 'f32', 'bf16', 'f16', 'q8', 'q4']);
 
 export interface SizeSelectElements {
   row: HTMLElement;
@@ -47,8 +47,8 @@ export class SizeSelect {
     this.render(wanted);
   }
 
-  quant(): WeightQuant {
-    const q = this.els.quant.value as WeightQuant;
+  quant(): WeightFormat {
+    const q = this.els.quant.value as WeightFormat;
     return QUANTS.has(q) ? q : 'auto';
   }
 
@@ -57,7 +57,7 @@ export class SizeSelect {
     if (!this.family) return {};
     const value = this.els.select.value;
     if (value === AUTO) return this.family.candidates ? { matformer: AUTO, matformerCandidates: this.family.candidates } : { matformer: AUTO };
-    const option = this.family.options.find((o) => o.slice.name === value);
+    const option = this.family.sizes.find((o) => o.slice.name === value);
     return option ? { matformer: option.request } : {};
   }
 
@@ -70,7 +70,7 @@ export class SizeSelect {
     const family = this.family;
     if (!family) return;
     const quant = this.quant();
-    const options = family.options.map((o) => {
+    const options = family.sizes.map((o) => {
       const f = sizeFigures(family, o, quant);
       const text = `${o.slice.name} · ${o.numLayers} layers · ${formatBytes(f.downloadBytes)} download · ${formatBytes(f.gpuBytes)} GPU · ${mmluText(o)}`;
       return el('option', text, {
@@ -82,23 +82,23 @@ export class SizeSelect {
       });
     });
     this.els.select.replaceChildren(el('option', 'Auto (largest that fits)', { value: AUTO }), ...options);
-    this.els.select.value = family.options.some((o) => o.slice.name === selected) ? selected : AUTO;
+    this.els.select.value = family.sizes.some((o) => o.slice.name === selected) ? selected : AUTO;
     this.describe();
   }
 
   private describe(): void {
     const family = this.family;
     if (!family) return;
-    const option = family.options.find((o) => o.slice.name === this.els.select.value);
+    const option = family.sizes.find((o) => o.slice.name === this.els.select.value);
     if (!option) {
-      this.els.detail.textContent = `The engine loads the largest configuration whose weights, KV caches and workspaces fit this GPU's buffer limits and the memory this device reports (${family.options.length} to choose from).`;
+      this.els.detail.textContent = `The engine loads the largest configuration whose weights, KV caches and workspaces fit this GPU's buffer limits and the memory this device reports (${family.sizes.length} to choose from).`;
       return;
     }
     const f = sizeFigures(family, option, this.quant());
     const params = option.effectiveParams >= 1e8 ? `${formatCount(option.effectiveParams / 1e9, 2)} B effective parameters` : `${formatCount(option.effectiveParams / 1e6, 2)} M effective parameters`;
     const quality = option.mmlu === null ? 'no published quality' : `published MMLU (pre-trained) ${option.mmlu.toFixed(1)}%`;
     this.els.detail.textContent =
-      `${option.slice.name}: ${option.numLayers} of ${family.parent.text.numLayers} layers, ${params}; downloads ${formatBytes(f.downloadBytes)} (${family.stored}); ` +
+      `${option.slice.name}: ${option.numLayers} of ${family.parent.numLayers} layers, ${params}; downloads ${formatBytes(f.downloadBytes)} (${family.stored}); ` +
       `on the GPU ${formatBytes(f.gpuBytes)}: ${f.format} weights ${formatBytes(f.weightBytes)} + KV cache ${formatBytes(f.kvCacheBytes)} at ${DEMO_CONTEXT.toLocaleString('en')} tokens; ${quality}.`;
   }
 }

@@ -6,8 +6,8 @@
 import type { SliceConfig, WeightFormat } from '@g3n/gemma3n';
 import type { Capabilities } from '@g3n/gpu';
 
-/** How weights are stored on the GPU (the model's WeightFormat): `auto` keeps the checkpoint's float type (lossless). */
-export type WeightQuant = WeightFormat;
+/** How weights are stored on the GPU: `auto` keeps the checkpoint's float type (lossless); the model package's type, one for both. */
+export type { WeightFormat };
 
 /**
  * Where a load is: `config` (config.json, the tensor index or manifest), `tokenizer`, then the
@@ -52,7 +52,7 @@ export interface LoadProgress {
 export interface LoadOptions {
   /** Base URL of a Hugging Face-layout checkpoint folder (config.json + *.safetensors) or of a g3n artifact (manifest.json + shards). */
   model: string;
-  quant?: WeightQuant;
+  quant?: WeightFormat;
   /** Called as loading advances; across a Worker it is proxied, so keep it cheap. */
   onProgress?: (progress: LoadProgress) => void;
   /**
