@@ -128,7 +128,7 @@ export class Attachments {
     const missing = [offered.image && !inputs?.image && 'images (this model has no vision tower)', offered.audio && !inputs?.audio && 'audio (this model has no audio tower)'].filter(Boolean);
     const kinds = [offered.image && 'images', offered.audio && 'audio'].filter(Boolean).join(' and ');
     const media = [offered.image && 'images', offered.audio && 'audio'].filter(Boolean).join(' or ');
-    why.textContent = !inputs ? `Load a model to attach ${media}.` : missing.length ? `This model cannot read ${missing.join(' or ')}.` : `${kinds.charAt(0).toUpperCase()}${kinds.slice(1)} run on this device; the towers download on first use.`;
+    why.textContent = !inputs ? `Load a model to attach ${media}.` : missing.length ? `This model cannot read ${missing.join(' or ')}.` : `${kinds.charAt(0).toUpperCase()}${kinds.slice(1)} ${offered.image ? 'run' : 'runs'} on this device; the towers download on first use.`;
     if (!this.allowed.image) this.closeCamera();
     if (!this.allowed.audio && this.recording) void this.stopRecording();
   }
