@@ -56,7 +56,9 @@ export class InThreadEngine implements Engine {
 
   load(options: LoadOptions): Promise<ModelInfo> {
     return this.enqueue(async () => {
-      this.dropModel();
+      // The model that is loaded stays usable until the new one's weights start to upload (after its
+      // config, tokenizer and headers are read), so a load that fails before then leaves it in place;
+      // two models never share GPU memory.
       const gpu = await this.device();
       const tracker = new LoadTracker((p: LoadProgress) => {
         if (options.onProgress) void Promise.resolve(options.onProgress(p)).catch(() => undefined);
@@ -64,8 +66,9 @@ export class InThreadEngine implements Engine {
       const router = new ReadRouter();
       router.target = tracker;
       const files = (this.options.files ?? modelFiles)(options.model, { onRead: router.onRead, cache: options.cache ?? true });
-      const loaded = await this.outOfMemoryAs(gpu, options.model, () => this.guardLoss(gpu, () => loadModel(gpu, files, options, tracker, router)));
+      const loaded = await this.outOfMemoryAs(gpu, options.model, () => this.guardLoss(gpu, () => loadModel(gpu, files, options, tracker, router, () => this.dropModel())));
       router.target = null;
+      this.dropModel();
       this.loaded = loaded;
       this.session = new DecoderSession(loaded.model, loaded.tokenizer, loaded.towers);
       return loaded.info;
@@ -221,6 +224,7 @@ export class InThreadEngine implements Engine {
       const oom = await gpu.device.popErrorScope().catch(() => null);
       if (oom) {
         loaded?.model.destroy();
+        this.dropModel();
         if (this.gpu && (await this.gpu.catch(() => null)) === gpu) this.gpu = null;
         gpu.destroy();
         throw new OutOfMemoryError(model, oom.message);

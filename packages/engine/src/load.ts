@@ -220,10 +220,12 @@ function pickMatformer(gpu: Gpu, parent: ModelConfig, weights: Weights, options:
 }
 
 /**
- * Load the model read through `files` onto `gpu`, reporting to `tracker`. On any failure after the
- * model exists, it is destroyed before the error propagates.
+ * Load the model read through `files` onto `gpu`, reporting to `tracker`. `beforeWeights` is called
+ * once the config, tokenizer and slice are settled, right before the first weight is read (the engine
+ * releases the model it had loaded then). On any failure after the model exists, it is destroyed
+ * before the error propagates.
  */
-export async function loadModel(gpu: Gpu, files: FileSource, options: LoadOptions, tracker: LoadTracker, router?: ReadRouter): Promise<LoadedModel> {
+export async function loadModel(gpu: Gpu, files: FileSource, options: LoadOptions, tracker: LoadTracker, router?: ReadRouter, beforeWeights?: () => void): Promise<LoadedModel> {
   tracker.step('config', 0, 1);
   const weights: Weights = await openModelDir(files);
   tracker.weightsVerified(weights.format === 'g3n-artifact');
@@ -240,6 +242,7 @@ export async function loadModel(gpu: Gpu, files: FileSource, options: LoadOption
   const plan = matformer?.plan ?? null;
   const config = plan?.config ?? parent;
   const sizes = weightSizes(parent, plan, weights, options.quant);
+  beforeWeights?.();
   tracker.weightsStart(sizes.stored);
   const model = await loadTextModel(gpu, weights, { format: options.quant ?? 'auto', maxContext: options.maxContext, maxChunk: options.maxChunk, matformer: matformer?.slice, checkNumerics: options.checkNumerics });
   try {

@@ -60,6 +60,21 @@ describe('engine lifecycle', () => {
   );
 
   it(
+    'a load that fails keeps the model that was loaded: it still answers, and capabilities() still describes it',
+    async () => {
+      const before = (await engine.capabilities()).model;
+      expect(before).not.toBeNull();
+      const err = await engine.load({ model: server.bare }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'BAD_CHECKPOINT', kind: 'missing-file' });
+      const missing = await engine.load({ model: `${server.model}nowhere/` }).catch((e: unknown) => e);
+      expect(missing).toMatchObject({ code: 'BAD_CHECKPOINT' });
+      expect((await engine.capabilities()).model).toEqual(before);
+      expect((await engine.chat.completions.create(greedy(2))).choices[0].token_ids).toEqual(G.slice(0, 2));
+    },
+    GPU_TEST_TIMEOUT,
+  );
+
+  it(
     'the cache is reused only when the sliding-window ring still holds the prefix',
     async () => {
       // Cache: 48 + 3 tokens. Keeping the first 40 would rewind 11, more than the ring allows: all 42 run again.
