@@ -6,10 +6,12 @@
  */
 import { numel, scaleBytes, ShapeError, storageBytes, type DType, type Tensor } from '@g3n/gpu';
 import { CheckpointError } from '@g3n/weights/errors';
+import type { SliceCut, StoragePolicy, TensorRole } from '@g3n/weights';
 import type { ModelConfig, MultimodalEmbedderConfig } from './config.ts';
 import type { MatrixWeight } from './gpu-weights.ts';
 
-export type WeightRole = 'embedding' | 'ple' | 'linear' | 'norm' | 'vector' | 'coefs';
+/** A text tensor's storage class: the converter's roles (@g3n/weights TensorRole) but `other`, which no text tensor is. */
+export type WeightRole = Exclude<TensorRole, 'other'>;
 export type WeightStage = 'text' | 'embed_vision' | 'embed_audio';
 
 /**
@@ -213,6 +215,24 @@ export function weightSpecOf(cfg: ModelConfig, name: string): WeightSpec | undef
     TABLES.set(cfg, byName);
   }
   return byName.get(name);
+}
+
+/** The converter's cut for each slice rule: the stored layout that lets a slice read prefixes (@g3n/weights plan.ts). */
+const SLICE_CUTS: Record<SliceRule, SliceCut> = { whole: 'none', 'ffn-rows': 'rows', 'ffn-cols': 'cols', 'ple-table': 'layer-columns', 'ple-projection': 'layer-rows' };
+
+/**
+ * The converter's rules for a checkpoint of this config, from the table: each tensor's role (its
+ * storage class) and how slices cut it (its layout and piece grid). Tensors outside the text table
+ * (the towers') get the converter's defaults.
+ */
+export function converterRules(cfg: ModelConfig, defaults: Required<Pick<StoragePolicy, 'roleOf' | 'cutOf'>>): Required<Pick<StoragePolicy, 'roleOf' | 'cutOf'>> {
+  return {
+    roleOf: (name, shape) => weightSpecOf(cfg, name)?.role ?? defaults.roleOf(name, shape),
+    cutOf: (name) => {
+      const s = weightSpecOf(cfg, name);
+      return s ? SLICE_CUTS[s.slice] : defaults.cutOf(name);
+    },
+  };
 }
 
 /**

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DType } from '@g3n/gpu';
-import { CheckpointError, openCheckpoint, type Checkpoint, type CheckpointErrorKind, type TensorEntry } from '@g3n/weights';
+import { CheckpointError, defaultCut, layoutOf, openCheckpoint, type Checkpoint, type CheckpointErrorKind, type TensorEntry } from '@g3n/weights';
 import { nodeFileSource } from '@g3n/weights/node';
-import { checkWeights, paramCount, parseConfig, tableBytes, textWeightTable, weightBytes, type ModelConfig, type WeightSpec } from '../src/index.ts';
+import { checkWeights, converterRules, paramCount, parseConfig, tableBytes, textWeightTable, weightBytes, type ModelConfig, type WeightSpec } from '../src/index.ts';
 
 const FIXTURES = join(import.meta.dirname, '../../../../shared/fixtures');
 const DIRS = ['gemma3n-tiny-a', 'gemma3n-tiny-audio-a', 'gemma3n-tiny-vision-a', 'gemma3n-tiny-matformer', 'gemma3n-tiny-matformer/sliced-e2b-like'];
@@ -60,6 +60,53 @@ describe('textWeightTable', () => {
     const optional = table.filter((s) => s.stage === 'text' && !s.required).map((s) => s.name);
     const kv = (l: number) => ['k_proj', 'v_proj', 'k_norm'].map((t) => `${LM}layers.${l}.self_attn.${t}.weight`);
     expect(optional.sort()).toEqual([4, 5, 6, 7].flatMap(kv).sort());
+  });
+
+  it('how the loader stores each tensor, its slot, and how a MatFormer slice cuts it (tiny-a)', () => {
+    const cfg = tinyA();
+    const table = textWeightTable(cfg);
+    const by = new Map(table.map((s) => [s.name, s]));
+    expect(by.get(`${LM}embed_tokens.weight`)).toMatchObject({ load: 'matrix', slot: { in: 'model', field: 'embedTokens' }, slice: 'whole', transposed: false });
+    expect(by.get(`${LM}embed_tokens_per_layer.weight`)).toMatchObject({ slice: 'ple-table', slot: { in: 'model', field: 'embedTokensPerLayer' } });
+    expect(by.get(`${LM}per_layer_model_projection.weight`)).toMatchObject({ slice: 'ple-projection' });
+    expect(by.get(`${LM}altup_unembed_projections.2.weight`)).toMatchObject({ slot: { in: 'list', field: 'altupUnembedProjections', index: 2 } });
+    expect(by.get(`${LM}layers.1.mlp.gate_proj.weight`)).toMatchObject({ slice: 'ffn-rows', slot: { in: 'layer', field: 'gateProj' } });
+    expect(by.get(`${LM}layers.1.mlp.up_proj.weight`)).toMatchObject({ slice: 'ffn-rows' });
+    expect(by.get(`${LM}layers.1.mlp.down_proj.weight`)).toMatchObject({ slice: 'ffn-cols', load: 'matrix' });
+    expect(by.get(`${LM}layers.0.altup.prediction_coefs.weight`)).toMatchObject({ load: 'coefs' });
+    expect(by.get(`${LM}layers.0.altup.modality_router.weight`)).toMatchObject({ load: 'f32-matrix', role: 'linear' });
+    expect(by.get(`${LM}layers.0.input_layernorm.weight`)).toMatchObject({ load: 'vector', slot: { in: 'layer', field: 'inputLayernorm' } });
+    expect(by.get('model.embed_vision.embedding.weight')).toMatchObject({ slot: { in: 'embedder', field: 'embedding' } });
+    // The towers read the soft norm; the text loader does not.
+    expect(by.get('model.embed_vision.soft_embedding_norm.weight')!.slot).toBeNull();
+    // Only the sparse layers keep down_proj transposed.
+    for (let l = 0; l < cfg.text.numLayers; l++) expect(by.get(`${LM}layers.${l}.mlp.down_proj.weight`)!.transposed, `layer ${l}`).toBe(cfg.text.activationSparsity[l] > 0);
+    // KV-sharing layers' k/v projections and k_norm are optional and never loaded: no slot.
+    for (const s of table) if (s.stage === 'text') expect(s.slot === null, s.name).toBe(!s.required);
+    // Every slotted field of a layer appears once per layer.
+    const fields = table.filter((s) => s.layer === 0).map((s) => s.slot?.field);
+    expect(new Set(fields).size).toBe(fields.length);
+  });
+
+  it('converter rules: the table cuts as the converter defaults do for Gemma 3n names, and decides layouts', () => {
+    const cfg = tinyA();
+    const rules = converterRules(cfg, { roleOf: () => 'other', cutOf: () => 'none' });
+    const cuts = new Map<string, string[]>();
+    for (const s of textWeightTable(cfg)) {
+      expect(rules.cutOf(s.name), s.name).toBe(defaultCut(s.name));
+      expect(rules.roleOf(s.name, s.shape), s.name).toBe(s.role);
+      cuts.set(rules.cutOf(s.name), [...(cuts.get(rules.cutOf(s.name)) ?? []), s.name]);
+    }
+    expect(cuts.get('cols')!.length).toBe(cfg.text.numLayers);
+    expect(cuts.get('rows')!.length).toBe(2 * cfg.text.numLayers);
+    expect(cuts.get('layer-columns')).toEqual([`${LM}embed_tokens_per_layer.weight`]);
+    expect(cuts.get('layer-rows')).toEqual([`${LM}per_layer_model_projection.weight`]);
+    // Outside the table: the defaults given.
+    expect(rules.cutOf('model.vision_tower.timm_model.conv_stem.conv.weight')).toBe('none');
+    expect(rules.roleOf('model.vision_tower.timm_model.conv_stem.conv.weight', [8, 3, 3, 3])).toBe('other');
+    expect(layoutOf(`${LM}layers.1.mlp.down_proj.weight`, [128, 320], 'Q4', 16, rules.cutOf(`${LM}layers.1.mlp.down_proj.weight`))).toBe('column-blocks');
+    expect(layoutOf(`${LM}embed_tokens_per_layer.weight`, [992, 128], 'BF16', 16, rules.cutOf(`${LM}embed_tokens_per_layer.weight`))).toBe('layer-major');
+    expect(layoutOf(`${LM}layers.1.mlp.down_proj.weight`, [128, 320], 'Q4', 16, 'none')).toBe('row-major');
   });
 
   it('paramCount and byte accounting', () => {

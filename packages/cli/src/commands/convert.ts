@@ -1,5 +1,5 @@
-import { parseConfig, textWeightTable } from '@g3n/gemma3n';
-import { convertCheckpoint, defaultRole, httpFileSource, openCheckpoint, QUANT_NAMES, type QuantName, type StoreAs, type TensorRole } from '@g3n/weights';
+import { converterRules, parseConfig } from '@g3n/gemma3n';
+import { convertCheckpoint, defaultCut, defaultRole, httpFileSource, openCheckpoint, QUANT_NAMES, type QuantName, type StoreAs, type TensorRole } from '@g3n/weights';
 import { nodeArtifactSink, nodeFileSource } from '@g3n/weights/node';
 import { parseArgs, required } from '../args.ts';
 
@@ -47,7 +47,7 @@ export async function convertCommand(argv: string[]): Promise<void> {
   const revision = args.get('revision') ?? 'main';
 
   const checkpoint = await openCheckpoint(isUrl ? httpFileSource(input) : nodeFileSource(input));
-  const table = new Map(textWeightTable(parseConfig(checkpoint.config)).map((s) => [s.name, s.role]));
+  const rules = converterRules(parseConfig(checkpoint.config), { roleOf: defaultRole, cutOf: defaultCut });
   const start = Date.now();
   console.log(`converting ${input} (${checkpoint.tensors.size} tensors) -> ${out} as ${quant}, shards up to ${mib(Math.round(shardMib * 2 ** 20))}`);
   const manifest = await convertCheckpoint(
@@ -55,7 +55,7 @@ export async function convertCommand(argv: string[]): Promise<void> {
     {
       quant,
       roles: args.has('roles') ? parseRoles(args.get('roles') as string) : undefined,
-      roleOf: (name, shape) => table.get(name) ?? defaultRole(name, shape),
+      ...rules,
       modelId,
       revision,
       shardBytes: Math.round(shardMib * 2 ** 20),

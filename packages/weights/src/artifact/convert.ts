@@ -25,7 +25,7 @@ import {
   type ManifestTensor,
   type TensorPart,
 } from './manifest.ts';
-import { DEFAULT_SHARD_BYTES, planArtifact, shardFileName, type StoragePolicy } from './plan.ts';
+import { defaultCut, DEFAULT_SHARD_BYTES, planArtifact, shardFileName, type StoragePolicy } from './plan.ts';
 import { hashPieces, pieceGrid, pleColumnsOf } from './pieces.ts';
 import { shardReaderWindows } from './ranges.ts';
 
@@ -138,7 +138,7 @@ export async function convertCheckpoint(ckpt: Checkpoint, options: ConvertOption
     const shard = { file, bytes: done.bytes, sha256: done.sha256 };
     shards.push(shard);
     const windows = shardReaderWindows(async (_s, offset, length) => copy.subarray(offset, offset + length));
-    for (const { tensor, part } of byShard[s]) part.pieces = await hashPieces(tensor, part, pieceGrid(tensor, config), windows);
+    for (const { tensor, part } of byShard[s]) part.pieces = await hashPieces(tensor, part, pieceGrid(tensor, config, (options.cutOf ?? defaultCut)(tensor.name)), windows);
     const last = byShard[s][byShard[s].length - 1];
     if (last) options.onProgress?.({ tensorsDone: last.index + 1, tensorCount: plan.tensors.length, tensor: last.tensor, writtenBytes: written, totalBytes, shardDone: shard });
   }

@@ -5,6 +5,7 @@
  * ranges and bytes, the converter's grid, and the check.
  */
 import { sha256Hex } from './hash.ts';
+import { defaultCut, type SliceCut } from './plan.ts';
 import { GROUP, isQuantized, pieceCount, storedUnits, type ManifestTensor, type PartPieces, type TensorPart } from './manifest.ts';
 import { copyRanges, mergeSpans, rangeSpans, storedSelections, subtractSpans, unitRanges, type Run, type Span, type StridedRange, type TensorSelection, type WindowSource } from './ranges.ts';
 
@@ -130,9 +131,6 @@ export function pieceName(p: PieceRef): string {
   return `"${p.tensor.name}" units ${f}..${f + c - 1}${cols}`;
 }
 
-const FFN_ROWS = /\.mlp\.(?:gate|up)_proj\.weight$/;
-const PLE_TABLE = /embed_tokens_per_layer\.weight$/;
-const PLE_PROJECTION = /per_layer_model_projection\.weight$/;
 /** About this many pieces per MatFormer-sliceable FFN tensor (finer widths than 1/64 of the parent's fetch a little more). */
 const FFN_PIECES = 64;
 
@@ -148,16 +146,16 @@ export function pleColumnsOf(config: unknown): number | null {
  * column prefixes in steps of a 64th of the width, at least 32; each layer's PLE columns or block,
  * and its projection rows), one piece per part elsewhere.
  */
-export function pieceGrid(t: ManifestTensor, config: unknown): Pick<PartPieces, 'units' | 'elements'> {
+export function pieceGrid(t: ManifestTensor, config: unknown, cut: SliceCut = defaultCut(t.name)): Pick<PartPieces, 'units' | 'elements'> {
   const { units, perUnit } = storedUnits(t);
   const whole = { units: Math.max(units, 1), elements: Math.max(perUnit, 1) };
   if (t.shape.length !== 2 || units === 0 || perUnit === 0) return whole;
   if (t.layout === 'column-blocks') return { units: Math.max(1, Math.ceil(units / FFN_PIECES)), elements: perUnit };
   if (t.layout === 'layer-major') return { units: t.shape[0], elements: perUnit };
-  if (FFN_ROWS.test(t.name)) return { units: GROUP * Math.max(1, Math.ceil(units / FFN_PIECES / GROUP)), elements: perUnit };
+  if (cut === 'rows') return { units: GROUP * Math.max(1, Math.ceil(units / FFN_PIECES / GROUP)), elements: perUnit };
   const P = pleColumnsOf(config);
   if (P === null) return whole;
-  if (PLE_TABLE.test(t.name) && perUnit % P === 0 && (!isQuantized(t.dtype) || P % GROUP === 0)) return { units, elements: P };
-  if (PLE_PROJECTION.test(t.name) && units % P === 0) return { units: P, elements: perUnit };
+  if (cut === 'layer-columns' && perUnit % P === 0 && (!isQuantized(t.dtype) || P % GROUP === 0)) return { units, elements: P };
+  if (cut === 'layer-rows' && units % P === 0) return { units: P, elements: perUnit };
   return whole;
 }

@@ -31,6 +31,15 @@ import {
 export type TensorRole = 'embedding' | 'ple' | 'linear' | 'norm' | 'vector' | 'coefs' | 'other';
 export type StoreAs = 'F32' | 'F16' | 'BF16' | 'Q8' | 'Q4';
 
+/**
+ * How a model's MatFormer slices cut a tensor, which decides its stored layout and its piece grid:
+ * `rows` a row prefix, `cols` a column prefix (stored column-blocks, so the prefix is a byte prefix),
+ * `layer-columns` each layer's columns of every row (the per-layer table, stored layer-major),
+ * `layer-rows` each layer's row block; `none` is never cut. The model's weight table says (see
+ * @g3n/gemma3n's `slice` rules); `defaultCut` is for callers that pass none.
+ */
+export type SliceCut = 'rows' | 'cols' | 'layer-columns' | 'layer-rows' | 'none';
+
 export interface StoragePolicy {
   /** Linear, embedding and PLE matrices get this when they can (last dim % 32 == 0 for q8/q4). */
   quant: QuantName;
@@ -38,6 +47,8 @@ export interface StoragePolicy {
   roles?: Partial<Record<TensorRole, StoreAs>>;
   /** Classifies a tensor; defaults to `defaultRole`. */
   roleOf?: (name: string, shape: readonly number[]) => TensorRole;
+  /** How slices cut a tensor; defaults to `defaultCut`. */
+  cutOf?: (name: string) => SliceCut;
   /**
    * The columns each layer owns in the per-layer table (hidden_size_per_layer_input): given, the table is
    * stored layer-major where its dtype allows; null stores it row-major, as minor-1 artifacts do (the
@@ -66,7 +77,9 @@ const QUANT_DTYPE: Record<QuantName, StoreAs> = { q4: 'Q4', q8: 'Q8', f16: 'F16'
 const FLOAT: ReadonlySet<string> = new Set(['F32', 'F16', 'BF16', 'F64']);
 const LAYER = /^model\.(?:language_model\.)?layers\.(\d+)\./;
 const DOWN_PROJ = /\.mlp\.down_proj\.weight$/;
+const FFN_ROWS = /\.mlp\.(?:gate|up)_proj\.weight$/;
 const PLE_TABLE = /embed_tokens_per_layer\.weight$/;
+const PLE_PROJECTION = /per_layer_model_projection\.weight$/;
 
 export function shardFileName(i: number): string {
   return `shard-${String(i).padStart(5, '0')}.bin`;
@@ -81,19 +94,28 @@ export function defaultRole(name: string, shape: readonly number[]): TensorRole 
   return shape.length === 2 ? 'linear' : 'other';
 }
 
+/** The cut of a tensor from its Gemma 3n HF name, for a caller without the model's weight table (which gives the same cuts). */
+export function defaultCut(name: string): SliceCut {
+  if (DOWN_PROJ.test(name)) return 'cols';
+  if (FFN_ROWS.test(name)) return 'rows';
+  if (PLE_TABLE.test(name)) return 'layer-columns';
+  if (PLE_PROJECTION.test(name)) return 'layer-rows';
+  return 'none';
+}
+
 export function layerOf(name: string): number | null {
   const m = LAYER.exec(name);
   return m ? Number(m[1]) : null;
 }
 
 /**
- * column-blocks for mlp.down_proj [D, I] with I % 32 == 0 (so a width prefix is a byte prefix);
- * layer-major for the per-layer table [V, L*P] when P (`pleColumns`) is known and divides its columns,
- * and Q8/Q4 groups fit in P; else row-major.
+ * column-blocks for a tensor cut by columns [D, I] with I % 32 == 0 (so a width prefix is a byte prefix);
+ * layer-major for one cut by layer columns [V, L*P] (the per-layer table) when P (`pleColumns`) is known
+ * and divides its columns, and Q8/Q4 groups fit in P; else row-major.
  */
-export function layoutOf(name: string, shape: readonly number[], stored: StoredDType = 'F32', pleColumns: number | null = null): TensorLayout {
-  if (DOWN_PROJ.test(name) && shape.length === 2 && shape[1] % GROUP === 0) return 'column-blocks';
-  const layered = pleColumns !== null && pleColumns > 0 && PLE_TABLE.test(name) && shape.length === 2 && shape[1] % pleColumns === 0;
+export function layoutOf(name: string, shape: readonly number[], stored: StoredDType = 'F32', pleColumns: number | null = null, cut: SliceCut = defaultCut(name)): TensorLayout {
+  if (cut === 'cols' && shape.length === 2 && shape[1] % GROUP === 0) return 'column-blocks';
+  const layered = pleColumns !== null && pleColumns > 0 && cut === 'layer-columns' && shape.length === 2 && shape[1] % pleColumns === 0;
   return layered && (!isQuantized(stored) || pleColumns % GROUP === 0) ? 'layer-major' : 'row-major';
 }
 
@@ -138,7 +160,7 @@ export function planArtifact(inputs: readonly PlanInput[], policy: StoragePolicy
   const sorted = [...inputs].sort(compareOrder);
   const typed = sorted.map((t) => {
     const dtype = storedDType(t, policy);
-    const layout = layoutOf(t.name, t.shape, dtype, policy.pleColumns ?? null);
+    const layout = layoutOf(t.name, t.shape, dtype, policy.pleColumns ?? null, (policy.cutOf ?? defaultCut)(t.name));
     const layerColumns = layout === 'layer-major' ? (policy.pleColumns as number) : undefined;
     return { ...t, stored: dtype, layout, layerColumns, bytes: wholeBytes(dtype, t.shape, layout, layerColumns), layer: layerOf(t.name) };
   });
