@@ -29,7 +29,7 @@
 // Assumptions: whole units per row: in_features % 4 (f32), % 8 (bf16, f16), % 32 (q8, q4) == 0; the grid is
 //   tiles_n * ceil(rows / RB) workgroups, folded into 2-D (linear index wid.x + wid.y * nwg.x; the
 //   column group varies fastest).
-// The format helpers (DTYPE codes, per_word, pair, q8x4, q4x4, scale_of) are in weight_formats.wgsl,
+// The format helpers (DTYPE codes, per_word, pair, q8x4, q4x4, scale_of, unit_vec) are in weight_formats.wgsl,
 // included here:
 // #include "weight_formats.wgsl"
 // #include "linear_rows_params.wgsl"
@@ -51,27 +51,6 @@ fn unit_scale(row: u32, units: u32, u: u32) -> f32 {
     case 3u: { return scale_of(row * (units >> 1u) + (u >> 1u)); }
     case 4u: { return scale_of(row * units + u); }
     default: { return 1.0; }
-  }
-}
-
-// Weights 4j .. 4j + 3 of a 16-byte unit (j < per_word()), before the group scale.
-fn unit_vec(q: vec4<u32>, j: u32) -> vec4<f32> {
-  switch DTYPE {
-    case 0u: {
-      return bitcast<vec4<f32>>(q);
-    }
-    case 1u, 2u: {
-      if (j == 0u) {
-        return vec4<f32>(pair(q.x), pair(q.y));
-      }
-      return vec4<f32>(pair(q.z), pair(q.w));
-    }
-    case 3u: {
-      return q8x4(q[j]);
-    }
-    default: {
-      return q4x4(q[j >> 1u], (j & 1u) * 16u);
-    }
   }
 }
 

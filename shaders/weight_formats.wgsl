@@ -1,5 +1,5 @@
 // Weight storage formats, shared by the linear shaders (matvec, matvec_subgroups, matvec_rows, matmul,
-// linear_t, conv2d): each includes it with a `// #include "weight_formats.wgsl"` line, which defineKernel
+// matmul_units, linear_t, conv2d): each includes it with a `// #include "weight_formats.wgsl"` line, which defineKernel
 // expands (packages/gpu/src/wgsl-source.ts), so it holds declarations only, no directive. The formats are those of packages/kernels/src/
 // quant.ts: f32; bf16 and f16 two per u32 (the low half first); q8 four int8 codes per u32 (byte 0
 // first); q4 eight 4-bit codes per u32 (code c stands for c - 8); q8/q4 f16 group scales in pairs.
@@ -43,4 +43,25 @@ fn q4x4(word: u32, shift: u32) -> vec4<f32> {
 // The f16 scale of quantization group g.
 fn scale_of(group: u32) -> f32 {
   return unpack2x16float(scales[group >> 1u])[group & 1u];
+}
+
+// Weights 4j .. 4j + 3 of a 16-byte unit (j < per_word()), before the group scale.
+fn unit_vec(q: vec4<u32>, j: u32) -> vec4<f32> {
+  switch DTYPE {
+    case 0u: {
+      return bitcast<vec4<f32>>(q);
+    }
+    case 1u, 2u: {
+      if (j == 0u) {
+        return vec4<f32>(pair(q.x), pair(q.y));
+      }
+      return vec4<f32>(pair(q.z), pair(q.w));
+    }
+    case 3u: {
+      return q8x4(q[j]);
+    }
+    default: {
+      return q4x4(q[j >> 1u], (j & 1u) * 16u);
+    }
+  }
 }

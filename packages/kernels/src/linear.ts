@@ -1,5 +1,6 @@
 import { defineKernel, expandWgsl, foldWorkgroups, GROUP_SIZE, numel, ShapeError, type Dispatch, type Gpu, type Kernel, type Tensor } from '@g3n/gpu';
 import matmulRaw from '../../../shaders/matmul.wgsl?raw';
+import matmulUnitsRaw from '../../../shaders/matmul_units.wgsl?raw';
 import matvecRaw from '../../../shaders/matvec.wgsl?raw';
 import matvecRowsRaw from '../../../shaders/matvec_rows.wgsl?raw';
 import matvecSubgroupsRaw from '../../../shaders/matvec_subgroups.wgsl?raw';
@@ -48,6 +49,11 @@ export const FEW_ROWS_MAX = 32;
 const MATVEC_ROWS_WG = 32;
 const MATVEC_ROWS_OR = 4;
 const MATVEC_ROWS_RB = { rows4: 4, rows8: 8 } as const;
+/**
+ * GEMM with register tiles for more than FEW_ROWS_MAX rows of whole units: threads per workgroup, rows
+ * and output columns per thread (the columns fixed in the shader); a workgroup covers 256 columns of 16 rows.
+ */
+const MATMUL_UNITS = { WG: 32, RB: 16, COLS: 8 } as const;
 
 type Variant =
   | 'matvec'
@@ -58,6 +64,7 @@ type Variant =
   | 'matvec_subgroups_skip'
   | 'matvec_rows4'
   | 'matvec_rows8'
+  | 'matmul_units'
   | 'matmul';
 /** Float weights: the only ones whose rows can miss whole 16-byte units and so need the few-rows GEMM. */
 const FLOAT_DTYPES = ['f32', 'bf16', 'f16'] as const;
@@ -76,6 +83,7 @@ function variants(): Record<LinearKernelName, Kernel> {
     for (const [name, rb] of Object.entries(MATVEC_ROWS_RB) as Array<[keyof typeof MATVEC_ROWS_RB, number]>) {
       out[`matvec_${name}_${dt}`] = defineKernel('matvec_rows', matvecRowsRaw, 'matvec_rows', { DTYPE: DTYPE_CODE[dt], WG: MATVEC_ROWS_WG, RB: rb }, I);
     }
+    out[`matmul_units_${dt}`] = defineKernel('matmul_units', matmulUnitsRaw, 'matmul_units', { DTYPE: DTYPE_CODE[dt], WG: MATMUL_UNITS.WG, RB: MATMUL_UNITS.RB }, I);
     out[`matmul_${dt}`] = defineKernel('matmul', matmulRaw, 'matmul', { DTYPE: DTYPE_CODE[dt], ...GEMM }, I);
   }
   for (const dt of FLOAT_DTYPES) out[`matmul_few_rows_${dt}`] = defineKernel('matmul', matmulRaw, 'matmul', { DTYPE: DTYPE_CODE[dt], ...GEMM_FEW_ROWS }, I);
@@ -85,8 +93,9 @@ function variants(): Record<LinearKernelName, Kernel> {
 /**
  * Every linear-layer variant, per weight dtype: matrix-vector (plain and subgroup reduction; dense, with
  * rows masked by a vector, with zero blocks of x skipped), multi-row matrix-vector (a few rows of x, 4 or 8
- * per thread) and tiled GEMM (64-row tiles; 16-row tiles for a few rows of float weights whose rows are
- * not whole units).
+ * per thread), register-tiled GEMM over whole 16-byte units for many rows (16 rows x 8 columns per thread,
+ * no workgroup memory) and the workgroup-tiled GEMM (64-row tiles; 16-row tiles for a few rows) for float
+ * weights whose rows are not whole units.
  */
 export const linearKernels = variants();
 
@@ -159,7 +168,8 @@ export function matvecFits(w: Tensor): boolean {
  * y = x W^T (a Linear without bias, W in the Hugging Face [out, in] layout). One token (rows == 1) runs
  * the matrix-vector kernel; up to FEW_ROWS_MAX rows the multi-row matrix-vector kernel (4 columns times 4
  * rows per thread up to 4 rows, else 4 x 8), or the GEMM with 16-row tiles where W's rows are not whole 16-byte units; more
- * rows the GEMM with 64-row tiles. Weights are dequantized in the shader.
+ * rows the register-tiled GEMM (16 rows x 8 columns per thread; every q4/q8 weight) or, where W's rows are
+ * not whole units, the GEMM with 64-row tiles. Weights are dequantized in the shader.
  */
 export function linear(gpu: Gpu, args: LinearArgs): Dispatch {
   const { x, w, out, rows } = args;
@@ -185,7 +195,16 @@ export function linear(gpu: Gpu, args: LinearArgs): Dispatch {
       workgroups: foldWorkgroups(colGroups * Math.ceil(rows / MATVEC_ROWS_RB[rb]), maxPerDim),
     };
   }
-  // Quantized rows are whole units (in % 32 == 0), so only float weights get here with a few rows.
+  if (matvecFits(w)) {
+    const tilesN = Math.ceil(outFeatures / (MATMUL_UNITS.WG * MATMUL_UNITS.COLS));
+    return {
+      kernel: linearKernels[`matmul_units_${dt}`],
+      bindings,
+      params: { rows, in_features: inFeatures, out_features: outFeatures, out_offset: outOffset, out_stride: outStride, tiles_n: tilesN },
+      workgroups: foldWorkgroups(tilesN * Math.ceil(rows / MATMUL_UNITS.RB), maxPerDim),
+    };
+  }
+  // Quantized rows are whole units (in % 32 == 0), so only float weights get here.
   const fewRows = rows <= FEW_ROWS_MAX && isFloat(dt);
   const tile = fewRows ? GEMM_FEW_ROWS : GEMM;
   const tilesN = Math.ceil(outFeatures / (GEMM_THREAD_TILE * tile.WG_N));

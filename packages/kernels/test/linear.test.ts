@@ -59,17 +59,31 @@ const FEW_ROWS_SHAPES: Array<[number, number, number]> = [
   [33, 32, 65],
 ];
 /**
+ * More than FEW_ROWS_MAX rows of whole units run the register-tiled GEMM (16 rows x 8 columns per thread,
+ * 256 columns per workgroup): rows on and off the 16-row block, `out` on and off the 8-column thread and
+ * the 256-column workgroup, `in` of one unit up to a long row.
+ */
+const MANY_ROWS_SHAPES: Array<[number, number, number]> = [
+  [48, 32, 8],
+  [47, 96, 263],
+  [50, 64, 9],
+  [100, 2048, 263],
+  [35, 160, 520],
+];
+/**
  * Rows that are not whole units run the few-rows GEMM (16 x 64 tiles, K staged 32 at a time): `in` past one K
  * stage and not a multiple of it, `out` on and off the 64-column tile.
  */
 const FEW_ROWS_FLOAT_SHAPES: Array<[WeightDType[], number, number, number]> = [
+  [['f32'], 40, 45, 70],
+  [['bf16', 'f16'], 37, 50, 65],
   [['f32'], 7, 45, 66],
   [['bf16', 'f16'], 9, 26, 65],
   [['f32', 'bf16', 'f16'], 20, 50, 33],
   [['f32', 'bf16', 'f16'], 32, 70, 5],
 ];
 const CASES = [
-  ...WEIGHT_DTYPES.flatMap((dt) => [...SHAPES, ...FEW_ROWS_SHAPES].map(([rows, inF, outF]) => ({ dt: dt as WeightDType, rows, inF, outF }))),
+  ...WEIGHT_DTYPES.flatMap((dt) => [...SHAPES, ...FEW_ROWS_SHAPES, ...MANY_ROWS_SHAPES].map(([rows, inF, outF]) => ({ dt: dt as WeightDType, rows, inF, outF }))),
   ...[...FLOAT_SHAPES, ...FEW_ROWS_FLOAT_SHAPES].flatMap(([dts, rows, inF, outF]) => dts.map((dt) => ({ dt, rows, inF, outF }))),
 ];
 
@@ -107,7 +121,7 @@ describe('linear', () => {
     });
   });
 
-  it('picks matvec for one aligned row, the multi-row matvec (or the few-rows GEMM) up to FEW_ROWS_MAX rows, the 64-row GEMM past it', () => {
+  it('picks matvec for one aligned row, the multi-row matvec (or the few-rows GEMM) up to FEW_ROWS_MAX rows, the register-tiled GEMM (or the 64-row GEMM) past it', () => {
     const x = createTensor(gpu, 'x', 'f32', [40, 64]);
     const out = createTensor(gpu, 'out', 'f32', [40, 130]);
     const w = createTensor(gpu, 'w', 'q4', [130, 64]);
@@ -121,8 +135,10 @@ describe('linear', () => {
       expect(d.kernel, `rows=${rows}`).toBe(linearKernels[kernel]);
       expect(d.workgroups, `rows=${rows}`).toEqual([2 * blocks, 1, 1]);
     }
-    expect(linear(gpu, { x, w, out, rows: 33 }).kernel).toBe(linearKernels.matmul_q4);
+    // Past FEW_ROWS_MAX: the register-tiled GEMM, one 256-column tile times the blocks of 16 rows.
+    expect(linear(gpu, { x, w, out, rows: 33 }).kernel).toBe(linearKernels.matmul_units_q4);
     expect(linear(gpu, { x, w, out, rows: 40 }).workgroups).toEqual([3, 1, 1]);
+    expect(linear(gpu, { x, w: createTensor(gpu, 'w8', 'q8', [513, 64]), out: createTensor(gpu, 'out513', 'f32', [40, 513]), rows: 40 }).workgroups).toEqual([9, 1, 1]);
     const w50 = createTensor(gpu, 'w50', 'f32', [7, 50]);
     const x50 = createTensor(gpu, 'x50', 'f32', [32, 50]);
     expect(linear(gpu, { x: x50, w: w50, out, rows: 1 }).kernel).toBe(linearKernels.matmul_few_rows_f32);
@@ -131,6 +147,7 @@ describe('linear', () => {
       expect(d.kernel, `unaligned rows=${rows}`).toBe(linearKernels.matmul_few_rows_f32);
       expect(d.workgroups, `unaligned rows=${rows}`).toEqual([Math.ceil(rows / 16), 1, 1]);
     }
+    expect(linear(gpu, { x: createTensor(gpu, 'x40', 'f32', [40, 50]), w: w50, out, rows: 40 }).kernel).toBe(linearKernels.matmul_f32);
   });
 
   for (const dt of WEIGHT_DTYPES) {
@@ -165,10 +182,10 @@ describe('linear', () => {
     });
   }
 
-  it('folds grids past maxComputeWorkgroupsPerDimension (matvec, multi-row matvec, few-rows GEMM, GEMM, 2100-row prefill)', async () => {
+  it('folds grids past maxComputeWorkgroupsPerDimension (matvec, multi-row matvec, few-rows GEMM, both GEMMs, 2100-row prefill)', async () => {
     // The same device and pipelines, with the per-dimension limit capped at 16 in its capability report.
     const capped: Gpu = { ...plain, caps: { ...plain.caps, limits: { ...plain.caps.limits, maxComputeWorkgroupsPerDimension: 16 } } };
-    for (const [dt, rows, inF, outF] of [['q4', 1, 64, 257], ['q4', 20, 32, 1100], ['f32', 20, 30, 1100], ['f32', 130, 32, 1100], ['q8', 2100, 32, 33]] as const) {
+    for (const [dt, rows, inF, outF] of [['q4', 1, 64, 257], ['q4', 20, 32, 1100], ['f32', 20, 30, 1100], ['f32', 130, 32, 1100], ['f32', 130, 30, 1100], ['q4', 70, 32, 1100], ['q8', 2100, 32, 33]] as const) {
       const x = randn(rows * inF, rows);
       const wf = randn(outF * inF, 3, 0.5);
       const enc = encodeWeight(dt, wf, [outF, inF]);
