@@ -1,15 +1,16 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { requestNodeGpu } from '@g3n/gpu/node';
 import { loadTextModel, parseConfig, parseSliceJson, type SliceConfig, type SoftTokens } from '@g3n/gemma3n';
-import { openModelDir } from '@g3n/weights';
+import { httpFileSource, openModelDir, type FileSource } from '@g3n/weights';
 import { nodeFileSource } from '@g3n/weights/node';
 import { checkOutputPath, parseArgs, required } from '../args.ts';
 import { checkAudioInput, checkAudioPlaceholders, encodeClip, featureConfigOf, openAudioTower, readAudioClips, takeAudioArgs } from './audio-input.ts';
 import { checkImagePrompt, encodeImages, imageShapes, pixelValues, readPreprocessorConfig, takeImageArgs } from './image-input.ts';
-import { imageSizeFromPreprocessorConfig } from '@g3n/preprocess';
+import { audioFeatureConfig, imageSizeFromPreprocessorConfig } from '@g3n/preprocess';
 
 export const RUN_USAGE = `usage: g3n run --model <dir> --ids <id,id,...> --max-new-tokens <N> --json <out.json> [--matformer <slice.json or name>] [--check-numerics] [--audio-features <file>:<tensor> | --wave <file>:<tensor> | --audio <file.wav>]...
-  --model           a Hugging Face checkpoint folder or a g3n artifact folder (every shard piece is checked against its sha256)
+  --model           a Hugging Face checkpoint folder or a g3n artifact folder (every shard piece is checked against its sha256),
+                    or the http(s) URL of one (read with Range requests: only the tensors the prompt needs)
   --ids             the prompt's token ids, comma-separated
   --max-new-tokens  greedy tokens to generate after the prompt (0: prefill only)
   --json            where to write prompt_ids, prefill_logits, generated_ids and decode_logits
@@ -56,6 +57,18 @@ async function readSlice(value: string): Promise<SliceConfig | string> {
   return parseSliceJson(JSON.parse(text));
 }
 
+/** A JSON file of the model folder (undefined when it has none). */
+async function readJsonFile(files: FileSource, name: string): Promise<unknown> {
+  const source = await files.open(name);
+  if (!source) return undefined;
+  const text = new TextDecoder().decode(await source.read(0, await source.size()));
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`${files.base}${name} is not valid JSON`);
+  }
+}
+
 /** g3n run: greedy prefill + decode of an HF checkpoint or a g3n artifact directory, logits written as JSON. */
 export async function runCommand(argv: string[]): Promise<void> {
   const checkNumerics = argv.includes('--check-numerics');
@@ -70,11 +83,16 @@ export async function runCommand(argv: string[]): Promise<void> {
   const jsonPath = required(args, 'json');
   checkOutputPath(jsonPath, 'json');
   const matformer = args.has('matformer') ? await readSlice(args.get('matformer')!) : undefined;
-  const fe = featureConfigOf(dir);
+  const remote = /^https?:\/\//i.test(dir);
+  const files = remote ? httpFileSource(dir) : nodeFileSource(dir);
+  const media = audio.inputs.length > 0 || image.images.length > 0;
+  const remoteConfig = remote && media ? await readJsonFile(files, 'preprocessor_config.json') : undefined;
+  const fe = remote ? audioFeatureConfig((remoteConfig ?? {}) as Record<string, unknown>) : featureConfigOf(dir);
   const clips = readAudioClips(audio.inputs, fe, (line) => console.log(line));
-  const imageSize = imageSizeFromPreprocessorConfig(image.images.some((im) => im.kind === 'image') ? readPreprocessorConfig(dir) : undefined);
+  const wantsSize = image.images.some((im) => im.kind === 'image');
+  const imageSize = imageSizeFromPreprocessorConfig(wantsSize ? (remote ? remoteConfig : readPreprocessorConfig(dir)) : undefined);
 
-  const weights = await openModelDir(nodeFileSource(dir));
+  const weights = await openModelDir(files);
   if (clips.length > 0) checkAudioInput(parseConfig(weights.config), weights, clips.flatMap((c) => ('features' in c ? [c.features] : [])));
   checkImagePrompt(parseConfig(weights.config), weights, ids, imageShapes(image.images, imageSize));
   const gpu = await requestNodeGpu();
