@@ -20,6 +20,11 @@ export interface ForwardContext {
   caches: Array<KvCache | null>;
   /** Hard-token embeddings of the vision and audio vocabularies ([rows, D] each), computed at load. */
   mmTables: Array<{ table: Tensor; rowStart: number; rows: number }>;
+  /**
+   * With the PLE table on the host (`ple: 'host'`): the staging tensor holding this pass's PLE rows
+   * (row i for token i) and the local row indices 0.. that embedGather reads it with.
+   */
+  pleRows?: { table: Tensor; ids: Tensor } | null;
 }
 
 export interface ForwardOptions {

@@ -36,8 +36,10 @@ export function forwardDispatches(ctx: ForwardContext, opts: ForwardOptions): Di
   // §3.2 per-layer inputs: (RMSNorm(W x0 / sqrt(D)) + PLE row * sqrt(P)) / sqrt(2), layout [T, L, P]
   const pleIds = ws.at(opts.pleFromIds ? 'ids' : 'ple_ids', [T]);
   const pleRaw = ws.at('ple_raw', [T, L * P]);
-  for (const p of w.embedTokensPerLayer.parts) {
-    out.push(embedGather(gpu, { table: p.tensor, ids: pleIds, out: pleRaw, rowStart: p.row0, rows: p.rows, cols: L * P, scale: Math.sqrt(P), count: T }));
+  const host = ctx.pleRows;
+  const pleParts = host ? [{ tensor: host.table, ids: host.ids, row0: 0, rows: host.table.shape[0] }] : w.embedTokensPerLayer.parts.map((p) => ({ ...p, ids: pleIds }));
+  for (const p of pleParts) {
+    out.push(embedGather(gpu, { table: p.tensor, ids: p.ids, out: pleRaw, rowStart: p.row0, rows: p.rows, cols: L * P, scale: Math.sqrt(P), count: T }));
   }
   const pleProj = ws.at('ple_proj', [T, L * P]);
   const pleScaled = ws.at('ple_scaled', [T, L * P]);

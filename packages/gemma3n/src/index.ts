@@ -3,6 +3,7 @@ export * from './weight-table.ts';
 export * from './gpu-weights.ts';
 export * from './text-weights.ts';
 export * from './model.ts';
+export * from './ple-host.ts';
 export * from './load.ts';
 export * from './stages.ts';
 export { fastPrefillFrom, prefillLayerRows } from './forward.ts';

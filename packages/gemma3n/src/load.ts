@@ -3,10 +3,11 @@ import { CheckpointError, DEFAULT_BLOCK_BYTES, partBytes, type ShardProgress, ty
 import { parseConfig, type ModelConfig } from './config.ts';
 import type { FloatTensorData, TensorData, WeightFormat } from './gpu-weights.ts';
 import { artifactSliceReader, isSelectable } from './matformer/artifact-slice.ts';
-import { chooseSlice, deviceMemoryBudget, type AutoSliceChoice } from './matformer/auto.ts';
+import { chooseSlice, deviceMemoryBudget, textModelMemory, type AutoSliceChoice } from './matformer/auto.ts';
 import { findPublishedSlice, type StorageFormat } from './matformer/published.ts';
-import { parentTensorName, sliceReader } from './matformer/reader.ts';
-import { planSlice, SliceError, type SliceConfig } from './matformer/slice.ts';
+import { parentTensorName, sliceReader, sliceRuns } from './matformer/reader.ts';
+import { planSlice, SliceError, type SliceConfig, type SlicePlan } from './matformer/slice.ts';
+import { selectionRowSource, type PleRowSource } from './ple-host.ts';
 import { Gemma3nTextModel, type TextModelOptions } from './model.ts';
 import { checkWeights, EMBED_TOKENS, textWeightTable } from './weight-table.ts';
 
@@ -29,7 +30,12 @@ export interface LoadTextModelOptions extends TextModelOptions {
    * tables) is read and uploaded block by block, never whole in JS memory.
    */
   blockBytes?: number;
+  /** For `ple: 'auto'`: told where the PLE table went and why. */
+  onPleChoice?: (choice: { ple: 'gpu' | 'host'; reason: string }) => void;
 }
+
+/** A budget at or below this (navigator.deviceMemory 4 GiB / 2: a phone) keeps the PLE table on the host. */
+const LOW_MEMORY_BYTES = 2 * 2 ** 30;
 
 /** Resolve a slice given by name (the 16 published configurations) or as a configuration object. */
 export function resolveSlice(slice: SliceConfig | string): SliceConfig {
@@ -57,6 +63,38 @@ function storageFormat(weights: Weights, format: WeightFormat | undefined): Stor
   return dtype === 'F32' ? 'f32' : dtype === 'F16' ? 'f16' : 'bf16';
 }
 
+/**
+ * Where the PLE table goes: as asked, or for 'auto' the host when the model with the table on the GPU
+ * would not fit the memory budget (memoryBudgetBytes, else navigator.deviceMemory / 2) or the budget is
+ * a small device's; the GPU when no budget is known or it fits.
+ */
+function choosePle(parent: ModelConfig, plan: SlicePlan | null, weights: Weights, options: LoadTextModelOptions): 'gpu' | 'host' {
+  if (options.ple !== 'auto') return options.ple === 'host' ? 'host' : 'gpu';
+  const budget = options.memoryBudgetBytes ?? deviceMemoryBudget()?.bytes ?? null;
+  const memory = textModelMemory(parent, plan ? plan.slice : null, { format: storageFormat(weights, options.format), ple: 'gpu', maxContext: options.maxContext, maxChunk: options.maxChunk });
+  const gb = (n: number) => `${(n / 1e9).toFixed(2)} GB`;
+  const choice: { ple: 'gpu' | 'host'; reason: string } =
+    budget === null
+      ? { ple: 'gpu', reason: 'no memory budget is known: the PLE table stays on the GPU' }
+      : memory.total > budget
+        ? { ple: 'host', reason: `the model needs ${gb(memory.total)} with the PLE table on the GPU, over the ${gb(budget)} budget` }
+        : budget <= LOW_MEMORY_BYTES
+          ? { ple: 'host', reason: `a budget of ${gb(budget)} is a small device's` }
+          : { ple: 'gpu', reason: `the model fits the ${gb(budget)} budget with the PLE table on the GPU (${gb(memory.total)})` };
+  options.onPleChoice?.(choice);
+  return choice.ple;
+}
+
+/** The PLE table's rows read from the weights by selection (random reads of whole rows; a slice's kept layers' columns). */
+function weightsPleSource(parent: ModelConfig, plan: SlicePlan | null, weights: Weights): PleRowSource {
+  const spec = textWeightTable(parent).find((s) => s.slot?.in === 'model' && s.slot.field === 'embedTokensPerLayer');
+  const readBlocks = weights.readBlocks?.bind(weights);
+  if (!spec || !readBlocks) throw new CheckpointError('missing-tensor', "ple: 'host' reads the PLE table's rows by selection, which these weights do not offer", { tensor: spec?.name ?? '' });
+  const elements = plan ? sliceRuns(plan, spec.name, spec.shape).elements : undefined;
+  const cols = elements ? elements.reduce((a, r) => a + r[1], 0) : spec.shape[1];
+  return selectionRowSource((selection) => readBlocks(spec.name, { selection, wholeRows: true }), cols, elements);
+}
+
 /** The slice to load: a named or given configuration, or the one 'auto' chooses for this GPU. */
 function pickSlice(gpu: Gpu, parent: ModelConfig, weights: Weights, options: LoadTextModelOptions): SliceConfig {
   const m = options.matformer as SliceConfig | string;
@@ -69,6 +107,7 @@ function pickSlice(gpu: Gpu, parent: ModelConfig, weights: Weights, options: Loa
     budgetSource: options.memoryBudgetBytes === undefined ? device?.source : 'memoryBudgetBytes',
     maxContext: options.maxContext,
     maxChunk: options.maxChunk,
+    ple: options.ple === undefined || options.ple === 'gpu' ? 'gpu' : 'host',
   });
   options.onMatformerChoice?.(choice);
   return choice.slice;
@@ -86,6 +125,8 @@ export async function loadTextModel(gpu: Gpu, weights: Weights, options: LoadTex
   const parent: ModelConfig = parseConfig(weights.config);
   checkWeights(textWeightTable(parent), weights.tensors);
   const plan = options.matformer === undefined ? null : planSlice(parent, pickSlice(gpu, parent, weights, options));
+  const ple = choosePle(parent, plan, weights, options);
+  options = { ...options, ple, pleSource: ple === 'host' ? (options.pleSource ?? weightsPleSource(parent, plan, weights)) : undefined };
   const maxBytes = options.blockBytes ?? DEFAULT_BLOCK_BYTES;
   if (isSelectable(weights) && (plan || weights.prefetch)) {
     const sliced = artifactSliceReader(parent, plan, weights);

@@ -12,6 +12,8 @@ import type { ModelConfig, TextConfig } from '../config.ts';
 import { publishedSlices, sliceStats, type PublishedSlice, type StorageFormat } from './published.ts';
 import { planSlice, SliceError } from './slice.ts';
 import { textWorkspaceBytes } from '../workspace.ts';
+import { tableBytes, textWeightTable } from '../weight-table.ts';
+import type { SliceConfig } from './slice.ts';
 
 export interface AutoSliceOptions {
   /** The storage format the weights are loaded in. */
@@ -26,6 +28,8 @@ export interface AutoSliceOptions {
   maxContext?: number;
   /** Tokens per prefill pass (default 128). */
   maxChunk?: number;
+  /** Where the PLE table lives (default 'gpu'): 'host' leaves it out of the GPU memory, adding its staging rows. */
+  ple?: 'gpu' | 'host';
   /** Configurations to choose from (default: the 16 published ones); an `mmlu` of NaN means not known, and the reason leaves it out. */
   candidates?: readonly PublishedSlice[];
 }
@@ -59,8 +63,12 @@ export interface AutoSliceChoice {
 
 const F32 = 4;
 
-/** KV caches and activation workspaces of a text model (f32, as model.ts allocates them; the activations from workspace.ts's table). */
-export function runtimeBytes(t: TextConfig, maxContext: number, maxChunk: number): { kvCache: number; activations: number; largestBuffer: number } {
+/**
+ * KV caches and activation workspaces of a text model (f32, as model.ts allocates them; the activations from
+ * workspace.ts's table). `pleRowBytes`: with the PLE table on the host, the stored bytes of one of its rows
+ * (the staging tensors hold maxChunk + 1 rows, and maxChunk u32 row indices).
+ */
+export function runtimeBytes(t: TextConfig, maxContext: number, maxChunk: number, pleRowBytes = 0): { kvCache: number; activations: number; largestBuffer: number } {
   const context = Math.min(maxContext, t.maxPositionEmbeddings);
   const chunk = Math.min(maxChunk, context);
   let kvCache = 0;
@@ -72,7 +80,8 @@ export function runtimeBytes(t: TextConfig, maxContext: number, maxChunk: number
     kvCache += 2 * one;
     largest = Math.max(largest, one);
   });
-  const activations = textWorkspaceBytes(t, chunk, chunk) + textWorkspaceBytes(t, 1, 1);
+  const pleStaging = pleRowBytes > 0 ? (chunk + 1) * pleRowBytes + 4 * chunk : 0;
+  const activations = textWorkspaceBytes(t, chunk, chunk) + textWorkspaceBytes(t, 1, 1) + pleStaging;
   const I = Math.max(...t.intermediateSize);
   largest = Math.max(largest, chunk * t.vocabSize * F32, chunk * I * F32, chunk * t.numLayers * t.hiddenSizePerLayerInput * F32);
   return { kvCache, activations, largestBuffer: largest };
@@ -81,11 +90,36 @@ export function runtimeBytes(t: TextConfig, maxContext: number, maxChunk: number
 const gb = (n: number): string => `${(n / 1e9).toFixed(2)} GB`;
 const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`;
 
-function memoryOf(parent: ModelConfig, slice: PublishedSlice, o: AutoSliceOptions): SliceMemory {
-  const text = planSlice(parent, slice).config.text;
-  const weights = sliceStats(parent, slice).bytes[o.format];
-  const rt = runtimeBytes(text, o.maxContext ?? Math.min(text.maxPositionEmbeddings, 4096), o.maxChunk ?? 128);
+/** GPU bytes of the PLE table of `cfg` in `format` (data and scales). */
+export function pleTableBytes(cfg: ModelConfig, format: StorageFormat): number {
+  return tableBytes(textWeightTable(cfg), format, (s) => s.role === 'ple');
+}
+
+/**
+ * GPU memory of the text model of `slice` cut from `parent` (weights in `format`, KV caches at the
+ * context, activations), with the PLE table on the GPU or on the host: what 'auto' choices and the
+ * benchmark's memory table count.
+ */
+export function textModelMemory(parent: ModelConfig, slice: SliceConfig | null, o: Pick<AutoSliceOptions, 'format' | 'ple' | 'maxContext' | 'maxChunk'>): SliceMemory {
+  const config = slice ? planSlice(parent, slice).config : parent;
+  const text = config.text;
+  const ple = pleTableBytes(config, o.format);
+  const host = o.ple === 'host';
+  const all = slice ? sliceStats(parent, slice).bytes[o.format] : loadedBytes(config, o.format);
+  const weights = all - (host ? ple : 0);
+  const rowBytes = host ? ple / text.vocabSizePerLayerInput : 0;
+  const rt = runtimeBytes(text, o.maxContext ?? Math.min(text.maxPositionEmbeddings, 4096), o.maxChunk ?? 128, rowBytes);
   return { weights, kvCache: rt.kvCache, activations: rt.activations, total: weights + rt.kvCache + rt.activations, largestBuffer: rt.largestBuffer };
+}
+
+/** GPU bytes of the text weights the loader uploads for `cfg` in `format` (f32 where it keeps f32; bf16 for rows that are not whole quantization groups). */
+function loadedBytes(cfg: ModelConfig, format: StorageFormat): number {
+  const dtype = (s: { load: string; quantizable: boolean }) => (s.load !== 'matrix' ? 'f32' : (format === 'q8' || format === 'q4') && !s.quantizable ? 'bf16' : format);
+  return tableBytes(textWeightTable(cfg), dtype, (s) => s.stage === 'text' && s.slot !== null);
+}
+
+function memoryOf(parent: ModelConfig, slice: PublishedSlice, o: AutoSliceOptions): SliceMemory {
+  return textModelMemory(parent, slice, o);
 }
 
 function describe(c: { slice: PublishedSlice; memory: SliceMemory }, format: StorageFormat): string {
