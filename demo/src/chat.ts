@@ -83,10 +83,16 @@ export class ChatView {
     return this.controller !== null;
   }
 
-  /** A model is loaded (or not): enable or disable the composer. */
+  /** A model is loaded (or not): enable or disable the composer; the empty chat's hint says what to do next. */
   setReady(ready: boolean): void {
     this.ready = ready;
+    this.ui.empty.textContent = ready ? 'Ask something. Enter sends; Shift+Enter starts a new line.' : 'Load a model, then ask something. Enter sends; Shift+Enter starts a new line.';
     this.sync();
+  }
+
+  /** Keep the latest line of the conversation (the answer, then its stats) in view, inside the log. */
+  private follow(): void {
+    this.ui.log.scrollTop = this.ui.log.scrollHeight;
   }
 
   stop(): void {
@@ -130,7 +136,7 @@ export class ChatView {
     const render = () => {
       frame = 0;
       answer.body.replaceChildren(renderMarkdown(content));
-      answer.li.scrollIntoView({ block: 'end' });
+      this.follow();
     };
     try {
       const messages: ChatMessage[] = opts.system ? [{ role: 'system', content: opts.system }, ...this.history] : [...this.history];
@@ -157,12 +163,14 @@ export class ChatView {
         answer.body.dataset.audioTokens = String(usage.prompt_tokens_details.audio_tokens);
       }
       answer.li.dataset.finish = finish;
+      this.follow();
     } catch (e) {
       cancelAnimationFrame(frame);
       this.history.pop();
       const detail = errorDetail(e);
       answer.body.replaceChildren(el('p', `The answer failed: ${detail.message}`, { role: 'alert', class: 'message' }));
       answer.li.dataset.finish = 'error';
+      this.follow();
     } finally {
       answer.li.removeAttribute('aria-busy');
       this.controller = null;

@@ -11,7 +11,7 @@ import { adviceFor, NO_WEBGPU_HELP, showCapabilities, showNoDevice } from './dev
 import { byId, formatBytes } from './format.ts';
 import { LoadPanel } from './load-panel.ts';
 import { describeTinyMatformer } from './matformer.ts';
-import { accessToken, checkpointBytes, describeTiny, lastModel, specFor, specFromQuery, type ModelChoice, type ModelSpec } from './models.ts';
+import { accessToken, checkpointBytes, describeModel, describeTiny, lastModel, specFor, specFromQuery, type ModelChoice, type ModelSpec } from './models.ts';
 import { setUpPwa } from './pwa.ts';
 import { SizeSelect } from './size-select.ts';
 import { estimateStorage, StoragePanel } from './storage-panel.ts';
@@ -38,6 +38,8 @@ window.g3nDemo = { client, renderMarkdown };
 
 let status: Status = 'checking';
 let loaded: ModelSpec | null = null;
+/** The loaded model's inputs (towers), restored when a later load fails and the engine keeps the model. */
+let loadedInputs: Parameters<Attachments['setInputs']>[0] = null;
 
 function setStatus(s: Status): void {
   status = s;
@@ -49,6 +51,28 @@ function setStatus(s: Status): void {
 function showMessage(text: string): void {
   messageEl.textContent = text;
   messageEl.hidden = !text;
+}
+
+/** An error the user must see now: shown, scrolled to where they are looking (a phone's Load button is far below it), and focused. */
+function showError(text: string): void {
+  showMessage(text);
+  messageEl.tabIndex = -1;
+  messageEl.scrollIntoView({ block: 'center' });
+  messageEl.focus({ preventScroll: true });
+}
+
+/**
+ * What a failed load says: a request the browser refused (the server sends no CORS headers for this
+ * page, or is unreachable) names the server and what it must allow, not the file that was probed first.
+ */
+function loadFailure(spec: ModelSpec, e: unknown): string {
+  const detail = errorDetail(e);
+  const status = (e as { details?: { status?: unknown } } | null)?.details?.status;
+  if (detail.code === 'NETWORK' && status === 0 && /failed to fetch|networkerror|load failed/i.test(detail.message)) {
+    const server = new URL(spec.url).origin;
+    return `Loading ${spec.label} failed: ${server} did not let this page read the model. The server must allow this origin (${location.origin}) to fetch its files (CORS: Access-Control-Allow-Origin), or it is offline.`;
+  }
+  return `Loading ${spec.label} failed: ${detail.message} ${adviceFor(detail.code)}`.trim();
 }
 
 function nameOf(id: string): string {
@@ -148,6 +172,8 @@ async function updateSpace(): Promise<void> {
 async function load(spec: ModelSpec): Promise<void> {
   if (status === 'loading' || status === 'no-webgpu') return;
   chat.stop();
+  // The model in use, kept if this load fails before the engine releases it.
+  const previous = { spec: loaded, name: byId('model-name').textContent ?? '' };
   loaded = null;
   chat.setReady(false);
   attachments.setInputs(null);
@@ -169,13 +195,25 @@ async function load(spec: ModelSpec): Promise<void> {
     chat.newChat();
     chat.setReady(true);
     attachments.setInputs(info.inputs);
+    loadedInputs = info.inputs;
+    describeChoice(spec.choice, spec);
     void refreshDevice();
   } catch (e) {
     loadPanel.finish(false);
-    const detail = errorDetail(e);
-    byId('model-name').textContent = 'no model loaded';
-    showMessage(`Loading ${spec.label} failed: ${detail.message} ${adviceFor(detail.code)}`.trim());
-    setStatus('error');
+    const kept = previous.spec !== null && (await client.engine.capabilities().catch(() => null))?.model != null;
+    if (kept) {
+      loaded = previous.spec;
+      byId('model-name').textContent = previous.name;
+      setStatus('ready');
+      chat.setReady(true);
+      attachments.setInputs(loadedInputs);
+      showError(`${loadFailure(spec, e)} Still using ${previous.spec!.label}.`);
+    } else {
+      loadedInputs = null;
+      byId('model-name').textContent = 'no model loaded';
+      showError(loadFailure(spec, e));
+      setStatus('error');
+    }
   } finally {
     await client.watchTraffic(null);
     void storagePanel.refresh();
@@ -209,10 +247,11 @@ async function describeBundled(): Promise<boolean | null> {
   return tiny.bundled;
 }
 
-/** The model line: the tiny MatFormer parent's own description while it is chosen, else the bundled tiny model's. */
-function describeChoice(choice: ModelChoice): void {
-  const parent = choice === 'tiny-matformer' ? describeTinyMatformer() : null;
-  byId('model-info').textContent = parent ?? bundledText;
+/** The model line: what the chosen model is (the bundled tiny model's own numbers, a Hugging Face repository, a folder URL). */
+function describeChoice(choice: ModelChoice, spec: ModelSpec | null = selectedSpec()): void {
+  const info = byId('model-info');
+  info.dataset.choice = choice;
+  info.textContent = choice === 'tiny' ? bundledText : choice === 'tiny-matformer' ? (describeTinyMatformer() ?? bundledText) : describeModel(choice, spec);
 }
 
 /** What to open with: ?model= (none: nothing), else the last model if it is cached, else the bundled tiny model. */
@@ -227,7 +266,10 @@ async function initialModel(bundled: boolean | null): Promise<ModelSpec | null> 
 }
 
 form.addEventListener('change', syncForm);
-customUrl.addEventListener('input', () => void updateSpace());
+customUrl.addEventListener('input', () => {
+  describeChoice(selectedChoice());
+  void updateSpace();
+});
 tokenInput.value = accessToken.get();
 tokenInput.addEventListener('change', () => {
   accessToken.set(tokenInput.value.trim());

@@ -118,6 +118,25 @@ export async function checkpointBytes(spec: ModelSpec, token: string | null): Pr
   return Number.isFinite(length) && length > 0 ? length : null;
 }
 
+/** One line about a model other than the bundled tiny one (whose line comes from its config: describeTiny). */
+export function describeModel(choice: ModelChoice, spec: ModelSpec | null): string {
+  switch (choice) {
+    case 'tiny-vision':
+      return 'gemma3n-tiny-vision-a: a tiny text model with a MobileNet-V5 vision tower (images resized to 128 x 128, 256 soft tokens each). Random weights: answers are gibberish tokens.';
+    case 'tiny-audio':
+      return 'gemma3n-tiny-audio-a: a tiny text model with an audio conformer (16 kHz clips, log-mel features). Random weights: answers are gibberish tokens.';
+    case 'e2b':
+    case 'e4b':
+      return `${REPOS[choice].label} from Hugging Face (${REPOS[choice].repo}): Google's instruction-tuned Gemma 3n, ${choice === 'e2b' ? 'about 2B' : 'about 4B'} effective parameters, text, images and audio. Gated: it needs an access token of an account that accepted the license; downloaded once, then kept in this browser.`;
+    case 'custom':
+      return spec
+        ? `A checkpoint folder at ${spec.url}: a Hugging Face layout (config.json, tokenizer.json, *.safetensors) or a g3n artifact (manifest.json and its shards). Its server must allow this page to read it (CORS).`
+        : 'Enter the URL of a checkpoint folder.';
+    default:
+      return '';
+  }
+}
+
 export type TinyInfo = { bundled: true; text: string } | { bundled: false } | { bundled: null };
 
 /** Whether this build bundles the tiny model, with a one-line description; bundled: null when offline. */
