@@ -3,8 +3,9 @@
  * matrix's row parts, and the copy-out of named intermediates. forward.ts (embeddings, AltUp streams,
  * final head) and layer.ts (one decoder layer) both import it; neither imports the other's internals.
  */
-import { G3nError, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
+import type { Dispatch, Gpu, Tensor } from '@g3n/gpu';
 import { copy, gatherScratchElements, linear, linearTransposed } from '@g3n/kernels';
+import { captureSize, type CaptureSheet } from './capture.ts';
 import type { TextConfig } from './config.ts';
 import type { MatrixWeight } from './gpu-weights.ts';
 import type { SoftRowRun } from './soft-tokens.ts';
@@ -65,16 +66,18 @@ export function transposedScratchElements(w: MatrixWeight): number {
   return Math.max(...w.parts.map((p) => gatherScratchElements(w.cols, p.rows)));
 }
 
-/** Elements of the named intermediate (golden.safetensors names) for T tokens. */
+/** The text decoder's intermediates (golden.safetensors names) and their elements for a pass of `tokens`. */
+export const TEXT_CAPTURES: CaptureSheet<TextConfig, { tokens: number }> = [
+  { pattern: /^per_layer_inputs$/, elements: (c, { tokens }) => tokens * c.numLayers * c.hiddenSizePerLayerInput },
+  { pattern: /^(?:altup_init|layers\.\d+\.output)$/, elements: (c, { tokens }) => c.altupNumInputs * tokens * c.hiddenSize },
+  { pattern: /^logits$/, elements: (c, { tokens }) => tokens * c.vocabSize },
+  { pattern: /^(?:inputs_embeds|final_hidden|layers\.\d+\.(?:attn_out|mlp_out))$/, elements: (c, { tokens }) => tokens * c.hiddenSize },
+  { pattern: /^layers\.(\d+)\.mlp_gate$/, elements: (c, { tokens }, m) => (Number(m[1]) < c.numLayers ? tokens * c.intermediateSize[Number(m[1])] : null) },
+];
+
+/** Elements of the named text intermediate for T tokens (TEXT_CAPTURES). */
 export function captureElements(c: TextConfig, name: string, T: number): number {
-  const D = c.hiddenSize;
-  if (name === 'per_layer_inputs') return T * c.numLayers * c.hiddenSizePerLayerInput;
-  if (name === 'altup_init' || /^layers\.\d+\.output$/.test(name)) return c.altupNumInputs * T * D;
-  if (name === 'logits') return T * c.vocabSize;
-  if (['inputs_embeds', 'final_hidden'].includes(name) || /^layers\.\d+\.(attn_out|mlp_out)$/.test(name)) return T * D;
-  const gate = /^layers\.(\d+)\.mlp_gate$/.exec(name);
-  if (gate && Number(gate[1]) < c.numLayers) return T * c.intermediateSize[Number(gate[1])];
-  throw new G3nError('BAD_INPUT', `unknown intermediate '${name}'`);
+  return captureSize(TEXT_CAPTURES, c, name, { tokens: T });
 }
 
 /** Copy `src` (n elements) into a capture tensor at element `at`, when that name is being captured. */

@@ -1,0 +1,36 @@
+/** Capture sheets: the text decoder's intermediates and their sizes, and a stage's own sheet through the same lookup. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { captureSize, type CaptureSheet } from '../src/capture.ts';
+import { captureElements, TEXT_CAPTURES } from '../src/context.ts';
+import { parseConfig } from '../src/config.ts';
+
+const DIR = join(import.meta.dirname, '../../../../shared/fixtures/gemma3n-tiny-a');
+const c = parseConfig(JSON.parse(readFileSync(join(DIR, 'config.json'), 'utf8'))).text;
+
+describe('capture sheets', () => {
+  it('the text decoder: every golden name kind, sized for T tokens', () => {
+    const T = 7;
+    const D = c.hiddenSize;
+    expect(captureElements(c, 'per_layer_inputs', T)).toBe(T * c.numLayers * c.hiddenSizePerLayerInput);
+    expect(captureElements(c, 'altup_init', T)).toBe(c.altupNumInputs * T * D);
+    expect(captureElements(c, 'layers.3.output', T)).toBe(c.altupNumInputs * T * D);
+    expect(captureElements(c, 'logits', T)).toBe(T * c.vocabSize);
+    for (const n of ['inputs_embeds', 'final_hidden', 'layers.0.attn_out', 'layers.2.mlp_out']) expect(captureElements(c, n, T), n).toBe(T * D);
+    const l = c.numLayers - 1;
+    expect(captureElements(c, `layers.${l}.mlp_gate`, T)).toBe(T * c.intermediateSize[l]);
+    for (const bad of [`layers.${c.numLayers}.mlp_gate`, 'layers.x.output', 'logits2', 'vision_tower.stage0']) {
+      expect(() => captureElements(c, bad, T), bad).toThrow(`unknown intermediate '${bad}'`);
+    }
+    expect(TEXT_CAPTURES.length).toBe(5);
+  });
+
+  it('a stage declares its own sheet over its config and sizes', () => {
+    const sheet: CaptureSheet<{ channels: number[] }, { pixels: number }> = [
+      { pattern: /^tower\.stage(\d)$/, elements: (cfg, { pixels }, m) => (Number(m[1]) < cfg.channels.length ? pixels * cfg.channels[Number(m[1])] : null) },
+    ];
+    expect(captureSize(sheet, { channels: [8, 16] }, 'tower.stage1', { pixels: 9 })).toBe(144);
+    expect(() => captureSize(sheet, { channels: [8, 16] }, 'tower.stage2', { pixels: 9 })).toThrow("unknown intermediate 'tower.stage2'");
+  });
+});
