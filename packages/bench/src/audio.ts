@@ -8,6 +8,7 @@
 import type { Gpu } from '@g3n/gpu';
 import { audioFrameCounts, AudioTower, audioWeightTable, parseAudioConfig, parseConfig, type AudioConfig } from '@g3n/gemma3n';
 import { f32ToBf16Bits } from '@g3n/kernels';
+import { bytesMade } from './memory.ts';
 
 /** Deterministic normal-ish values (mulberry32 + Box-Muller). */
 function randn(n: number, seed: number, std: number): Float32Array {
@@ -35,6 +36,9 @@ export interface AudioBenchResult {
   ms: number;
   gflop: number;
   gflops_per_s: number;
+  /** GPU memory of the tower's weights as loaded (bf16 matrices) and of one encode's buffers. */
+  weight_bytes: number;
+  workspace_bytes: number;
 }
 
 /** A Gemma 3n config.json whose audio tower has the published shape divided by `scale`. */
@@ -86,17 +90,17 @@ export async function runAudioBench(gpu: Gpu, options: { scale: number; frames: 
     const values = w.role === 'vector' ? randn(n, seed++, 0.1).map((v) => v + (name.endsWith('per_dim_scale') ? 0 : 1)) : randn(n, seed++, 1 / Math.sqrt(fanIn));
     return { dtype: 'BF16' as const, bytes: new Uint8Array(f32ToBf16Bits(values).buffer) };
   };
-  const tower = await AudioTower.load(gpu, cfg, read);
+  const { value: tower, bytes: weightBytes } = await bytesMade(gpu.device, () => AudioTower.load(gpu, cfg, read));
   try {
     const F = ac.inputFeatSize;
     const features = randn(options.frames * F, 7, 2).map((v) => v - 5);
     (await tower.encode(features, [options.frames, F])).destroy();
     const t0 = performance.now();
-    const enc = await tower.encode(features, [options.frames, F]);
+    const { value: enc, bytes: workspaceBytes } = await bytesMade(gpu.device, () => tower.encode(features, [options.frames, F]));
     const ms = performance.now() - t0;
     enc.destroy();
     const gflop = (2 * audioEncoderMacs(ac, options.frames)) / 1e9;
-    return { name: 'audio_encoder', scale: options.scale, frames: options.frames, hidden: ac.hiddenSize, layers: ac.numLayers, heads: ac.numHeads, tokens: enc.frames, ms, gflop, gflops_per_s: gflop / (ms / 1000) };
+    return { name: 'audio_encoder', scale: options.scale, frames: options.frames, hidden: ac.hiddenSize, layers: ac.numLayers, heads: ac.numHeads, tokens: enc.frames, ms, gflop, gflops_per_s: gflop / (ms / 1000), weight_bytes: weightBytes, workspace_bytes: workspaceBytes };
   } finally {
     tower.destroy();
   }

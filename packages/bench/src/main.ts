@@ -2,13 +2,17 @@
  * `pnpm bench`: kernel and model benchmarks on the `webgpu` package (Dawn) in Node.
  *   pnpm bench [--quick] [--json <out.json>] [--scale N] [--models E2B,E4B] [--formats q4,q8]
  *              [--kernel-dtypes q4,q8] [--prompt-tokens N] [--decode-tokens N] [--peak-gbps X]
- *              [--no-kernels] [--no-models] [--no-ort] [--no-audio] [--audio-frames N] [--breakdown]
+ *              [--no-kernels] [--no-models] [--no-ort] [--no-audio] [--audio-frames N] [--audio-scale N] [--breakdown]
+ *              [--audio-full] [--vision [--vision-scale N] [--vision-size N] [--no-ttft]]
  * Defaults: full size, E2B and E4B at q4 and q8 on a hardware adapter, every width / 8 on a software
  * adapter; --quick: E2B at q4 only, q4 kernels only, and every width / 16 on a software adapter
  * (a few minutes on SwiftShader). Every q4 linear case and global decode attention case also runs
  * in onnxruntime-web's WebGPU provider on the same device (`ort_ms`, `ratio`) unless --no-ort.
  * The audio encoder runs one clip of --audio-frames log-mel frames (default 2997, 30 s) at the same scale;
  * the audio front end computes the log-mel features of 30 s of audio and resamples 30 s from 48 and 44.1 kHz.
+ * --audio-full: the audio encoder at the published sizes (scale 1) on 30 s, whatever the run's scale.
+ * --vision (opt-in, slow on a software adapter): one image through the vision tower at the published widths
+ * (or / --vision-scale) and 768 x 768 (or --vision-size), and the time to first token of a one-image prompt.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -17,6 +21,7 @@ import { kernelCases, runKernelBench, type KernelResult } from './kernels.ts';
 import { runModelBench, type ModelResult } from './model.ts';
 import { runAudioBench } from './audio.ts';
 import { runAudioFeaturesBench } from './audio-features.ts';
+import { runVisionBench } from './vision.ts';
 import { adapterReport, formatReport, kernelTable, type BenchReport } from './report.ts';
 import { BENCH_FORMATS, type BenchFormat } from './synthetic.ts';
 import { parseBenchArgs } from './args.ts';
@@ -100,17 +105,27 @@ async function main(argv: string[]): Promise<void> {
     report.prefill = report.models[0]?.prefill ?? null;
   }
   if (!args.has('no-audio')) {
-    const frames = positive(args.get('audio-frames'), 2997, 'audio-frames');
-    log(`audio encoder 1/${scale}: ${frames} frames`);
-    const a = await runAudioBench(gpu, { scale, frames: Math.round(frames) });
+    const full = args.has('audio-full');
+    const frames = full ? 2997 : positive(args.get('audio-frames'), 2997, 'audio-frames');
+    const audioScale = full ? 1 : positive(args.get('audio-scale'), scale, 'audio-scale');
+    log(`audio encoder 1/${audioScale}: ${frames} frames`);
+    const a = await runAudioBench(gpu, { scale: audioScale, frames: Math.round(frames) });
     report.audio_encoder = a;
-    log(`  ${a.ms.toFixed(1)} ms, ${a.gflops_per_s.toFixed(1)} GFLOP/s`);
+    log(`  ${a.ms.toFixed(1)} ms, ${a.gflops_per_s.toFixed(1)} GFLOP/s, weights ${(a.weight_bytes / 2 ** 20).toFixed(1)} MiB`);
   }
   if (!args.has('no-audio')) {
     log('audio features: 30 s clip');
     const f = await runAudioFeaturesBench(gpu, { seconds: 30 });
     report.audio_features = f;
     log(`  ${f.ms.toFixed(1)} ms; resampling 48 kHz ${f.resample_48k_ms.toFixed(1)} ms, 44.1 kHz ${f.resample_44k1_ms.toFixed(1)} ms`);
+  }
+  if (args.has('vision')) {
+    const visionScale = positive(args.get('vision-scale'), 1, 'vision-scale');
+    const size = Math.round(positive(args.get('vision-size'), 768, 'vision-size'));
+    log(`vision encoder 1/${visionScale}: ${size} x ${size}`);
+    const v = await runVisionBench(gpu, { scale: visionScale, size, ttft: !args.has('no-ttft') });
+    report.vision_encoder = v;
+    log(`  ${v.ms.toFixed(1)} ms, ${v.gflops_per_s.toFixed(1)} GFLOP/s, weights ${(v.weight_bytes / 2 ** 20).toFixed(1)} MiB${v.ttft ? `, TTFT ${v.ttft.ttft_ms.toFixed(1)} ms` : ''}`);
   }
   console.log(formatReport(report));
   const json = args.get('json');

@@ -147,11 +147,11 @@ const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 
 function visionLines(v: VisionBenchResult): string {
   const lines = [
-    `vision encoder (MobileNet-V5-300M, widths 1/${v.scale}): ${v.height} x ${v.width} -> ${v.tokens} tokens in ${v.ms.toFixed(1)} ms, ${v.gflop.toFixed(2)} GFLOP, ${v.gflops_per_s.toFixed(1)} GFLOP/s; weights ${mib(v.weight_bytes)} MiB, workspace ${mib(v.workspace_bytes)} MiB; ${v.dispatches} dispatches`,
+    `vision encoder (MobileNet-V5-300M, widths 1/${v.scale}): ${v.height} x ${v.width} -> ${v.tokens} tokens in ${v.ms.toFixed(1)} ms, ${v.gflop.toPrecision(3)} GFLOP, ${v.gflops_per_s.toPrecision(3)} GFLOP/s; weights ${mib(v.weight_bytes)} MiB, workspace ${mib(v.workspace_bytes)} MiB; ${v.dispatches} dispatches`,
   ];
   if (v.share) {
     const kinds = Object.entries(v.share).sort((a, b) => b[1] - a[1]);
-    lines.push(`  GPU time by block kind: ${kinds.map(([k, f]) => `${k} ${(100 * f).toFixed(1)}% (${v.gflop_by_kind[k as keyof typeof v.gflop_by_kind].toFixed(2)} GFLOP)`).join(', ')}`);
+    lines.push(`  GPU time by block kind: ${kinds.map(([k, f]) => `${k} ${(100 * f).toFixed(1)}% (${v.gflop_by_kind[k as keyof typeof v.gflop_by_kind].toPrecision(3)} GFLOP)`).join(', ')}`);
   }
   if (v.ttft) lines.push(`  one-image prompt (${v.ttft.prompt_tokens} tokens) on ${v.ttft.model} ${v.ttft.format}: TTFT ${v.ttft.ttft_ms.toFixed(1)} ms = encode ${v.ttft.encode_ms.toFixed(1)} + prefill ${v.ttft.prefill_ms.toFixed(1)}`);
   return lines.join('\n');

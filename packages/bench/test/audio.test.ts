@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAudioConfig, parseConfig } from '@g3n/gemma3n';
+import { audioWeightTable, parseAudioConfig, parseConfig } from '@g3n/gemma3n';
 import { testGpu } from '../../kernels/test/util.ts';
 import { audioEncoderMacs, runAudioBench, syntheticAudioConfigJson } from '../src/audio.ts';
 
@@ -18,5 +18,10 @@ describe('audio encoder bench', () => {
     expect(r.tokens).toBe(Math.ceil(Math.ceil(Math.ceil(157 / 2) / 2) / 4));
     expect(r.ms).toBeGreaterThan(0);
     expect(Number.isFinite(r.gflops_per_s) && r.gflops_per_s > 0).toBe(true);
+    // the tower's bf16 matrices at least, counted at the device
+    const c = parseAudioConfig(parseConfig(syntheticAudioConfigJson(32)));
+    const matrices = audioWeightTable(c).filter((w) => w.role !== 'vector').reduce((n, w) => n + 2 * w.shape.reduce((a, b) => a * b, 1), 0);
+    expect(r.weight_bytes).toBeGreaterThanOrEqual(matrices);
+    expect(r.workspace_bytes).toBeGreaterThan(0);
   }, 300_000);
 });
