@@ -214,6 +214,7 @@ function pickMatformer(gpu: Gpu, parent: ModelConfig, weights: Weights, options:
     budgetSource: budget?.source,
     maxContext: options.maxContext,
     maxChunk: options.maxChunk,
+    ple: options.ple === 'host' ? 'host' : 'gpu',
     candidates: options.matformerCandidates?.map((c) => asPublished(parent, c)),
   });
   return { slice: choice.slice, plan: planSlice(parent, choice.slice), reason: choice.reason };
@@ -244,7 +245,7 @@ export async function loadModel(gpu: Gpu, files: FileSource, options: LoadOption
   const sizes = weightSizes(parent, plan, weights, options.quant);
   beforeWeights?.();
   tracker.weightsStart(sizes.stored);
-  const model = await loadTextModel(gpu, weights, { format: options.quant ?? 'auto', maxContext: options.maxContext, maxChunk: options.maxChunk, matformer: matformer?.slice, checkNumerics: options.checkNumerics });
+  const model = await loadTextModel(gpu, weights, { format: options.quant ?? 'auto', maxContext: options.maxContext, maxChunk: options.maxChunk, matformer: matformer?.slice, checkNumerics: options.checkNumerics, ple: options.ple, memoryBudgetBytes: budget?.bytes });
   try {
     tracker.weightsDone();
     // Build every pipeline now: a prefill, a greedy and a sampled decode step, then forget them.

@@ -83,6 +83,13 @@ export interface LoadOptions {
    * non-finite logits still raise NUMERIC, naming only the step.
    */
   checkNumerics?: boolean;
+  /**
+   * Where the per-layer embedding (PLE) table lives: 'gpu' (default), 'host' (not uploaded: the rows
+   * each step needs are read from the weights, through the weights cache, and written before its one
+   * submit; about 1.1 GB less GPU memory for E2B at q4, the same tokens), or 'auto' (the host when the
+   * model would not fit memoryBudgetBytes / navigator.deviceMemory / 2 otherwise, or the device is small).
+   */
+  ple?: 'gpu' | 'host' | 'auto';
 }
 
 /** A configuration matformer 'auto' may choose; a missing effectiveParamsB is computed from the slice, a missing MMLU only ranks it last among equals. */

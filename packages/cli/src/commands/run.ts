@@ -8,13 +8,16 @@ import { checkAudioInput, checkAudioPlaceholders, encodeClip, featureConfigOf, o
 import { checkImagePrompt, encodeImages, imageShapes, pixelValues, readPreprocessorConfig, takeImageArgs } from './image-input.ts';
 import { audioFeatureConfig, imageSizeFromPreprocessorConfig } from '@g3n/preprocess';
 
-export const RUN_USAGE = `usage: g3n run --model <dir> --ids <id,id,...> --max-new-tokens <N> --json <out.json> [--matformer <slice.json or name>] [--check-numerics] [--audio-features <file>:<tensor> | --wave <file>:<tensor> | --audio <file.wav>]...
+export const RUN_USAGE = `usage: g3n run --model <dir> --ids <id,id,...> --max-new-tokens <N> --json <out.json> [--matformer <slice.json or name>] [--check-numerics] [--ple gpu|host|auto] [--audio-features <file>:<tensor> | --wave <file>:<tensor> | --audio <file.wav>]...
   --model           a Hugging Face checkpoint folder or a g3n artifact folder (every shard piece is checked against its sha256),
                     or the http(s) URL of one (read with Range requests: only the tensors the prompt needs)
   --ids             the prompt's token ids, comma-separated
   --max-new-tokens  greedy tokens to generate after the prompt (0: prefill only)
   --json            where to write prompt_ids, prefill_logits, generated_ids and decode_logits
   --matformer       a MatFormer slice: a slicing-config JSON file or a published configuration's name
+  --ple <where>     the per-layer embedding table on the GPU (gpu, the default), or kept on the host (host: the rows
+                    each step needs are read from the model files; the same logits, about 1.1 GB less GPU memory
+                    for E2B at q4), or auto (host when the model would not fit the device's memory)
   --check-numerics  debugging (slow): read back every stage output, so that a non-finite value names the first
                     layer with a non-finite output (without it, non-finite logits name only the step)
   --audio-features  log-mel features [frames, 128] of a clip (repeatable, in prompt order): the audio tower's
@@ -74,7 +77,7 @@ export async function runCommand(argv: string[]): Promise<void> {
   const checkNumerics = argv.includes('--check-numerics');
   const audio = takeAudioArgs(argv.filter((a) => a !== '--check-numerics'));
   const image = takeImageArgs(audio.rest);
-  const args = parseArgs(image.rest, ['model', 'ids', 'max-new-tokens', 'json', 'matformer'], RUN_USAGE);
+  const args = parseArgs(image.rest, ['model', 'ids', 'max-new-tokens', 'json', 'matformer', 'ple'], RUN_USAGE);
   const dir = required(args, 'model');
   const ids = parseIds(required(args, 'ids'));
   const maxNewText = required(args, 'max-new-tokens');
@@ -83,6 +86,8 @@ export async function runCommand(argv: string[]): Promise<void> {
   const jsonPath = required(args, 'json');
   checkOutputPath(jsonPath, 'json');
   const matformer = args.has('matformer') ? await readSlice(args.get('matformer')!) : undefined;
+  const ple = args.get('ple') ?? 'gpu';
+  if (ple !== 'gpu' && ple !== 'host' && ple !== 'auto') throw new Error(`--ple must be gpu, host or auto, got '${ple}'`);
   const remote = /^https?:\/\//i.test(dir);
   const files = remote ? httpFileSource(dir) : nodeFileSource(dir);
   const media = audio.inputs.length > 0 || image.images.length > 0;
@@ -98,7 +103,7 @@ export async function runCommand(argv: string[]): Promise<void> {
   const gpu = await requestNodeGpu();
   try {
     const context = ids.length + maxNew;
-    const model = await loadTextModel(gpu, weights, { maxContext: Math.max(context, 1), maxChunk: Math.min(Math.max(ids.length, 1), 256), matformer, checkNumerics });
+    const model = await loadTextModel(gpu, weights, { maxContext: Math.max(context, 1), maxChunk: Math.min(Math.max(ids.length, 1), 256), matformer, checkNumerics, ple });
     const V = model.cfg.vocabSize;
     const softTokens: SoftTokens[] = [];
     const encodings: Array<{ destroy(): void }> = [];
