@@ -33,23 +33,30 @@ export interface Gpu {
 export interface BufferCount {
   live: number;
   created: number;
+  /** Bytes of the live buffers, and the most they came to (reset it to liveBytes to measure one piece of work). */
+  liveBytes: number;
+  peakBytes: number;
 }
 
 /**
- * Count the buffers `device` makes and destroys (tests check that a workload returns to its baseline,
- * leaking none): createBuffer is wrapped once, and each buffer's destroy() counts once.
+ * Count the buffers `device` makes and destroys, and their bytes (tests check that a workload returns to
+ * its baseline, leaking none; the benchmark reports a run's peak GPU bytes): createBuffer is wrapped
+ * once, and each buffer's destroy() counts once.
  */
 function countBuffers(device: GPUDevice): BufferCount {
-  const count: BufferCount = { live: 0, created: 0 };
+  const count: BufferCount = { live: 0, created: 0, liveBytes: 0, peakBytes: 0 };
   const create = device.createBuffer.bind(device);
   device.createBuffer = (descriptor: GPUBufferDescriptor): GPUBuffer => {
     const buffer = create(descriptor);
+    const size = descriptor.size;
     count.live++;
     count.created++;
+    count.liveBytes += size;
+    count.peakBytes = Math.max(count.peakBytes, count.liveBytes);
     const destroy = buffer.destroy.bind(buffer);
     let alive = true;
     buffer.destroy = () => {
-      if (alive) count.live--;
+      if (alive) (count.live--, (count.liveBytes -= size));
       alive = false;
       destroy();
     };

@@ -30,12 +30,13 @@ describe('packages/gpu', () => {
       const a = createTensor(gpu, 'a', 'f32', [16]);
       const q = createTensor(gpu, 'q', 'q8', [64]);
       expect(gpu.buffers.live - start.live).toBe(3);
+      expect(gpu.buffers.liveBytes - start.liveBytes, 'f32 [16], q8 [64] and its 2 f16 scales (one word)').toBe(64 + 64 + 4);
       a.buffer.destroy();
       a.buffer.destroy();
       q.buffer.destroy();
       expect(gpu.buffers.live - start.live).toBe(1);
       q.scales!.buffer.destroy();
-      expect(gpu.buffers).toEqual({ live: start.live, created: start.created + 3 });
+      expect(gpu.buffers).toEqual({ live: start.live, created: start.created + 3, liveBytes: start.liveBytes, peakBytes: Math.max(start.peakBytes, start.liveBytes + 64 + 64 + 4) });
     } finally {
       gpu.destroy();
     }
