@@ -2,7 +2,7 @@
  * `pnpm bench`: kernel and model benchmarks on the `webgpu` package (Dawn) in Node.
  *   pnpm bench [--quick] [--json <out.json>] [--scale N] [--models E2B,E4B] [--formats q4,q8]
  *              [--kernel-dtypes q4,q8] [--prompt-tokens N] [--decode-tokens N] [--peak-gbps X]
- *              [--no-kernels] [--no-models] [--no-ort] [--no-audio] [--audio-frames N] [--audio-scale N] [--breakdown]
+ *              [--ple gpu|host] [--no-kernels] [--no-models] [--no-ort] [--no-audio] [--audio-frames N] [--audio-scale N] [--breakdown]
  *              [--audio-full] [--vision [--vision-scale N] [--vision-size N] [--no-ttft]]
  * Defaults: full size, E2B and E4B at q4 and q8 on a hardware adapter, every width / 8 on a software
  * adapter; --quick: E2B at q4 only, q4 kernels only, and every width / 16 on a software adapter
@@ -19,6 +19,7 @@ import { cpus, totalmem } from 'node:os';
 import { requestNodeGpu } from '@g3n/gpu/node';
 import { kernelCases, runKernelBench, type KernelResult } from './kernels.ts';
 import { runModelBench, type ModelResult } from './model.ts';
+import { memoryTable } from './ple.ts';
 import { runAudioBench } from './audio.ts';
 import { runAudioFeaturesBench } from './audio-features.ts';
 import { runVisionBench } from './vision.ts';
@@ -54,6 +55,8 @@ async function main(argv: string[]): Promise<void> {
   const models = (args.get('models') ?? (quick ? 'E2B' : 'E2B,E4B')).split(',').map((s) => s.trim());
   const promptTokens = positive(args.get('prompt-tokens'), software ? 4 : 128, 'prompt-tokens');
   const decodeTokens = positive(args.get('decode-tokens'), software ? 4 : quick ? 16 : 64, 'decode-tokens');
+  const ple = args.get('ple') ?? 'gpu';
+  if (ple !== 'gpu' && ple !== 'host') throw new Error(`--ple must be gpu or host, got '${ple}'`);
   const peak = args.has('peak-gbps') ? positive(args.get('peak-gbps'), 0, 'peak-gbps') : null;
   const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -62,7 +65,7 @@ async function main(argv: string[]): Promise<void> {
     date: new Date().toISOString(),
     machine: { platform: process.platform, arch: process.arch, cpu: cpus()[0]?.model ?? '', cpus: cpus().length, memory_bytes: totalmem(), node: process.version },
     adapter: adapterReport(gpu),
-    options: { quick, scale, models, formats: modelFormats, kernel_dtypes: kernelDtypes, prompt_tokens: promptTokens, decode_tokens: decodeTokens, peak_gbps: peak },
+    options: { quick, scale, models, formats: modelFormats, kernel_dtypes: kernelDtypes, prompt_tokens: promptTokens, decode_tokens: decodeTokens, peak_gbps: peak, ple },
     timing: timingMethod(gpu),
     reference_gbps: peak,
     kernels: [],
@@ -70,6 +73,7 @@ async function main(argv: string[]): Promise<void> {
     prefill: null,
     models: [],
     ort: { measured: false, note: 'not run (--no-ort or --no-kernels)' },
+    memory: memoryTable(),
   };
   log(`adapter: ${report.adapter.description} (${report.adapter.vendor})${software ? ' [software]' : ''}; timing: ${report.timing}; scale 1/${scale}`);
 
@@ -96,9 +100,9 @@ async function main(argv: string[]): Promise<void> {
     for (const format of modelFormats) {
       for (const model of models) {
         log(`model ${model} ${format} 1/${scale}: loading`);
-        const m: ModelResult = await runModelBench(gpu, { model, format, scale, promptTokens, decodeTokens, breakdown: args.has('breakdown') });
+        const m: ModelResult = await runModelBench(gpu, { model, format, scale, promptTokens, decodeTokens, breakdown: args.has('breakdown'), ple });
         report.models.push(m);
-        log(`  ${m.decode.tokens_per_s.toFixed(2)} tok/s decode, TTFT ${m.prefill.ttft_ms.toFixed(1)} ms, weight bytes ${(m.decode.weight_bytes_ratio * 100).toFixed(2)}% of the minimum`);
+        log(`  ${m.decode.tokens_per_s.toFixed(2)} tok/s decode, TTFT ${m.prefill.ttft_ms.toFixed(1)} ms, weight bytes ${(m.decode.weight_bytes_ratio * 100).toFixed(2)}% of the minimum, GPU ${(m.gpu_bytes / 1e6).toFixed(1)} MB (PLE on the ${m.ple})`);
       }
     }
     report.decode = report.models[0]?.decode ?? null;

@@ -8,6 +8,7 @@
 import type { Gpu, Profiler } from '@g3n/gpu';
 import { eachWeight, GREEDY, matrixBytes, prefillLayerRows, type Gemma3nTextModel } from '@g3n/gemma3n';
 import { DeviceCounters } from './counters.ts';
+import { syntheticPleSource } from './ple.ts';
 import { loadSyntheticModel, syntheticConfig, type BenchFormat, type SyntheticModel } from './synthetic.ts';
 import { decodeWeightBytesMin, gateReads, planWeightBytes, sparseFfnReads, weightBuffers, type SparseFfnReads } from './traffic.ts';
 
@@ -23,6 +24,8 @@ export interface ModelBenchOptions {
   breakdown?: boolean;
   /** Every FFN dense (activation sparsity 0 in every layer): a configuration without sparse layers. */
   denseFfn?: boolean;
+  /** Where the PLE table lives (default 'gpu'); 'host' gathers its rows from a synthetic row source. */
+  ple?: 'gpu' | 'host';
 }
 
 export interface KernelTime {
@@ -81,6 +84,12 @@ export interface ModelResult {
   hidden_size: number;
   intermediate_size: number[];
   weight_bytes_resident: number;
+  /** Where the PLE table was (--ple). */
+  ple: 'gpu' | 'host';
+  /** Peak bytes of the GPU buffers the run allocated (the device wrapper's count, above what was live before it). */
+  gpu_bytes: number;
+  /** PLE bytes the host wrote per decode token (one stored row with ple 'host'; 0 with the table on the GPU). */
+  host_ple_bytes_per_token: number;
   load_ms: number;
   prefill: PrefillResult;
   decode: DecodeResult;
@@ -135,8 +144,12 @@ export async function runModelBench(gpuIn: Gpu, options: ModelBenchOptions): Pro
   const t = config.text;
   const counters = new DeviceCounters(gpu.device);
   let loaded: SyntheticModel | null = null;
+  const ple = options.ple ?? 'gpu';
+  const baseBytes = gpu.buffers.liveBytes;
+  gpu.buffers.peakBytes = baseBytes;
   try {
-    loaded = await loadSyntheticModel(gpu, config, options.format, { maxContext: P + N + 8, maxChunk: Math.min(P, 128) });
+    const pleSource = ple === 'host' ? syntheticPleSource(options.format, t.numLayers * t.hiddenSizePerLayerInput) : undefined;
+    loaded = await loadSyntheticModel(gpu, config, options.format, { maxContext: P + N + 8, maxChunk: Math.min(P, 128), ple, pleSource });
     const { model, loadMs } = loaded;
     const prompt = randomIds(P, t.vocabSizePerLayerInput, 1234);
     // Warm-up: compile the prefill pipelines, then record the decode plan (its bind groups kept).
@@ -163,10 +176,11 @@ export async function runModelBench(gpuIn: Gpu, options: ModelBenchOptions): Pro
     model.reset();
     await model.prefillSample(prompt, GREEDY);
 
-    const before = { ...counters.snapshot(), pipelines: gpu.pipelines.created };
+    const before = { ...counters.snapshot(), pipelines: gpu.pipelines.created, pleBytes: model.hostPle?.bytesRead ?? 0 };
     const t1 = performance.now();
     for (let i = 1; i <= N; i++) await model.decodeSample(GREEDY, i);
     const decodeMs = performance.now() - t1;
+    const plePerToken = ((model.hostPle?.bytesRead ?? 0) - before.pleBytes) / N;
     const after = counters.snapshot();
     const per = (x: number) => x / N;
     const buffers = per(after.buffers - before.buffers);
@@ -188,6 +202,9 @@ export async function runModelBench(gpuIn: Gpu, options: ModelBenchOptions): Pro
       hidden_size: t.hiddenSize,
       intermediate_size: [...new Set(t.intermediateSize)],
       weight_bytes_resident: resident,
+      ple,
+      gpu_bytes: gpu.buffers.peakBytes - baseBytes,
+      host_ple_bytes_per_token: plePerToken,
       load_ms: loadMs,
       prefill: {
         tokens: P,

@@ -6,6 +6,7 @@ import type { Gpu } from '@g3n/gpu';
 import type { AudioBenchResult } from './audio.ts';
 import type { AudioFeaturesBenchResult } from './audio-features.ts';
 import type { KernelResult } from './kernels.ts';
+import type { MemoryRow } from './ple.ts';
 import type { VisionBenchResult } from './vision.ts';
 import type { DecodeResult, ModelResult, PrefillResult } from './model.ts';
 import type { TimingMethod } from './timing.ts';
@@ -41,6 +42,8 @@ export interface BenchReport {
   audio_features?: AudioFeaturesBenchResult | null;
   /** The vision tower on one image and a one-image TTFT (with --vision). */
   vision_encoder?: VisionBenchResult | null;
+  /** Computed GPU memory of full-size E2B and E4B at q4/q8, PLE on the GPU and on the host (KV at 4,096 tokens). */
+  memory?: MemoryRow[];
 }
 
 export function adapterReport(gpu: Gpu): AdapterReport {
@@ -93,7 +96,7 @@ export function kernelTable(kernels: readonly KernelResult[], referenceGbps: num
 
 export function modelTable(models: readonly ModelResult[], referenceGbps: number | null): string {
   return table(
-    ['model', 'format', 'scale', 'TTFT ms', 'TTFT all rows ms', 'layer-rows run', 'prefill tok/s', 'decode tok/s', 'dispatches', 'submits', 'readback B', 'allocs', 'weight MB/token', 'min MB', 'ratio', 'sparse saved MB', 'GB/s', '% ref'],
+    ['model', 'format', 'scale', 'TTFT ms', 'TTFT all rows ms', 'layer-rows run', 'prefill tok/s', 'decode tok/s', 'dispatches', 'submits', 'readback B', 'allocs', 'weight MB/token', 'min MB', 'ratio', 'sparse saved MB', 'GB/s', '% ref', 'PLE', 'GPU MB', 'PLE B/token'],
     models.map((m) => {
       const d = m.decode;
       return [
@@ -115,6 +118,9 @@ export function modelTable(models: readonly ModelResult[], referenceGbps: number
         fmt(d.weight_bytes_sparse_saving / 1e6, 3),
         fmt(d.weight_gbps, 3),
         referenceGbps ? fmt((100 * d.weight_gbps) / referenceGbps, 1) : '-',
+        m.ple,
+        fmt(m.gpu_bytes / 1e6, 1),
+        fmt(m.host_ple_bytes_per_token, 0),
       ];
     }),
   );
@@ -139,11 +145,21 @@ export function formatReport(r: BenchReport): string {
     parts.push(`audio features: ${f.seconds} s (${f.frames} frames x 128 mel) in ${f.ms.toFixed(1)} ms; resampling ${f.seconds} s to 16 kHz on the CPU: from 48 kHz ${f.resample_48k_ms.toFixed(1)} ms, from 44.1 kHz ${f.resample_44k1_ms.toFixed(1)} ms`);
   }
   if (r.vision_encoder) parts.push(visionLines(r.vision_encoder));
+  if (r.memory) parts.push(memoryTableText(r.memory));
   parts.push(`onnxruntime-web: ${r.ort.note}`);
   return parts.join('\n\n');
 }
 
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+
+/** The computed full-size memory table: weights + KV (4,096 tokens) + activations, PLE on the GPU and on the host. */
+export function memoryTableText(rows: readonly MemoryRow[]): string {
+  const gb = (n: number) => (n / 1e9).toFixed(3);
+  return `GPU memory, full size (KV at 4,096 tokens; GB):\n${table(
+    ['model', 'format', 'PLE', 'weights', 'KV', 'activations', 'total'],
+    rows.map((m) => [m.model, m.format, m.ple, gb(m.weights_bytes), gb(m.kv_bytes), gb(m.activations_bytes), gb(m.total_bytes)]),
+  )}`;
+}
 
 function visionLines(v: VisionBenchResult): string {
   const lines = [

@@ -34,7 +34,7 @@ const report: BenchReport = {
   kernels: [{ name: 'q_proj q4', model: 'E2B/E4B', dtype: 'q4', shape: [128, 128], ms: 2, gbps: 0.005, gflops: 0.016, bytes: 1e4, flops: 32768, ort_ms: 4, wall_ms: 2, ratio: 2, ort_max_rel_diff: 1.5e-7 }],
   decode,
   prefill: { tokens: 4, tokens_per_s: 1, ttft_ms: 4000, ttft_full_prefill_ms: 5000, prefill_rows: 120, prefill_rows_run: 90 },
-  models: [{ model: 'E2B', format: 'q4', scale: 16, layers: 30, hidden_size: 128, intermediate_size: [512], weight_bytes_resident: 1, load_ms: 1, prefill: { tokens: 4, tokens_per_s: 1, ttft_ms: 4000, ttft_full_prefill_ms: 5000, prefill_rows: 120, prefill_rows_run: 90 }, decode }],
+  models: [{ model: 'E2B', format: 'q4', scale: 16, layers: 30, hidden_size: 128, intermediate_size: [512], weight_bytes_resident: 1, ple: 'host', gpu_bytes: 2e6, host_ple_bytes_per_token: 270, load_ms: 1, prefill: { tokens: 4, tokens_per_s: 1, ttft_ms: 4000, ttft_full_prefill_ms: 5000, prefill_rows: 120, prefill_rows_run: 90 }, decode }],
   ort: { measured: false, note: 'not measured' },
 };
 
