@@ -101,7 +101,7 @@ test('phone: a failed Load keeps the working model, says CORS, and shows the err
 test('phone: the Delete button of a long custom-URL entry stays inside its card', async ({ page }) => {
   await page.setViewportSize(PHONE);
   await page.goto('/?model=none');
-  const id = `https://models.example.org/${'a-very-long-folder-name-without-breaks-'.repeat(4)}checkpoint/`;
+  const id = `https://models.example.org/${'averylongfoldernamewithoutanyplacetobreak'.repeat(4)}/`;
   await page.evaluate(async (model) => {
     const db = await new Promise<IDBDatabase>((resolve, reject) => {
       const open = indexedDB.open('g3n-weights');
@@ -126,6 +126,9 @@ test('phone: the Delete button of a long custom-URL entry stays inside its card'
   expect(b!.x).toBeGreaterThanOrEqual(c!.x);
   expect(b!.x + b!.width).toBeLessThanOrEqual(c!.x + c!.width);
   expect(await card.evaluate((s) => s.scrollWidth <= s.clientWidth)).toBe(true);
+  // ... and the card inside the screen: no sideways scrolling of the page.
+  expect(c!.x + c!.width).toBeLessThanOrEqual(PHONE.width);
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
   await button.click();
   await expect(entry).toHaveCount(0);
 });
