@@ -18,6 +18,11 @@
 // Grid: one workgroup per row, folded into 2-D past the per-dimension limit; the row is
 // wid.x + wid.y * nwg.x and workgroups past `rows` return (a workgroup-uniform early exit).
 // Assumes WG is a power of two.
+//
+// Narrow rows (the vision tower's channels-last maps: 8 to 64 channels over thousands of pixels) run
+// `rms_norm_rows` and its variants instead: one invocation per row, which sums the squares of its row
+// sequentially and then scales it; no shared memory, no barrier, no idle invocations. Grid:
+// ceil(rows / WG) workgroups, folded the same way; invocation lid of workgroup b owns row b * WG + lid.
 
 struct Params {
   rows: u32,
@@ -51,6 +56,9 @@ fn no_weight(j: u32) -> f32 {
 // #variant rms_norm_noweight of rms_norm: weight_at=no_weight
 // #variant rms_norm_inplace of rms_norm: x=io out=io
 // #variant rms_norm_inplace_noweight of rms_norm: x=io out=io weight_at=no_weight
+// #variant rms_norm_rows_noweight of rms_norm_rows: weight_at=no_weight
+// #variant rms_norm_rows_inplace of rms_norm_rows: x=io out=io
+// #variant rms_norm_rows_inplace_noweight of rms_norm_rows: x=io out=io weight_at=no_weight
 
 @compute @workgroup_size(WG)
 fn rms_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -64,6 +72,22 @@ fn rms_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   }
   let inv = inv_rms(workgroup_sum(ss, lid));
   for (var j = lid; j < params.cols; j += WG) {
+    out[base + j] = x[base + j] * inv * weight_at(j) * params.scale;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn rms_norm_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.x + wid.y * nwg.x) * WG + lid;
+  if (row >= params.rows) { return; }
+  let base = row * params.cols;
+  var ss = 0.0;
+  for (var j = 0u; j < params.cols; j++) {
+    let v = x[base + j];
+    ss += v * v;
+  }
+  let inv = inv_rms(ss);
+  for (var j = 0u; j < params.cols; j++) {
     out[base + j] = x[base + j] * inv * weight_at(j) * params.scale;
   }
 }

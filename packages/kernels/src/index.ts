@@ -19,3 +19,4 @@ export * from './finite.ts';
 export * from './group-norm.ts';
 export * from './local-attention.ts';
 export * from './mask-rows.ts';
+export * from './softmax.ts';

@@ -16,8 +16,23 @@ const bySize = Object.fromEntries(
   SIZES.map((WG) => [WG, Object.fromEntries(Object.entries(ENTRIES).map(([k, entry]) => [k, defineKernel('rms_norm', source, entry, { WG }, WGSL_INCLUDES)]))]),
 ) as Record<Size, Record<Entry, Kernel>>;
 
-/** Every rms_norm variant (entry point x workgroup size). */
-export const normKernels: Record<string, Kernel> = Object.fromEntries(SIZES.flatMap((wg) => Object.entries(bySize[wg]).map(([k, v]) => [`${k}${wg}`, v])));
+/** One invocation per row (narrow rows, many of them): 64 rows per workgroup. */
+const ROWS_WG = 64;
+const ROW_ENTRIES = { rmsNorm: 'rms_norm_rows', rmsNormNoWeight: 'rms_norm_rows_noweight', rmsNormInplace: 'rms_norm_rows_inplace', rmsNormInplaceNoWeight: 'rms_norm_rows_inplace_noweight' } as const;
+const perRow = Object.fromEntries(Object.entries(ROW_ENTRIES).map(([k, entry]) => [k, defineKernel('rms_norm', source, entry, { WG: ROWS_WG }, WGSL_INCLUDES)])) as Record<Entry, Kernel>;
+/**
+ * Rows up to this width, when there are at least PER_ROW_MIN_ROWS of them, run one invocation per row.
+ * Measured on the vision tower at 512 x 512 (8-64 channels over 1024-65536 pixels) on the software
+ * adapter; a few rows (decode) keep a workgroup per row, which spreads one row over many invocations.
+ */
+export const PER_ROW_MAX_COLS = 64;
+export const PER_ROW_MIN_ROWS = 256;
+
+/** Every rms_norm variant (entry point x workgroup size, and the one-invocation-per-row entries). */
+export const normKernels: Record<string, Kernel> = {
+  ...Object.fromEntries(SIZES.flatMap((wg) => Object.entries(bySize[wg]).map(([k, v]) => [`${k}${wg}`, v]))),
+  ...Object.fromEntries(Object.entries(perRow).map(([k, v]) => [`${k}Rows`, v])),
+};
 
 function sizeFor(cols: number): Size {
   return cols <= 128 ? 32 : cols <= 512 ? 64 : 256;
@@ -39,7 +54,8 @@ export interface RmsNormArgs {
 
 /**
  * RMSNorm of each row: out[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * (weight ?? 1) * (scale ?? 1).
- * One workgroup per row; rows and cols are uniforms, so one pipeline serves every shape.
+ * One workgroup per row, or one invocation per row for many narrow rows (cols <= PER_ROW_MAX_COLS,
+ * rows >= PER_ROW_MIN_ROWS); rows and cols are uniforms, so one pipeline serves every shape.
  */
 export function rmsNorm(gpu: Gpu, args: RmsNormArgs): Dispatch {
   const { x, out, rows, cols, eps } = args;
@@ -57,7 +73,8 @@ export function rmsNorm(gpu: Gpu, args: RmsNormArgs): Dispatch {
   const inPlace = isInPlace('rms_norm', x, out);
   if (weight) guardSeparate('rms_norm', out, weight);
 
-  const variants = bySize[sizeFor(cols)];
+  const rowWise = cols <= PER_ROW_MAX_COLS && rows >= PER_ROW_MIN_ROWS;
+  const variants = rowWise ? perRow : bySize[sizeFor(cols)];
   const kernel = inPlace
     ? weight
       ? variants.rmsNormInplace
@@ -73,6 +90,6 @@ export function rmsNorm(gpu: Gpu, args: RmsNormArgs): Dispatch {
     kernel,
     bindings,
     params: { rows, cols, eps, scale },
-    workgroups: foldWorkgroups(rows, gpu.caps.limits.maxComputeWorkgroupsPerDimension),
+    workgroups: foldWorkgroups(rowWise ? Math.ceil(rows / ROWS_WG) : rows, gpu.caps.limits.maxComputeWorkgroupsPerDimension),
   };
 }

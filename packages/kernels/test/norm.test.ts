@@ -19,6 +19,11 @@ const cases = [
   { rows: 2, cols: 2049 },
   { rows: 1, cols: 16384 },
   { rows: 500, cols: 8 },
+  // many narrow rows: one invocation per row (rows not a multiple of its 64-row workgroups)
+  { rows: 257, cols: 1 },
+  { rows: 1001, cols: 13 },
+  { rows: 333, cols: 64 },
+  { rows: 300, cols: 65 },
 ];
 
 describe('rms_norm', () => {
@@ -53,6 +58,17 @@ describe('rms_norm', () => {
       expectClose('in place, no weight', await readF32(gpu, io2), rmsNormRef(x, rows, cols, eps), TOL);
     });
   }
+
+  it('picks one invocation per row for many narrow rows, a workgroup per row otherwise', async () => {
+    const gpu = await testGpu();
+    const x = createTensor(gpu, 'x', 'f32', [1000, 100]);
+    const w = createTensor(gpu, 'w', 'f32', [64]);
+    const d = rmsNorm(gpu, { x, out: x, weight: w, rows: 1000, cols: 64, eps: 1e-6 });
+    expect(d.kernel).toBe(normKernels.rmsNormInplaceRows);
+    expect(d.workgroups).toEqual([16, 1, 1]);
+    expect(rmsNorm(gpu, { x, out: x, rows: 255, cols: 64, eps: 1e-6 }).kernel).toBe(normKernels.rmsNormInplaceNoWeight32);
+    expect(rmsNorm(gpu, { x, out: x, rows: 1000, cols: 65, eps: 1e-6 }).kernel).toBe(normKernels.rmsNormInplaceNoWeight32);
+  });
 
   it('per-head norm over [T, heads, head_dim] with large activations and zero rows', async () => {
     const gpu = await testGpu();
@@ -91,6 +107,14 @@ describe('rms_norm', () => {
       expect(d.workgroups).toEqual([7, 6, 1]);
       await runOnce(gpu, 'fold', [d]);
       expectClose('folded', await readF32(gpu, out), rmsNormRef(x, rows, cols, 1e-6), TOL);
+      // one invocation per row: 64 rows per workgroup, 45 workgroups folded to 7 x 7
+      const R = 2877, C = 5;
+      const xr = randn(R * C, 6);
+      const tr = tensorFromF32(gpu, 'xr', [R, C], xr);
+      const dr = rmsNorm(gpu, { x: tr, out: tr, rows: R, cols: C, eps: 1e-6 });
+      expect(dr.workgroups).toEqual([7, 7, 1]);
+      await runOnce(gpu, 'fold rows', [dr]);
+      expectClose('folded, per row', await readF32(gpu, tr), rmsNormRef(xr, R, C, 1e-6), TOL);
     } finally {
       gpu.destroy();
     }

@@ -5,7 +5,7 @@
  * each slot, the real run binds views of the allocated buffers (see tower.ts).
  */
 import { numel, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
-import { addInplace, attention, avgPool, conv2d, copy, gelu, linear, mul, resizeBilinear, resizeNearest, rmsNorm, samePadding, scale } from '@g3n/kernels';
+import { addInplace, avgPool, conv2d, copy, gelu, linear, mul, resizeBilinear, resizeNearest, rmsNorm, samePadding, scale, softmaxRows, transposeWeight } from '@g3n/kernels';
 import { UnsupportedConfigError } from '../config.ts';
 import type { MqaBlock, UirBlock, VisionConfig } from './config.ts';
 import { EMBED_VISION_PREFIX, VISION_PREFIX, type VisionWeights } from './weights.ts';
@@ -69,6 +69,11 @@ export function recordVisionTower(gpu: Gpu, vc: VisionConfig, weights: VisionWei
     out.push(linear(gpu, { x: view(x), w, out: view(y), rows: x.h * x.w }));
     return y;
   };
+  /** out [rows, n] = x [rows, k] w^T for an f32 activation w [n, k], as a 1x1 convolution over a 1 x rows map. */
+  const gemm = (x: Tensor, w: Tensor, y: Tensor, rows: number): Dispatch => {
+    const [n, k] = w.shape;
+    return conv2d(gpu, { x, w: { ...w, shape: [n, k, 1, 1] }, bias: null, out: y, inH: 1, inW: rows, inC: k, outC: n, kh: 1, kw: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0, outH: 1, outW: rows, groups: 1 });
+  };
   const keep = (name: string, a: Act) => {
     if (!capture.has(name)) return;
     out.push(copy(gpu, { a: view(a), out: slots.view(`cap:${name}`, [a.h * a.w, a.c]), n: a.h * a.w * a.c }));
@@ -130,25 +135,21 @@ export function recordVisionTower(gpu: Gpu, vc: VisionConfig, weights: VisionWei
       }
       return pointwise(src, W(`${a}${nm}.proj.weight`), nm === 'key' ? 'k' : 'v');
     });
+    // Attention as two GEMMs over the (query, head) rows: the heads of a pixel are consecutive rows of
+    // q [T * heads, kd], all sharing the one key/value head. scores = q K^T [T * heads, M], softmax of
+    // scores / sqrt(kd) per row, o = P V = P (V^T)^T [T * heads, kd], which is [T, heads * kd] with
+    // channel = head * kd + d. Both products run on conv2d's 1x1 path (an implicit GEMM whose invocations
+    // keep 4 x 4 outputs in registers, with no workgroup memory or barriers): on the software adapter
+    // it beat the tiled GEMM (linear) and the flash-style attention kernel on these shapes.
     const M = kv[0].h * kv[0].w;
+    const rows = x.h * x.w * heads;
+    const scores = slots.view('scores', [rows, M]);
+    out.push(gemm(slots.view(q.slot, [rows, kd]), slots.view('k', [M, kd]), scores, rows));
+    out.push(softmaxRows(gpu, { x: scores, rows, cols: M, scale: 1 / Math.sqrt(kd) }));
+    const vt = slots.view('vt', [kd, M]);
+    out.push(...transposeWeight(gpu, slots.view('v', [M, kd]), vt));
     const o = act('c', x.h, x.w, heads * kd);
-    out.push(
-      ...attention(gpu, {
-        q: slots.view(q.slot, [x.h * x.w, heads, kd]),
-        kCache: slots.view('k', [1, M, kd]),
-        vCache: slots.view('v', [1, M, kd]),
-        out: view(o),
-        rows: x.h * x.w,
-        nHeads: heads,
-        nKV: 1,
-        headDim: kd,
-        pos0: 0,
-        capacity: M,
-        window: 0,
-        scale: 1 / Math.sqrt(kd),
-        causal: false,
-      }),
-    );
+    out.push(gemm(scores, vt, slots.view(o.slot, [rows, kd]), rows));
     const y = pointwise(o, W(`${a}output.proj.weight`), 'a');
     return finish(x, layerScale(y, W(`${p}layer_scale.gamma`)), 1);
   };
