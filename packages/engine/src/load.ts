@@ -34,6 +34,7 @@ import { numel, type Gpu } from '@g3n/gpu';
 import { Tokenizer } from '@g3n/preprocess';
 import { CheckpointError, NetworkError, openModelDir, readJsonFile, type FileSource, type ModelWeights, type TensorData } from '@g3n/weights';
 import type { LoadTracker } from './progress.ts';
+import { opfsPleSource, type StoredDtype } from './ple-opfs.ts';
 import { towerSupport, Towers, type ReadRouter, type TowerSupport } from './towers.ts';
 import { samplingDefaults } from './sampling.ts';
 import type { LoadOptions, MatformerCandidate, MemoryEstimate, ModelInfo } from './types.ts';
@@ -194,6 +195,27 @@ interface MatformerPick {
   reason: string;
 }
 
+/** The OPFS row store of the last load (its synchronous handle locks the file until closed). */
+let pleStore: { close(): void } | null = null;
+
+/**
+ * With the PLE table on the host: its rows from OPFS (written there once from the weights, read by
+ * synchronous handle in the Worker); undefined where OPFS has no synchronous handles or for a MatFormer
+ * slice, and the loader reads the rows from the weights (through the weights cache).
+ */
+async function pleRowsInOpfs(files: FileSource, parent: ModelConfig, plan: SlicePlan | null, weights: Weights) {
+  pleStore?.close();
+  pleStore = null;
+  const spec = textWeightTable(parent).find((s) => s.role === 'ple');
+  const info = spec && weights.tensors.get(spec.name);
+  if (plan || !spec || !info) return undefined;
+  const revision = isSelectable(weights) ? `${weights.manifest.model.id}@${weights.manifest.model.revision}` : '';
+  const [rows, cols] = spec.shape;
+  const store = await opfsPleSource({ key: `${files.base}|${revision}|${info.dtype}|${rows}x${cols}`, dtype: info.dtype as StoredDtype, rows, cols, blocks: () => weights.readBlocks(spec.name, { wholeRows: true }) });
+  pleStore = store;
+  return store ?? undefined;
+}
+
 /**
  * The MatFormer slice to load: the one given, the one named (among matformerCandidates, then the
  * published configurations), or the one 'auto' chooses for this device; null for the whole model.
@@ -245,7 +267,8 @@ export async function loadModel(gpu: Gpu, files: FileSource, options: LoadOption
   const sizes = weightSizes(parent, plan, weights, options.quant);
   beforeWeights?.();
   tracker.weightsStart(sizes.stored);
-  const model = await loadTextModel(gpu, weights, { format: options.quant ?? 'auto', maxContext: options.maxContext, maxChunk: options.maxChunk, matformer: matformer?.slice, checkNumerics: options.checkNumerics, ple: options.ple, memoryBudgetBytes: budget?.bytes });
+  const pleSource = options.ple === 'host' || options.ple === 'auto' ? await pleRowsInOpfs(files, parent, plan, weights) : undefined;
+  const model = await loadTextModel(gpu, weights, { format: options.quant ?? 'auto', maxContext: options.maxContext, maxChunk: options.maxChunk, matformer: matformer?.slice, checkNumerics: options.checkNumerics, ple: options.ple, memoryBudgetBytes: budget?.bytes, pleSource });
   try {
     tracker.weightsDone();
     // Build every pipeline now: a prefill, a greedy and a sampled decode step, then forget them.
