@@ -8,7 +8,8 @@ import { findPublishedSlice, textModelMemory, type ModelConfig, type PleRowSourc
 import { parentConfig, type BenchFormat } from './synthetic.ts';
 
 /** Rows of a synthetic PLE table of `cols` columns stored in `format`: hashed bytes, finite small scales. */
-export function syntheticPleSource(format: BenchFormat, cols: number): PleRowSource {
+export function syntheticPleSource(stored: BenchFormat, cols: number): PleRowSource {
+  const format = storedFormat(stored, cols);
   const quant = format === 'q4' || format === 'q8';
   const dataBytes = format === 'q4' ? cols / 2 : format === 'q8' ? cols : format === 'f32' ? 4 * cols : 2 * cols;
   const scaleBytes = quant ? (cols / 32) * 2 : 0;
@@ -32,9 +33,15 @@ export function syntheticPleSource(format: BenchFormat, cols: number): PleRowSou
   };
 }
 
+/** q8/q4 only for rows of whole 32-element groups, bf16 otherwise (as the loader stores them). */
+function storedFormat(format: BenchFormat, cols: number): BenchFormat {
+  return (format === 'q4' || format === 'q8') && cols % 32 !== 0 ? 'bf16' : format;
+}
+
 /** Stored bytes of one PLE row of `config` in `format` (data and scales). */
-export function pleRowBytes(config: ModelConfig, format: BenchFormat): number {
+export function pleRowBytes(config: ModelConfig, stored: BenchFormat): number {
   const cols = config.text.numLayers * config.text.hiddenSizePerLayerInput;
+  const format = storedFormat(stored, cols);
   const quant = format === 'q4' || format === 'q8';
   return (format === 'q4' ? cols / 2 : format === 'q8' ? cols : format === 'f32' ? 4 * cols : 2 * cols) + (quant ? (cols / 32) * 2 : 0);
 }

@@ -110,6 +110,8 @@ export interface MemoryEstimate {
   totalBytes: number;
   /** GPU memory the model may take: memoryBudgetBytes, else navigator.deviceMemory / 2; null when neither is known. */
   budgetBytes: number | null;
+  /** Where the PLE table is (LoadOptions.ple): on the host its bytes are not in weightBytes. */
+  ple: 'gpu' | 'host';
 }
 
 export interface ModelInfo {
