@@ -23,7 +23,8 @@ export interface FrameStats {
 }
 
 export interface EngineTestApi {
-  load(): Promise<ModelInfo>;
+  /** Load the bundled tiny model (`ple`: where its PLE table goes, default the engine's). */
+  load(ple?: 'gpu' | 'host' | 'auto'): Promise<ModelInfo>;
   /** Load one of the bundled models (models/<name>/). */
   loadBundled(name: string, maxContext: number): Promise<ModelInfo>;
   /**
@@ -58,11 +59,12 @@ requestAnimationFrame(tick);
 const engine = createEngine();
 
 window.engineTest = {
-  async load() {
+  async load(ple) {
     el('status').textContent = 'loading';
     const info = await engine.load({
       model: `${import.meta.env.BASE_URL}models/tiny/`,
       maxContext: 96,
+      ...(ple ? { ple } : {}),
       onProgress: (p) => void (el('status').textContent = `loading: ${p.phase}`),
     });
     el('status').textContent = 'ready';

@@ -289,7 +289,7 @@ export async function loadModel(gpu: Gpu, files: FileSource, options: LoadOption
   // With the PLE table on the host its bytes stay off the GPU (its staging rows are in the caches' count).
   const host = model.hostPle;
   const weightBytes = sizes.gpu - (host ? tableBytes(textWeightTable(config), host.dtype, (s) => s.role === 'ple') : 0);
-  const memory: MemoryEstimate = { weightBytes, cacheBytes: cache, totalBytes: weightBytes + cache, budgetBytes: budget?.bytes ?? null, ple: host ? 'host' : 'gpu' };
+  const memory: MemoryEstimate = { weightBytes, cacheBytes: cache, totalBytes: weightBytes + cache, budgetBytes: budget?.bytes ?? null, ple: host ? 'host' : 'gpu', pleRows: host ? (pleSource ? 'opfs' : 'weights') : null };
   const eos = eosIds(config, gen);
   const media = towerSupport(parent, weights);
   const info: ModelInfo = {

@@ -112,6 +112,8 @@ export interface MemoryEstimate {
   budgetBytes: number | null;
   /** Where the PLE table is (LoadOptions.ple): on the host its bytes are not in weightBytes. */
   ple: 'gpu' | 'host';
+  /** With the table on the host, where its rows are read from: OPFS (a Worker's synchronous handle) or the weights (the cache). */
+  pleRows: 'opfs' | 'weights' | null;
 }
 
 export interface ModelInfo {
