@@ -4,6 +4,7 @@
  * exactly) on gemma3n-tiny-a (float checkpoint, loaded as stored and as q4), on a q4 artifact, and on a
  * MatFormer slice; decode still submits once per token, creates nothing and reads back 4 bytes.
  */
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { submitStats } from '@g3n/gpu';
@@ -12,6 +13,7 @@ import { nodeFileSource } from '@g3n/weights/node';
 import { memoryFiles, memorySink } from '../../weights/test/artifact-util.ts';
 import { testGpu } from '../../kernels/test/util.ts';
 import { loadTextModel, type LoadTextModelOptions } from '../src/load.ts';
+import { parseSliceJson } from '../src/matformer/slice.ts';
 import { matrixBytes } from '../src/gpu-weights.ts';
 import type { Gemma3nTextModel } from '../src/model.ts';
 import { GREEDY } from '../src/sampling.ts';
@@ -114,6 +116,15 @@ describe("ple: 'host' equals ple: 'gpu' bit for bit", async () => {
     await convertCheckpoint(await openCheckpoint(nodeFileSource(DIR)), { quant: 'q4', modelId: 'tiny-a', revision: 'q4', shardBytes: 256 << 10 }, sink);
     const model = await compare(() => openArtifact(memoryFiles(sink.files)), { fastPrefill: false }, prompt.slice(0, 24), 1);
     expect(model.hostPle!.dtype).toBe('q4');
+    model.destroy();
+  }, SLOW);
+
+  it('a MatFormer slice (e2b-like of gemma3n-tiny-matformer): the columns of the kept layers in each PLE row, sliced at load', async () => {
+    const dir = join(FIXTURES, 'gemma3n-tiny-matformer');
+    const slice = parseSliceJson(JSON.parse(await readFile(join(dir, 'slices', 'e2b-like.json'), 'utf8')));
+    const g = await loadGolden(join(dir, 'golden-e2b-like.safetensors'));
+    const model = await compare(() => openModelDir(nodeFileSource(dir)), { matformer: slice }, ids(g, 'prompt_ids').slice(0, 24), 1);
+    expect(model.hostPle!.cols).toBe(model.cfg.numLayers * model.cfg.hiddenSizePerLayerInput);
     model.destroy();
   }, SLOW);
 });
