@@ -3,8 +3,8 @@
 // with W in the Hugging Face layout [out_features, in_features] stored as f32, bf16, f16, q8 or q4 (DTYPE),
 // x and out f32, f32 accumulation. Needs neither shader-f16 nor subgroups.
 //
-// Algorithm: no workgroup memory and no barrier. Each thread owns a register tile of RB rows of x (8 or
-// 16) by 8 consecutive output columns (8 weight rows). It walks its 8 weight rows in 16-byte units (4
+// Algorithm: no workgroup memory and no barrier. Each thread owns a register tile of RB = 16 rows of x
+// by 8 consecutive output columns (8 weight rows). It walks its 8 weight rows in 16-byte units (4
 // f32, 8 bf16/f16, 16 q8 or 32 q4 weights, so a q4 unit is one quantization group): each unit is loaded
 // once per tile with one vector load, its group scale once, and each 4 of its weights are dequantized
 // once (scaled) into two 4 x 4 matrices, one column per weight row. Each x vec4 of the RB rows is then
@@ -24,8 +24,7 @@
 //   4 out     storage read_write  array<f32>
 // Params: rows, in_features, out_features, out_offset, out_stride,
 //   tiles_n (column tiles: ceil(out_features / (WG * 8))); the struct is in linear_rows_params.wgsl.
-// Overrides: DTYPE (0 f32, 1 bf16, 2 f16, 3 q8, 4 q4), WG threads per workgroup, RB rows per thread (8
-//   or 16).
+// Overrides: DTYPE (0 f32, 1 bf16, 2 f16, 3 q8, 4 q4), WG threads per workgroup.
 // Assumptions: whole units per row: in_features % 4 (f32), % 8 (bf16, f16), % 32 (q8, q4) == 0; the grid
 //   is tiles_n * ceil(rows / RB) workgroups, folded into 2-D (linear index wid.x + wid.y * nwg.x; the
 //   column tile varies fastest).
@@ -36,7 +35,8 @@
 
 override DTYPE: u32 = 4u;
 override WG: u32 = 32u;
-override RB: u32 = 16u;
+// Rows of x per thread (the accumulators a0 .. a15).
+const RB = 16u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
@@ -147,7 +147,6 @@ fn matmul_units(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
       a5 = fma_row(a5, x[b5 + v], lo, hi);
       a6 = fma_row(a6, x[b6 + v], lo, hi);
       a7 = fma_row(a7, x[b7 + v], lo, hi);
-      if (RB == 16u) {
       a8 = fma_row(a8, x[b8 + v], lo, hi);
       a9 = fma_row(a9, x[b9 + v], lo, hi);
       a10 = fma_row(a10, x[b10 + v], lo, hi);
@@ -156,7 +155,6 @@ fn matmul_units(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
       a13 = fma_row(a13, x[b13 + v], lo, hi);
       a14 = fma_row(a14, x[b14 + v], lo, hi);
       a15 = fma_row(a15, x[b15 + v], lo, hi);
-      }
     }
   }
   store_row(m0 + 0u, o0, a0);
@@ -167,7 +165,6 @@ fn matmul_units(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   store_row(m0 + 5u, o0, a5);
   store_row(m0 + 6u, o0, a6);
   store_row(m0 + 7u, o0, a7);
-  if (RB == 16u) {
   store_row(m0 + 8u, o0, a8);
   store_row(m0 + 9u, o0, a9);
   store_row(m0 + 10u, o0, a10);
@@ -176,5 +173,4 @@ fn matmul_units(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   store_row(m0 + 13u, o0, a13);
   store_row(m0 + 14u, o0, a14);
   store_row(m0 + 15u, o0, a15);
-  }
 }

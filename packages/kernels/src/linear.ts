@@ -83,7 +83,7 @@ function variants(): Record<LinearKernelName, Kernel> {
     for (const [name, rb] of Object.entries(MATVEC_ROWS_RB) as Array<[keyof typeof MATVEC_ROWS_RB, number]>) {
       out[`matvec_${name}_${dt}`] = defineKernel('matvec_rows', matvecRowsRaw, 'matvec_rows', { DTYPE: DTYPE_CODE[dt], WG: MATVEC_ROWS_WG, RB: rb }, I);
     }
-    out[`matmul_units_${dt}`] = defineKernel('matmul_units', matmulUnitsRaw, 'matmul_units', { DTYPE: DTYPE_CODE[dt], WG: MATMUL_UNITS.WG, RB: MATMUL_UNITS.RB }, I);
+    out[`matmul_units_${dt}`] = defineKernel('matmul_units', matmulUnitsRaw, 'matmul_units', { DTYPE: DTYPE_CODE[dt], WG: MATMUL_UNITS.WG }, I);
     out[`matmul_${dt}`] = defineKernel('matmul', matmulRaw, 'matmul', { DTYPE: DTYPE_CODE[dt], ...GEMM }, I);
   }
   for (const dt of FLOAT_DTYPES) out[`matmul_few_rows_${dt}`] = defineKernel('matmul', matmulRaw, 'matmul', { DTYPE: DTYPE_CODE[dt], ...GEMM_FEW_ROWS }, I);
