@@ -51,7 +51,7 @@ const MATVEC_ROWS_OR = 4;
 const MATVEC_ROWS_RB = { rows4: 4, rows8: 8 } as const;
 /**
  * GEMM with register tiles for more than FEW_ROWS_MAX rows of whole units: threads per workgroup, rows
- * and output columns per thread (the columns fixed in the shader); a workgroup covers 256 columns of 16 rows.
+ * and output columns per thread (both fixed in the shader); a workgroup covers 256 columns of 16 rows.
  */
 const MATMUL_UNITS = { WG: 32, RB: 16, COLS: 8 } as const;
 
