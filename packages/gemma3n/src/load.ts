@@ -68,7 +68,7 @@ function storageFormat(weights: Weights, format: WeightFormat | undefined): Stor
  * would not fit the memory budget (memoryBudgetBytes, else navigator.deviceMemory / 2) or the budget is
  * a small device's; the GPU when no budget is known or it fits.
  */
-function choosePle(parent: ModelConfig, plan: SlicePlan | null, weights: Weights, options: LoadTextModelOptions): 'gpu' | 'host' {
+export function choosePle(parent: ModelConfig, plan: SlicePlan | null, weights: Weights, options: LoadTextModelOptions): 'gpu' | 'host' {
   if (options.ple !== 'auto') return options.ple === 'host' ? 'host' : 'gpu';
   const budget = options.memoryBudgetBytes ?? deviceMemoryBudget()?.bytes ?? null;
   const memory = textModelMemory(parent, plan ? plan.slice : null, { format: storageFormat(weights, options.format), ple: 'gpu', maxContext: options.maxContext, maxChunk: options.maxChunk });
