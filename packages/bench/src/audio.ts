@@ -9,6 +9,7 @@ import type { Gpu } from '@g3n/gpu';
 import { audioFrameCounts, AudioTower, audioWeightTable, parseAudioConfig, parseConfig, type AudioConfig } from '@g3n/gemma3n';
 import { f32ToBf16Bits } from '@g3n/kernels';
 import { bytesMade } from './memory.ts';
+import { towerHostTextConfig, type TowerEncodeResult } from './tower-config.ts';
 
 /** Deterministic normal-ish values (mulberry32 + Box-Muller). */
 function randn(n: number, seed: number, std: number): Float32Array {
@@ -24,21 +25,13 @@ function randn(n: number, seed: number, std: number): Float32Array {
   return out;
 }
 
-export interface AudioBenchResult {
+/** `tokens`: encoder frames after time reduction, the soft tokens of one clip; weights as loaded (bf16 matrices). */
+export interface AudioBenchResult extends TowerEncodeResult {
   name: 'audio_encoder';
-  scale: number;
   frames: number;
   hidden: number;
   layers: number;
   heads: number;
-  /** Encoder frames after time reduction, and soft tokens per clip. */
-  tokens: number;
-  ms: number;
-  gflop: number;
-  gflops_per_s: number;
-  /** GPU memory of the tower's weights as loaded (bf16 matrices) and of one encode's buffers. */
-  weight_bytes: number;
-  workspace_bytes: number;
 }
 
 /** A Gemma 3n config.json whose audio tower has the published shape divided by `scale`. */
@@ -47,19 +40,7 @@ export function syntheticAudioConfigJson(scale: number): Record<string, unknown>
   const hidden = Math.max(heads * 2, Math.round(1536 / scale / heads) * heads);
   return {
     model_type: 'gemma3n',
-    // The text decoder is not loaded: E2B's sizes (hidden scaled), only to make a valid config.
-    text_config: {
-      model_type: 'gemma3n_text',
-      hidden_size: Math.max(64, Math.round(2048 / scale / 64) * 64),
-      vocab_size: 262_400,
-      vocab_size_per_layer_input: 262_144,
-      hidden_size_per_layer_input: 256,
-      intermediate_size: 8192,
-      num_hidden_layers: 30,
-      num_attention_heads: 8,
-      num_key_value_heads: 2,
-      head_dim: 256,
-    },
+    text_config: towerHostTextConfig(Math.max(64, Math.round(2048 / scale / 64) * 64)),
     audio_config: { hidden_size: hidden, conf_num_attention_heads: heads, conf_num_hidden_layers: 12, sscp_conv_channel_size: [Math.max(8, 128 / scale), Math.max(4, 32 / scale)] },
     audio_token_id: 262273,
     audio_soft_tokens_per_image: 188,

@@ -4,6 +4,7 @@
  * (spec §4.6: ~436 GMAC per 768 x 768 image at scale 1), grouped by block kind.
  */
 import { VISION_ARCHITECTURES, type VisionBlock } from '@g3n/gemma3n';
+import { towerHostTextConfig } from './tower-config.ts';
 
 const V = 'model.vision_tower.timm_model.';
 const E = 'model.embed_vision.';
@@ -34,19 +35,7 @@ export function syntheticVisionConfigJson(scale: number): Record<string, unknown
   check(scale);
   return {
     model_type: 'gemma3n',
-    // The text decoder is not loaded from this config: E2B's sizes (hidden scaled), only to make a valid one.
-    text_config: {
-      model_type: 'gemma3n_text',
-      hidden_size: 2048 / scale,
-      vocab_size: 262_400,
-      vocab_size_per_layer_input: 262_144,
-      hidden_size_per_layer_input: 256,
-      intermediate_size: 8192,
-      num_hidden_layers: 30,
-      num_attention_heads: 8,
-      num_key_value_heads: 2,
-      head_dim: 256,
-    },
+    text_config: towerHostTextConfig(2048 / scale),
     vision_config: { architecture: 'mobilenetv5_300m_enc', hidden_size: 2048 / scale, rms_norm_eps: 1e-6 },
     image_token_id: 262_145,
     vision_soft_tokens_per_image: 256,

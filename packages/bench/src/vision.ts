@@ -18,21 +18,15 @@ import { Profiler, type Gpu, type Tensor } from '@g3n/gpu';
 import { GREEDY, parseConfig, VisionTower, type PixelValues } from '@g3n/gemma3n';
 import { DeviceCounters } from './counters.ts';
 import { bytesMade } from './memory.ts';
+import type { TowerEncodeResult } from './tower-config.ts';
 import { loadSyntheticModel, SCALES, syntheticConfig } from './synthetic.ts';
 import { kindOfTensor, syntheticVisionConfigJson, visionMacs, visionTensorShapes, VISION_KINDS, type VisionKind } from './vision-shapes.ts';
 
-export interface VisionBenchResult {
+/** Weights as loaded: bf16 matrices and convolutions, f32 norms. */
+export interface VisionBenchResult extends TowerEncodeResult {
   name: 'vision_encoder';
-  scale: number;
   height: number;
   width: number;
-  tokens: number;
-  ms: number;
-  gflop: number;
-  gflops_per_s: number;
-  /** GPU memory of the tower's weights (bf16 matrices and convolutions, f32 norms) and of one encode's activations. */
-  weight_bytes: number;
-  workspace_bytes: number;
   /** GFLOP per block kind, and the share of GPU time per kind (null without timestamp queries). */
   gflop_by_kind: Record<VisionKind, number>;
   share: Record<VisionKind, number> | null;
