@@ -24,6 +24,7 @@ const cases = [
   { rows: 1001, cols: 13 },
   { rows: 333, cols: 64 },
   { rows: 300, cols: 65 },
+  { rows: 260, cols: 2049 },
 ];
 
 describe('rms_norm', () => {
@@ -59,8 +60,10 @@ describe('rms_norm', () => {
     });
   }
 
-  it('picks one invocation per row for many narrow rows, a workgroup per row otherwise', async () => {
-    const gpu = await testGpu();
+  it('picks one invocation per row for many narrow rows (any width on a software adapter), a workgroup per row otherwise', async () => {
+    const soft = await testGpu();
+    // the choice on a hardware adapter: the same device, described as one
+    const gpu = { ...soft, caps: { ...soft.caps, isSoftware: false } };
     const x = createTensor(gpu, 'x', 'f32', [1000, 100]);
     const w = createTensor(gpu, 'w', 'f32', [64]);
     const d = rmsNorm(gpu, { x, out: x, weight: w, rows: 1000, cols: 64, eps: 1e-6 });
@@ -68,6 +71,9 @@ describe('rms_norm', () => {
     expect(d.workgroups).toEqual([16, 1, 1]);
     expect(rmsNorm(gpu, { x, out: x, rows: 255, cols: 64, eps: 1e-6 }).kernel).toBe(normKernels.rmsNormInplaceNoWeight32);
     expect(rmsNorm(gpu, { x, out: x, rows: 1000, cols: 65, eps: 1e-6 }).kernel).toBe(normKernels.rmsNormInplaceNoWeight32);
+    const sw = { ...soft, caps: { ...soft.caps, isSoftware: true } };
+    expect(rmsNorm(sw, { x, out: x, rows: 1000, cols: 100, eps: 1e-6 }).kernel).toBe(normKernels.rmsNormInplaceNoWeightRows);
+    expect(rmsNorm(sw, { x, out: x, rows: 255, cols: 100, eps: 1e-6 }).kernel).toBe(normKernels.rmsNormInplaceNoWeight32);
   });
 
   it('per-head norm over [T, heads, head_dim] with large activations and zero rows', async () => {
