@@ -1,4 +1,4 @@
-import { createTensor, Plan, readBytes, runOnce, submitPlans, G3nError, type Dispatch, type Gpu, type SubmitOptions, type Tensor } from '@g3n/gpu';
+import { createTensor, Plan, readBytes, runOnce, submitPlans, G3nError, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
 import { embedGather, rmsNorm, SAMPLE_SCRATCH_WORDS } from '@g3n/kernels';
 import type { ModelConfig, TextConfig } from './config.ts';
 import { ContextOverflowError } from './errors.ts';
@@ -65,6 +65,23 @@ async function hostPleFor(gpu: Gpu, config: ModelConfig, options: TextModelOptio
   return new HostPle(gpu, source, dtype, cols, textSizes(config.text, options).maxChunk);
 }
 
+/** How a prompt's last chunk ends: its logits read back (every row's with allLogits) or a token sampled on the GPU. */
+type PromptEnd = { kind: 'logits'; allLogits: boolean; capture: readonly string[] } | { kind: 'sample'; sampling: SamplingOptions; step: number };
+
+interface PromptResult {
+  logits: Float32Array | null;
+  captures: Map<string, Float32Array>;
+  token: number;
+}
+
+type DecodeMode = 'logits' | 'greedy' | 'sample';
+
+interface DecodePlan {
+  plan: Plan;
+  /** Indices of the sampler's dispatches in the plan. */
+  sampler: number[];
+}
+
 /**
  * The Gemma 3n text decoder on the GPU: prefill of a prompt, then single-token decode steps that
  * replay one recorded plan (nothing is allocated per token).
@@ -80,10 +97,10 @@ export class Gemma3nTextModel {
   /** Buffers, caches and weights of the prefill path (read by the stage runners in stages.ts). */
   readonly ctx: ForwardContext;
   private readonly decodeWs: Workspace;
-  private decodePlan: Plan | null = null;
   private logitsStaging: GPUBuffer | null = null;
   private readonly mmTensors: Tensor[];
-  private readonly samplePlans = new Map<'greedy' | 'sample', { plan: Plan; sampler: number[] }>();
+  /** The recorded one-token plans, by mode ('logits' for decode, 'greedy' / 'sample' for decodeSample). */
+  private readonly decodePlans = new Map<DecodeMode, DecodePlan>();
   private readonly sampleScratch: Tensor;
   /** Reads each sampled token back (4 bytes per token). */
   readonly tokenReadback: TokenReadback;
@@ -196,15 +213,19 @@ export class Gemma3nTextModel {
    * golden names) to return from the last chunk.
    */
   async prefill(ids: ArrayLike<number>, options: PrefillOptions & { allLogits?: boolean; capture?: string[] } = {}): Promise<{ logits: Float32Array; captures: Map<string, Float32Array> }> {
-    if (ids.length === 0) throw new G3nError('BAD_INPUT', 'the prompt is empty');
-    const needed = this.position + ids.length;
-    if (needed > this.maxContext) throw new ContextOverflowError(needed, this.maxContext);
-    const soft = this.placeSoftTokens(ids, options.softTokens);
-    try {
-      return await this.prefillChunks(ids, options, soft);
-    } finally {
-      soft?.destroy();
-    }
+    const end: PromptEnd = { kind: 'logits', allLogits: options.allLogits ?? false, capture: options.capture ?? [] };
+    const { logits, captures } = await this.runPrompt(ids, options.softTokens, end);
+    return { logits: logits!, captures };
+  }
+
+  /**
+   * Prefill `ids` and draw the first generated token on the GPU (from ids below
+   * vocab_size_per_layer_input). The token stays on the GPU as the input of the next decodeSample.
+   */
+  async prefillSample(ids: ArrayLike<number>, sampling: SamplingOptions, step = 0, options: PrefillOptions = {}): Promise<number> {
+    const { token } = await this.runPrompt(ids, options.softTokens, { kind: 'sample', sampling, step });
+    this.lastSampled = token;
+    return token;
   }
 
   /** Where the soft tokens go, checked against the prompt's placeholders before any GPU work. */
@@ -213,89 +234,60 @@ export class Gemma3nTextModel {
     return SoftTokenPlacement.resolve(this.gpu, ids, softTokens, this.cfg.hiddenSize);
   }
 
-  private async prefillChunks(ids: ArrayLike<number>, options: { allLogits?: boolean; capture?: string[] }, soft: SoftTokenPlacement | null): Promise<{ logits: Float32Array; captures: Map<string, Float32Array> }> {
-    const V = this.cfg.vocabSize;
-    const allLogits = options.allLogits ?? false;
-    const logits = new Float32Array((allLogits ? ids.length : 1) * V);
-    const captures = new Map<string, Float32Array>();
-    for (let start = 0; start < ids.length; start += this.maxChunk) {
-      const chunk = Array.prototype.slice.call(ids, start, start + this.maxChunk) as number[];
-      const T = chunk.length;
-      const isLast = start + T >= ids.length;
-      const capture = new Map<string, Tensor>();
-      if (isLast) for (const name of options.capture ?? []) capture.set(name, createTensor(this.gpu, `capture.${name}`, 'f32', [captureElements(this.cfg, name, T)]));
-      await this.writeIds(this.ctx.ws, chunk, this.hostPle?.prefill);
-      const softRows = soft?.chunk(start, T);
-      const check = this.decodeCheck ? new StageCheck(this.gpu, this.cfg, T, allLogits) : null;
-      const used = check ? check.captures(capture) : capture;
-      const pass = { tokens: T, pos0: this.position, allLogits, capture: used, softRows, fullPrefill: !this.fastPrefill, outputUnused: !isLast && !allLogits };
-      const plan = await Plan.build(this.gpu, 'prefill', forwardDispatches(this.ctx, pass));
-      submitPlans(this.gpu, [plan]);
-      this.decodeSteps = 0;
-      try {
-        await check?.assertFinite('prefill', used);
-      } finally {
-        check?.destroy();
-      }
-      const rows = allLogits ? T : 1;
-      if (allLogits || isLast) {
-        const bytes = new Float32Array(await readBytes(this.gpu, this.ctx.ws.raw('logits').buffer, 0, rows * V * 4));
-        assertFiniteLogits(bytes, 'prefill');
-        logits.set(bytes, allLogits ? start * V : 0);
-      }
-      for (const [name, t] of capture) {
-        captures.set(name, new Float32Array(await readBytes(this.gpu, t.buffer, 0, t.byteLength)));
-        t.buffer.destroy();
-      }
-      plan.destroy();
-      this.position += T;
-    }
-    return { logits, captures };
-  }
-
   /**
-   * Prefill `ids` and draw the first generated token on the GPU (from ids below
-   * vocab_size_per_layer_input). The token stays on the GPU as the input of the next decodeSample.
+   * The prompt in chunks of at most maxChunk tokens, one plan each; the last chunk ends as `end` says
+   * (a sampled token needs one more position of room). A chunk before the last is read back only for
+   * every row's logits.
    */
-  async prefillSample(ids: ArrayLike<number>, sampling: SamplingOptions, step = 0, options: PrefillOptions = {}): Promise<number> {
+  private async runPrompt(ids: ArrayLike<number>, softTokens: readonly SoftTokens[] | undefined, end: PromptEnd): Promise<PromptResult> {
     if (ids.length === 0) throw new G3nError('BAD_INPUT', 'the prompt is empty');
-    const needed = this.position + ids.length + 1;
+    const needed = this.position + ids.length + (end.kind === 'sample' ? 1 : 0);
     if (needed > this.maxContext) throw new ContextOverflowError(needed, this.maxContext);
-    const soft = this.placeSoftTokens(ids, options.softTokens);
+    const soft = this.placeSoftTokens(ids, softTokens);
+    const V = this.cfg.vocabSize;
+    const allLogits = end.kind === 'logits' && end.allLogits;
+    const result: PromptResult = { logits: end.kind === 'logits' ? new Float32Array((allLogits ? ids.length : 1) * V) : null, captures: new Map(), token: -1 };
     try {
-      return await this.prefillSampleChunks(ids, sampling, step, soft);
+      for (let start = 0; start < ids.length; start += this.maxChunk) {
+        const chunk = Array.prototype.slice.call(ids, start, start + this.maxChunk) as number[];
+        const T = chunk.length;
+        const isLast = start + T >= ids.length;
+        const capture = new Map<string, Tensor>();
+        if (isLast && end.kind === 'logits') for (const name of end.capture) capture.set(name, createTensor(this.gpu, `capture.${name}`, 'f32', [captureElements(this.cfg, name, T)]));
+        const check = this.decodeCheck ? new StageCheck(this.gpu, this.cfg, T, allLogits) : null;
+        let plan: Plan | null = null;
+        try {
+          await this.writeIds(this.ctx.ws, chunk, this.hostPle?.prefill);
+          const used = check ? check.captures(capture) : capture;
+          const pass = { tokens: T, pos0: this.position, allLogits, capture: used, softRows: soft?.chunk(start, T), fullPrefill: !this.fastPrefill, outputUnused: !isLast && !allLogits };
+          const dispatches = forwardDispatches(this.ctx, pass);
+          const sample = isLast && end.kind === 'sample' ? end : null;
+          if (sample) dispatches.push(...samplerDispatches(this.gpu, this.ctx.ws.at('logits', [1, V]), this.cfg.vocabSizePerLayerInput, this.decodeWs.raw('ids'), this.sampleScratch, sample.sampling, sample.step));
+          const built = (plan = await Plan.build(this.gpu, 'prefill', dispatches));
+          const run = async () => {
+            if (sample) result.token = await this.tokenReadback.submit([built], 'prefill');
+            else submitPlans(this.gpu, [built]);
+          };
+          await (check ? check.around('prefill', used, run) : run());
+          this.decodeSteps = 0;
+          if (result.logits && (allLogits || isLast)) {
+            const rows = allLogits ? T : 1;
+            const bytes = new Float32Array(await readBytes(this.gpu, this.ctx.ws.raw('logits').buffer, 0, rows * V * 4));
+            assertFiniteLogits(bytes, 'prefill');
+            result.logits.set(bytes, allLogits ? start * V : 0);
+          }
+          for (const [name, t] of capture) result.captures.set(name, new Float32Array(await readBytes(this.gpu, t.buffer, 0, t.byteLength)));
+        } finally {
+          plan?.destroy();
+          check?.destroy();
+          for (const t of capture.values()) t.buffer.destroy();
+        }
+        this.position += T;
+      }
     } finally {
       soft?.destroy();
     }
-  }
-
-  private async prefillSampleChunks(ids: ArrayLike<number>, sampling: SamplingOptions, step: number, soft: SoftTokenPlacement | null): Promise<number> {
-    let token = -1;
-    for (let start = 0; start < ids.length; start += this.maxChunk) {
-      const chunk = Array.prototype.slice.call(ids, start, start + this.maxChunk) as number[];
-      const isLast = start + chunk.length >= ids.length;
-      await this.writeIds(this.ctx.ws, chunk, this.hostPle?.prefill);
-      const check = this.decodeCheck ? new StageCheck(this.gpu, this.cfg, chunk.length, false) : null;
-      const used = check?.captures() ?? new Map<string, Tensor>();
-      const pass = { tokens: chunk.length, pos0: this.position, allLogits: false, softRows: soft?.chunk(start, chunk.length), capture: used, fullPrefill: !this.fastPrefill, outputUnused: !isLast };
-      const dispatches = forwardDispatches(this.ctx, pass);
-      if (isLast) dispatches.push(...samplerDispatches(this.gpu, this.ctx.ws.at('logits', [1, this.cfg.vocabSize]), this.cfg.vocabSizePerLayerInput, this.decodeWs.raw('ids'), this.sampleScratch, sampling, step));
-      const plan = await Plan.build(this.gpu, 'prefill', dispatches);
-      const run = async () => {
-        if (isLast) token = await this.tokenReadback.submit([plan], 'prefill');
-        else submitPlans(this.gpu, [plan]);
-      };
-      try {
-        await (check ? check.around('prefill', used, run) : run());
-      } finally {
-        plan.destroy();
-        check?.destroy();
-      }
-      this.decodeSteps = 0;
-      this.position += chunk.length;
-    }
-    this.lastSampled = token;
-    return token;
+    return result;
   }
 
   /**
@@ -303,29 +295,13 @@ export class Gemma3nTextModel {
    * one submit and a 4-byte readback per token.
    */
   async decodeSample(sampling: SamplingOptions, step: number): Promise<number> {
-    if (this.position + 1 > this.maxContext) throw new ContextOverflowError(this.position + 1, this.maxContext);
-    const mode = sampling.temperature === 0 ? 'greedy' : 'sample';
-    let entry = this.samplePlans.get(mode);
-    if (!entry) {
-      const ctx = this.decodeContext();
-      const logits = this.decodeWs.at('logits', [1, this.cfg.vocabSize]);
-      const forward = forwardDispatches(ctx, { tokens: 1, pos0: 0, allLogits: true, pleFromIds: true, capture: this.decodeCheck?.captures() });
-      const sampler = samplerDispatches(this.gpu, logits, this.cfg.vocabSizePerLayerInput, this.decodeWs.raw('ids'), this.sampleScratch, sampling, step);
-      const dispatches = [...forward, ...sampler];
-      entry = {
-        plan: await Plan.build(this.gpu, `decode.${mode}`, dispatches),
-        sampler: sampler.map((_, i) => forward.length + i),
-      };
-      this.samplePlans.set(mode, entry);
-    }
-    entry.plan.setShared({ pos0: this.position });
-    for (const i of entry.sampler) entry.plan.setParams(i, samplerParams(sampling, step));
+    const { plan, sampler } = await this.decodePlan(sampling.temperature === 0 ? 'greedy' : 'sample', sampling, step);
+    for (const i of sampler) plan.setParams(i, samplerParams(sampling, step));
     if (this.hostPle) {
       // The token sampled last is on the GPU and was read back (4 bytes): its PLE row goes into the plan's staging row before the one submit.
       if (this.lastSampled < 0) throw new G3nError('BAD_INPUT', 'decodeSample follows prefillSample or decodeSample');
       await this.hostPle.write(this.hostPle.decode, [this.lastSampled]);
     }
-    const plan = entry.plan;
     const where = `decode step ${step}`;
     const submit = () => this.tokenReadback.submit([plan], where);
     const token = await (this.decodeCheck ? this.decodeCheck.around(where, this.decodeCheck.tensors, submit) : submit());
@@ -334,14 +310,15 @@ export class Gemma3nTextModel {
     return token;
   }
 
-
-
   /** Feed one token and return the logits of the next position. */
   async decode(id: number): Promise<Float32Array> {
+    const { plan } = await this.decodePlan('logits');
     const bytes = this.cfg.vocabSize * 4;
     this.logitsStaging ??= this.gpu.device.createBuffer({ label: 'logits.readback', size: bytes, usage: 0x1 | 0x8 }); // MAP_READ | COPY_DST
     const staging = this.logitsStaging;
-    await this.stepDecode(id, [{ src: this.decodeWs.raw('logits').buffer, srcOffset: 0, dst: staging, dstOffset: 0, size: bytes }]);
+    await this.writeIds(this.decodeWs, [id], this.hostPle?.decode);
+    submitPlans(this.gpu, [plan], { copies: [{ src: this.decodeWs.raw('logits').buffer, srcOffset: 0, dst: staging, dstOffset: 0, size: bytes }] });
+    this.position += 1;
     await staging.mapAsync(0x1);
     const logits = new Float32Array(staging.getMappedRange().slice(0));
     staging.unmap();
@@ -357,23 +334,23 @@ export class Gemma3nTextModel {
     return { ...this.ctx, ws: this.decodeWs, pleRows: host && { table: host.decode, ids: host.localIds } };
   }
 
-  /** Record the single-token plan once; each step only updates positions and submits. */
-  private async ensureDecodePlan(): Promise<Plan> {
-    if (!this.decodePlan) {
-      const ctx = this.decodeContext();
-      const dispatches = forwardDispatches(ctx, { tokens: 1, pos0: 0, allLogits: true, capture: this.decodeCheck?.captures() });
-      this.decodePlan = await Plan.build(this.gpu, 'decode', dispatches);
-    }
-    return this.decodePlan;
-  }
-
-  private async stepDecode(id: number, copies: SubmitOptions['copies']): Promise<void> {
+  /**
+   * The one-token plan of a decode mode, recorded on first use (with the sampler's dispatches for a
+   * sampling mode, their indices kept to update their params per step), positioned at the next token.
+   * A sampled token is already in the decode ids on the GPU, so its PLE row is gathered by the id itself.
+   */
+  private async decodePlan(mode: DecodeMode, sampling?: SamplingOptions, step = 0): Promise<DecodePlan> {
     if (this.position + 1 > this.maxContext) throw new ContextOverflowError(this.position + 1, this.maxContext);
-    const plan = await this.ensureDecodePlan();
-    plan.setShared({ pos0: this.position });
-    await this.writeIds(this.decodeWs, [id], this.hostPle?.decode);
-    submitPlans(this.gpu, [plan], { copies });
-    this.position += 1;
+    let entry = this.decodePlans.get(mode);
+    if (!entry) {
+      const forward = forwardDispatches(this.decodeContext(), { tokens: 1, pos0: 0, allLogits: true, pleFromIds: mode !== 'logits', capture: this.decodeCheck?.captures() });
+      const logits = this.decodeWs.at('logits', [1, this.cfg.vocabSize]);
+      const sampler = sampling ? samplerDispatches(this.gpu, logits, this.cfg.vocabSizePerLayerInput, this.decodeWs.raw('ids'), this.sampleScratch, sampling, step) : [];
+      entry = { plan: await Plan.build(this.gpu, `decode.${mode}`, [...forward, ...sampler]), sampler: sampler.map((_, i) => forward.length + i) };
+      this.decodePlans.set(mode, entry);
+    }
+    entry.plan.setShared({ pos0: this.position });
+    return entry;
   }
 
   /** GPU memory held by weights, caches and buffers. */
@@ -384,9 +361,8 @@ export class Gemma3nTextModel {
   }
 
   destroy(): void {
-    this.decodePlan?.destroy();
     this.logitsStaging?.destroy();
-    for (const e of this.samplePlans.values()) e.plan.destroy();
+    for (const e of this.decodePlans.values()) e.plan.destroy();
     this.sampleScratch.buffer.destroy();
     this.tokenReadback.destroy();
     this.decodeCheck?.destroy();
