@@ -6,11 +6,27 @@
  */
 import { createTensor, numel, Plan, readBytes, submitPlans, writeTensor, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
 import { copy, fillMaskedRows, gatherRows, linear, rmsNorm } from '@g3n/kernels';
+import { captureSize, type CaptureSheet } from '../capture.ts';
 import type { ModelConfig } from '../config.ts';
 import { audioFrameCounts, type AudioConfig } from './config.ts';
 import { conformerBlock, sscp, type ClipWorkspace } from './blocks.ts';
 import { AudioInputError } from './errors.ts';
 import { destroyAudioWeights, loadAudioWeights, type AudioTensorReader, type AudioWeights } from './weights.ts';
+
+/** Frames of one clip after the SSCP (`frames`) and after time reduction (`reduced`). */
+export interface AudioCaptureSizes {
+  frames: number;
+  reduced: number;
+}
+
+/** The audio tower's capturable intermediates (the golden names), f32 elements per clip. */
+export const AUDIO_CAPTURES: CaptureSheet<AudioConfig, AudioCaptureSizes> = [
+  { pattern: /^audio_encoder\.sscp_out$/, elements: (c, s) => s.frames * c.hiddenSize },
+  { pattern: /^audio_encoder\.conformer\.(\d+)\.output$/, elements: (c, s, m) => (Number(m[1]) < c.numLayers ? s.frames * c.hiddenSize : null) },
+  { pattern: /^audio_encoder\.last_hidden_state$/, elements: (c, s) => s.reduced * c.hiddenSize },
+  { pattern: /^audio_encoder\.mask_valid$/, elements: (_, s) => s.reduced },
+  { pattern: /^audio_soft_tokens$/, elements: (c) => c.softTokens * c.textHiddenSize },
+];
 
 export interface EncodeAudioOptions {
   /**
@@ -109,14 +125,17 @@ export class AudioTower {
     };
     const captures = new Map<string, Tensor>();
     const want = new Set(options.capture ?? []);
+    const captureSizes: AudioCaptureSizes = { frames: T2, reduced: T3 };
+    for (const name of want) captureSize(AUDIO_CAPTURES, c, name, captureSizes); // an unknown name is BAD_INPUT before any GPU work
     const plans: Plan[] = [];
     try {
       const strideT = c.sscpStrides[0][0] * c.sscpStrides[1][0];
       for (let b = 0; b < B; b++) {
         const suffix = B > 1 ? `.${b}` : '';
         const list: Dispatch[] = [];
-        const capture = (name: string, src: Tensor, n: number) => {
+        const capture = (name: string, src: Tensor) => {
           if (!want.has(name)) return;
+          const n = captureSize(AUDIO_CAPTURES, c, name, captureSizes);
           const t = buf(`capture.${name}${suffix}`, [n]);
           captures.set(name + suffix, t);
           list.push(copy(gpu, { a: src, out: t, n }));
@@ -139,16 +158,16 @@ export class AudioTower {
         } else input = features;
 
         list.push(...sscp(gpu, c, this.weights, ws, input, T, counts));
-        capture('audio_encoder.sscp_out', ws.x, T2 * D);
+        capture('audio_encoder.sscp_out', ws.x);
         for (let l = 0; l < c.numLayers; l++) {
           list.push(...conformerBlock(gpu, c, this.weights.layers[l], this.weights.relPosSinusoid, { ...ws, mask: clipMask }, T2));
-          capture(`audio_encoder.conformer.${l}.output`, ws.x, T2 * D);
+          capture(`audio_encoder.conformer.${l}.output`, ws.x);
         }
         // time reduction: every r-th frame, padded frames zero (spec §5.7)
         const red = buf(`reduced${suffix}`, [T3, D]);
         list.push(gatherRows(gpu, { x: ws.x, mask: clipMask, out: red, rows: T3, cols: D, stride: c.reductionFactor }));
         list.push(copy(gpu, { a: red, out: hidden, n: T3 * D, outOffset: b * T3 * D }));
-        capture('audio_encoder.last_hidden_state', red, T3 * D);
+        capture('audio_encoder.last_hidden_state', red);
         // embed_audio soft path, then padded frames and the rest up to the soft-token count take the padding embedding
         const soft = createTensor(gpu, `audio_soft_tokens${suffix}`, 'f32', [c.softTokens, Dt]);
         softTokens.push(soft);
@@ -156,7 +175,7 @@ export class AudioTower {
         list.push(linear(gpu, { x: ws.h, w: this.weights.embeddingProjection, out: soft, rows: T3 }));
         list.push(rmsNorm(gpu, { x: soft, out: soft, rows: T3, cols: Dt, eps: c.rmsNormEps }));
         list.push(fillMaskedRows(gpu, { x: soft, mask: softMask, fill: this.pad, rows: c.softTokens, cols: Dt }));
-        capture('audio_soft_tokens', soft, c.softTokens * Dt);
+        capture('audio_soft_tokens', soft);
         plans.push(await Plan.build(gpu, `audio_encoder${suffix}`, list));
       }
       submitPlans(gpu, plans);

@@ -4,10 +4,11 @@
  * Loaded on its own (`loadVisionTower`), only when images are used.
  */
 import { createTensor, numel, readF32, runOnce, writeTensor, type Gpu, type Tensor } from '@g3n/gpu';
+import { captureSize, type CaptureSheet } from '../capture.ts';
 import type { ModelConfig } from '../config.ts';
 import { parseVisionConfig, type VisionConfig } from './config.ts';
 import { VisionInputError, VisionTowerMissingError } from './errors.ts';
-import { recordVisionTower, type Slots } from './forward.ts';
+import { recordVisionTower, VISION_CAPTURES, type Slots } from './forward.ts';
 import { loadVisionWeights, visionWeightTable, type VisionWeights, type VisionWeightSource } from './weights.ts';
 
 /** One preprocessed image: f32 pixel values [3, height, width] in CHW order. */
@@ -16,6 +17,31 @@ export interface PixelValues {
   /** [3, height, width]. */
   shape: readonly number[];
 }
+
+/** One image's feature maps as recorded (height, width, channels by capture name) and its soft tokens. */
+export interface VisionCaptureSizes {
+  maps: ReadonlyMap<string, { h: number; w: number; c: number }>;
+  tokens: number;
+}
+
+const mapElements = (s: VisionCaptureSizes, name: string, channels = Infinity): number => {
+  const g = s.maps.get(name);
+  if (!g) throw new Error(`${name} was not recorded`);
+  return g.h * g.w * Math.min(g.c, channels);
+};
+
+/**
+ * The vision tower's capturable intermediates (the golden names), f32 elements per image. The maps'
+ * channels come from the checkpoint's weights, so their sizes are those the recorded pass reports.
+ */
+export const VISION_CAPTURE_SHEET: CaptureSheet<VisionConfig, VisionCaptureSizes> = [
+  { pattern: /^vision_tower\.(stem|stage[0-3]|last_hidden_state)$/, elements: (_, s, m) => mapElements(s, m[0]) },
+  { pattern: /^vision_tower\.stem_first4ch$/, elements: (_, s) => mapElements(s, 'vision_tower.stem', 4) },
+  { pattern: /^vision_soft_tokens$/, elements: (c, s) => s.tokens * c.textHidden },
+];
+
+/** The intermediate a capture name reads from the recorded pass (stem_first4ch is the stem's first channels). */
+const recordedName = (name: string) => (name === 'vision_tower.stem_first4ch' ? 'vision_tower.stem' : name);
 
 export interface EncodeOptions {
   /**
@@ -125,8 +151,10 @@ export class VisionTower {
   async encode(images: readonly PixelValues[], options: EncodeOptions = {}): Promise<EncodedImage[]> {
     const sizes = images.map((p) => this.check(p));
     const want = new Set(options.capture ?? []);
-    const internal = new Set<string>();
-    for (const name of want) internal.add(name === 'vision_tower.stem_first4ch' ? 'vision_tower.stem' : name);
+    // An unknown name is BAD_INPUT before any GPU work (sizes do not matter for the names' check).
+    const anySize: VisionCaptureSizes = { maps: new Map(VISION_CAPTURES.map((n) => [n, { h: 1, w: 1, c: 1 }])), tokens: 1 };
+    for (const name of want) captureSize(VISION_CAPTURE_SHEET, this.config, name, anySize);
+    const internal = new Set([...want].map(recordedName));
     const measure = new MeasureSlots();
     for (const [h, w] of sizes) recordVisionTower(this.gpu, this.config, this.weights, measure, h, w, internal);
     const slots = new BufferSlots(this.gpu, measure.size);
@@ -142,8 +170,9 @@ export class VisionTower {
         enc.copyBufferToBuffer(slots.tensors.get('soft')!.buffer, 0, soft.buffer, 0, soft.byteLength);
         this.gpu.device.queue.submit([enc.finish()]);
         const captures = results[i].captures;
+        const sizes: VisionCaptureSizes = { maps: rec.captures, tokens: rec.tokens };
         for (const [name, g] of rec.captures) {
-          const hwc = await readF32(this.gpu, slots.view(`cap:${name}`, [g.h * g.w * g.c]));
+          const hwc = await readF32(this.gpu, slots.view(`cap:${name}`, [captureSize(VISION_CAPTURE_SHEET, this.config, name, sizes)]));
           if (want.has(name)) captures.set(name, { shape: [g.c, g.h, g.w], data: toChw(hwc, g.h, g.w, g.c) });
           if (name === 'vision_tower.stem' && want.has('vision_tower.stem_first4ch')) {
             const k = Math.min(4, g.c);
