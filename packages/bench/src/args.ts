@@ -1,6 +1,6 @@
 /** Command-line flags of `pnpm bench`: booleans and `--name value` options; anything else is an error. */
-const FLAGS = new Set(['quick', 'no-kernels', 'no-models', 'no-ort', 'no-audio', 'breakdown', 'vision', 'no-ttft', 'audio-full']);
-const OPTIONS = new Set(['json', 'scale', 'models', 'formats', 'kernel-dtypes', 'prompt-tokens', 'decode-tokens', 'peak-gbps', 'audio-frames', 'audio-scale', 'vision-scale', 'vision-size', 'ple']);
+const FLAGS = new Set(['quick', 'no-kernels', 'no-models', 'no-ort', 'no-audio', 'breakdown', 'vision', 'no-ttft', 'audio-full', 'vision-kernels']);
+const OPTIONS = new Set(['json', 'scale', 'models', 'formats', 'kernel-dtypes', 'prompt-tokens', 'decode-tokens', 'peak-gbps', 'audio-frames', 'audio-scale', 'vision-scale', 'vision-size', 'ple', 'vision-kernel-scale', 'kernels']);
 
 export function parseBenchArgs(argv: readonly string[]): Map<string, string> {
   const out = new Map<string, string>();

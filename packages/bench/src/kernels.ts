@@ -13,6 +13,7 @@ import { fillRandom, fillWeight, seedOf, weightAmplitude } from './fill.ts';
 import { timeCalls } from './timing.ts';
 import { gateReads } from './traffic.ts';
 import { shapeOnlyData, type BenchFormat } from './synthetic.ts';
+import type { ConvModelShape } from './ort.ts';
 
 export interface KernelCase {
   name: string;
@@ -39,6 +40,8 @@ export interface BuiltCase {
 export type CaseOperands =
   | { kind: 'linear'; rows: number; x: Tensor; w: MatrixWeight; out: Tensor }
   | { kind: 'attention'; heads: number; kvHeads: number; headDim: number; context: number; capacity: number; window: number; q: Tensor; kCache: Tensor; vCache: Tensor; out: Tensor }
+  | { kind: 'conv'; conv: ConvModelShape; x: Tensor; w: Tensor; bias: Tensor | null; out: Tensor }
+  | { kind: 'mqa'; rows: number; keys: number; keyDim: number; q: Tensor; k: Tensor; v: Tensor; out: Tensor }
   | { kind: 'copy' };
 
 /** The same call run by onnxruntime-web (see ort-run.ts), timed with `wall_ms` by one method. */

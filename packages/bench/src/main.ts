@@ -4,6 +4,7 @@
  *              [--kernel-dtypes q4,q8] [--prompt-tokens N] [--decode-tokens N] [--peak-gbps X]
  *              [--ple gpu|host] [--no-kernels] [--no-models] [--no-ort] [--no-audio] [--audio-frames N] [--audio-scale N] [--breakdown]
  *              [--audio-full] [--vision [--vision-scale N] [--vision-size N] [--no-ttft]]
+ *              [--vision-kernels [--vision-kernel-scale N]] [--kernels <name prefix,...>]
  * Defaults: full size, E2B and E4B at q4 and q8 on a hardware adapter, every width / 8 on a software
  * adapter; --quick: E2B at q4 only, q4 kernels only, and every width / 16 on a software adapter
  * (a few minutes on SwiftShader). Every q4 linear case and global decode attention case also runs
@@ -13,11 +14,15 @@
  * --audio-full: the audio encoder at the published sizes (scale 1) on 30 s, whatever the run's scale.
  * --vision (opt-in, slow on a software adapter): one image through the vision tower at the published widths
  * (or / --vision-scale) and 768 x 768 (or --vision-size), and the time to first token of a one-image prompt.
+ * --vision-kernels (opt-in): the tower's conv and MQA shapes as kernel cases (kernels-vision.ts), side by
+ * side with onnxruntime-web's Conv and MatMul + Softmax + MatMul; channel widths / --vision-kernel-scale
+ * (default 16 on a software adapter, 1 otherwise). --kernels: only the kernel cases whose name starts so.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { requestNodeGpu } from '@g3n/gpu/node';
 import { kernelCases, runKernelBench, type KernelResult } from './kernels.ts';
+import { visionKernelCases } from './kernels-vision.ts';
 import { runModelBench, type ModelResult } from './model.ts';
 import { memoryTable } from './ple.ts';
 import { runAudioBench } from './audio.ts';
@@ -78,7 +83,12 @@ async function main(argv: string[]): Promise<void> {
   log(`adapter: ${report.adapter.description} (${report.adapter.vendor})${software ? ' [software]' : ''}; timing: ${report.timing}; scale 1/${scale}`);
 
   if (!args.has('no-kernels')) {
-    const cases = kernelCases(scale, kernelDtypes, Math.min(gpu.caps.limits.maxStorageBufferBindingSize, gpu.caps.limits.maxBufferSize));
+    const visionScale = positive(args.get('vision-kernel-scale'), software ? 16 : 1, 'vision-kernel-scale');
+    const only = args.get('kernels')?.split(',').map((n) => n.trim());
+    const cases = [
+      ...kernelCases(scale, kernelDtypes, Math.min(gpu.caps.limits.maxStorageBufferBindingSize, gpu.caps.limits.maxBufferSize)),
+      ...(args.has('vision-kernels') ? visionKernelCases(visionScale) : []),
+    ].filter((c) => !only || only.some((n) => c.name.startsWith(n)));
     const reps = software ? 2 : 20;
     const trials = quick || software ? 1 : 3;
     const withOrt = !args.has('no-ort');

@@ -21,6 +21,7 @@ import { f16BitsToF32 } from '@g3n/kernels';
 import type { MatrixWeight } from '@g3n/gemma3n';
 import type { BuiltCase, CaseOperands, KernelCase, SideBySide, SideBySideResult } from './kernels.ts';
 import { groupQueryAttentionModel, matMulNBitsModel } from './ort.ts';
+import { convCall, mqaCall } from './ort-vision.ts';
 import { median } from './timing.ts';
 
 export type OrtModule = typeof OrtApi;
@@ -38,8 +39,13 @@ const MAX_REPS = 64;
 type LinearOperands = Extract<CaseOperands, { kind: 'linear' }>;
 type AttentionOperands = Extract<CaseOperands, { kind: 'attention' }>;
 
-/** What a case runs in onnxruntime-web, or null: q4 linear layers and global decode attention over a full cache. */
-export function ortOpOf(op: CaseOperands): 'MatMulNBits' | 'GroupQueryAttention' | null {
+/**
+ * What a case runs in onnxruntime-web, or null: q4 linear layers, global decode attention over a full
+ * cache, the vision convolutions and MQA attention (ort-vision.ts).
+ */
+export function ortOpOf(op: CaseOperands): 'MatMulNBits' | 'GroupQueryAttention' | 'Conv' | 'MatMul+Softmax+MatMul' | null {
+  if (op.kind === 'conv') return 'Conv';
+  if (op.kind === 'mqa') return 'MatMul+Softmax+MatMul';
   if (op.kind === 'linear') return op.w.dtype === 'q4' ? 'MatMulNBits' : null;
   if (op.kind === 'attention') return op.window === 0 && op.capacity === op.context && op.context > 1 ? 'GroupQueryAttention' : null;
   return null;
@@ -177,6 +183,8 @@ export async function ortCallOf(ort: OrtModule, gpu: Gpu, label: string, op: Cas
   const which = ortOpOf(op);
   if (which === 'MatMulNBits' && op.kind === 'linear') return matMulNBitsCall(ort, gpu, label, op);
   if (which === 'GroupQueryAttention' && op.kind === 'attention') return groupQueryAttentionCall(ort, gpu, label, op);
+  if (op.kind === 'conv') return convCall(ort, gpu, label, op);
+  if (op.kind === 'mqa') return mqaCall(ort, gpu, label, op);
   return null;
 }
 
@@ -200,7 +208,8 @@ export async function measureSideBySide(ort: OrtModule, gpu: Gpu, c: KernelCase,
 export function describeOrtRun(version: string, baselineWasm: boolean): string {
   return [
     `${version}, WebGPU provider, wasm on one thread${baselineWasm ? ' (V8 baseline compiler only)' : ''}, on g3n's device: `,
-    'q4 linear as MatMulNBits (bits 4, block 32, the same codes and scales), global decode attention as GroupQueryAttention (shared KV buffer); ',
+    'q4 linear as MatMulNBits (bits 4, block 32, the same codes and scales), global decode attention as GroupQueryAttention (shared KV buffer), ',
+    'vision convolutions as Conv (NCHW, f32 weights of the same values), vision MQA attention as MatMul + Softmax + MatMul; ',
     'ort_ms and wall_ms: wall clock per call over back-to-back calls, outputs left on the GPU; ratio = ort_ms / wall_ms',
   ].join('');
 }

@@ -99,6 +99,8 @@ export interface OnnxNode {
   outputs: string[];
   ints?: Record<string, number>;
   floats?: Record<string, number>;
+  /** INTS attributes (kernel_shape, pads, strides, ...); non-negative values. */
+  intLists?: Record<string, number[]>;
 }
 
 export interface OnnxInitializer extends OnnxValue {
@@ -124,6 +126,7 @@ export function onnxModel(graph: { nodes: OnnxNode[]; initializers: OnnxInitiali
         node.string(3, `${n.op}_${i}`).string(4, n.op).string(7, n.domain);
         for (const [name, v] of Object.entries(n.ints ?? {})) node.message(5, (a) => a.string(1, name).varint(3, v).varint(20, 2));
         for (const [name, v] of Object.entries(n.floats ?? {})) node.message(5, (a) => a.string(1, name).float(2, v).varint(20, 1));
+        for (const [name, v] of Object.entries(n.intLists ?? {})) node.message(5, (a) => (a.string(1, name), v.forEach((x) => a.varint(8, x)), a.varint(20, 7)));
       }),
     );
     g.string(2, 'bench');
@@ -186,5 +189,68 @@ export function groupQueryAttentionModel(heads: number, kvHeads: number, headDim
       { name: 'total_sequence_length', type: ONNX_INT32, dims: [] },
     ],
     outputs: [f('output', [1, 1, heads * headDim]), f('present_key', cache), f('present_value', cache)],
+  });
+}
+
+const f32Bytes = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+/** One 2-D convolution (ONNX `Conv`, NCHW) of the vision tower's kinds: any group count, explicit (SAME) pads. */
+export interface ConvModelShape {
+  inH: number;
+  inW: number;
+  inC: number;
+  outC: number;
+  kh: number;
+  kw: number;
+  stride: number;
+  /** [top, left, bottom, right] (ONNX order: begins, then ends). */
+  pads: [number, number, number, number];
+  outH: number;
+  outW: number;
+  groups: number;
+}
+
+/**
+ * Y[1, outC, outH, outW] = Conv(X[1, inC, inH, inW], W[outC, inC / groups, kh, kw] (+ B[outC])) with
+ * the weight and bias as f32 initializers (the checkpoint layout is ONNX's).
+ */
+export function convModel(s: ConvModelShape, weight: Float32Array, bias: Float32Array | null): Uint8Array {
+  return onnxModel({
+    nodes: [
+      {
+        op: 'Conv',
+        domain: '',
+        inputs: bias ? ['X', 'W', 'B'] : ['X', 'W'],
+        outputs: ['Y'],
+        ints: { group: s.groups },
+        intLists: { kernel_shape: [s.kh, s.kw], strides: [s.stride, s.stride], pads: s.pads, dilations: [1, 1] },
+      },
+    ],
+    initializers: [
+      { name: 'W', type: ONNX_FLOAT, dims: [s.outC, s.inC / s.groups, s.kh, s.kw], data: f32Bytes(weight) },
+      ...(bias ? [{ name: 'B', type: ONNX_FLOAT, dims: [s.outC], data: f32Bytes(bias) }] : []),
+    ],
+    inputs: [{ name: 'X', type: ONNX_FLOAT, dims: [1, s.inC, s.inH, s.inW] }],
+    outputs: [{ name: 'Y', type: ONNX_FLOAT, dims: [1, s.outC, s.outH, s.outW] }],
+  });
+}
+
+/**
+ * Multi-query attention of one vision block as MatMul + Softmax + MatMul: O[rows, d] =
+ * softmax(Q[rows, d] KT[d, keys]) V[keys, d], every (query pixel, head) a row against the one shared
+ * K/V head; the 1 / sqrt(d) scale is folded into KT by the caller (as exporters fold it into the key
+ * projection).
+ */
+export function mqaAttentionModel(rows: number, keys: number, d: number): Uint8Array {
+  const f = (name: string, dims: number[]): OnnxValue => ({ name, type: ONNX_FLOAT, dims });
+  return onnxModel({
+    nodes: [
+      { op: 'MatMul', domain: '', inputs: ['Q', 'KT'], outputs: ['S'] },
+      { op: 'Softmax', domain: '', inputs: ['S'], outputs: ['P'], ints: { axis: 1 } },
+      { op: 'MatMul', domain: '', inputs: ['P', 'V'], outputs: ['O'] },
+    ],
+    initializers: [],
+    inputs: [f('Q', [rows, d]), f('KT', [d, keys]), f('V', [keys, d])],
+    outputs: [f('O', [rows, d])],
   });
 }
