@@ -32,7 +32,7 @@ export function sameConv(size: number, inC: number, outC: number, k: number, str
 }
 
 /** A convolution case: conv2d, or the GEMM (linear) for a 1x1 of stride 1 as the tower runs pointwise layers. */
-function convCase(name: string, s: ConvModelShape, withBias: boolean, dtype: ConvWeight): KernelCase {
+export function convCase(name: string, s: ConvModelShape, withBias: boolean, dtype: ConvWeight): KernelCase {
   const pointwise = s.kh === 1 && s.kw === 1 && s.stride === 1 && s.groups === 1;
   const wShape = [s.outC, s.inC / s.groups, s.kh, s.kw];
   const macs = s.outH * s.outW * s.outC * (s.inC / s.groups) * s.kh * s.kw;
@@ -60,7 +60,7 @@ function convCase(name: string, s: ConvModelShape, withBias: boolean, dtype: Con
 }
 
 /** out [rows, M, kd] -> [rows, kd] of one multi-query attention: rows = query pixels x heads over M shared keys. */
-function mqaCase(name: string, queries: number, heads: number, keyDim: number, keys: number): KernelCase {
+export function mqaCase(name: string, queries: number, heads: number, keyDim: number, keys: number): KernelCase {
   const rows = queries * heads;
   return {
     name,
