@@ -5,6 +5,7 @@
  */
 import { requestGpu, type Gpu } from '../../packages/gpu/src/index.ts';
 import { kernelCases, runKernelBench, type KernelResult } from '../../packages/bench/src/kernels.ts';
+import { visionKernelCases } from '../../packages/bench/src/kernels-vision.ts';
 import { describeOrtRun, ortSideBySide } from '../../packages/bench/src/ort-run.ts';
 import { loadOrtBrowser } from '../../packages/bench/src/ort-browser.ts';
 import { adapterReport, kernelTable, type AdapterReport } from '../../packages/bench/src/report.ts';
@@ -14,6 +15,8 @@ export interface PageBenchOptions {
   scale: number;
   /** Cases whose name starts with one of these (all q4 cases when omitted). */
   names?: string[];
+  /** Also the vision tower's conv and MQA cases (kernels-vision.ts), channel widths divided by this. */
+  visionScale?: number;
   /** Fewest calls per side-by-side measurement, and the measurements (median kept). */
   reps: number;
   trials: number;
@@ -47,7 +50,8 @@ async function run(options: PageBenchOptions): Promise<PageBenchResult> {
     out.adapter = adapterReport(g);
     const ort = loadOrtBrowser();
     const limit = Math.min(g.caps.limits.maxStorageBufferBindingSize, g.caps.limits.maxBufferSize);
-    const cases = kernelCases(options.scale, ['q4'], limit).filter((c) => !options.names || options.names.some((n) => c.name.startsWith(n)));
+    const all = [...kernelCases(options.scale, ['q4'], limit), ...(options.visionScale ? visionKernelCases(options.visionScale) : [])];
+    const cases = all.filter((c) => !options.names || options.names.some((n) => c.name.startsWith(n)));
     out.kernels = await runKernelBench(g, cases, {
       workingSet: 0,
       reps: Math.max(2, options.reps),
