@@ -20,7 +20,10 @@ export interface KernelCase {
   /** Which model has this shape ('E2B/E4B' when both do). */
   model: string;
   dtype: string;
-  /** [out, in] of a matrix, [rows, out, in] of a GEMM, [heads, kv heads, head_dim, keys] of attention, [n] of a copy. */
+  /**
+   * [out, in] of a matrix, [rows, out, in] of a GEMM, [heads, kv heads, head_dim, keys] of attention, [n] of a copy;
+   * vision (kernels-vision.ts): [in H, in W, in C, out C, k, stride, groups] of a conv, [queries, heads, key dim, keys] of MQA.
+   */
   shape: number[];
   /** Bytes one call must read (weights, or the KV cache) and, for the copy, write. */
   bytes: number;
