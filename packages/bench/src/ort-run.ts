@@ -15,16 +15,17 @@
  * This module imports no onnxruntime-web code: the caller passes the module it loaded (Node:
  * ort-node.ts; a page: ort-browser.ts).
  */
-import type * as OrtApi from 'onnxruntime-web/webgpu';
 import { createTensor, numel, Plan, readBytes, readF32, ShapeError, submitPlans, type Gpu, type Tensor } from '@g3n/gpu';
 import { f16BitsToF32 } from '@g3n/kernels';
 import type { MatrixWeight } from '@g3n/gemma3n';
 import type { BuiltCase, CaseOperands, KernelCase, SideBySide, SideBySideResult } from './kernels.ts';
 import { groupQueryAttentionModel, matMulNBitsModel } from './ort.ts';
 import { convCall, mqaCall } from './ort-vision.ts';
+import { gpuTensor, session, type OrtCall, type OrtModule } from './ort-session.ts';
+
+export type { OrtCall, OrtModule } from './ort-session.ts';
 import { median } from './timing.ts';
 
-export type OrtModule = typeof OrtApi;
 
 export interface OrtTimingOptions {
   /** Fewest calls per measurement. */
@@ -99,21 +100,7 @@ export function maxRelDiff(a: Float32Array, b: Float32Array): number {
   return Number.isNaN(diff) ? Infinity : diff / (scale || 1);
 }
 
-/** An onnxruntime-web session over one case, with its feeds and fetches on the GPU. */
-export interface OrtCall {
-  run(): Promise<unknown>;
-  /** onnxruntime-web's output, g3n's output (same shape). */
-  outputs(): Promise<[Float32Array, Float32Array]>;
-  release(): Promise<void>;
-}
 
-function gpuTensor(ort: OrtModule, t: Tensor, dims: number[]): OrtApi.Tensor {
-  return ort.Tensor.fromGpuBuffer(t.buffer as OrtApi.Tensor.GpuBufferType, { dataType: 'float32', dims });
-}
-
-async function session(ort: OrtModule, gpu: Gpu, model: Uint8Array): Promise<OrtApi.InferenceSession> {
-  return ort.InferenceSession.create(model, { executionProviders: [{ name: 'webgpu', device: gpu.device }] });
-}
 
 /** Y[rows, out] = x W^T as MatMulNBits with W's q4 codes and scales; onnxruntime-web writes its own output buffer. */
 export async function matMulNBitsCall(ort: OrtModule, gpu: Gpu, label: string, op: LinearOperands): Promise<OrtCall> {

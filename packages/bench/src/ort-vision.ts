@@ -5,12 +5,11 @@
  * onnxruntime-web's NCHW output is transposed back on the CPU for the comparison. The conv weight and
  * bias are g3n's values (f16 storage widened to f32) as initializers.
  */
-import type * as OrtApi from 'onnxruntime-web/webgpu';
 import { createTensor, numel, readBytes, readF32, writeTensor, type Gpu, type Tensor } from '@g3n/gpu';
 import { f16BitsToF32 } from '@g3n/kernels';
 import type { CaseOperands } from './kernels.ts';
 import { convModel, mqaAttentionModel } from './ort.ts';
-import type { OrtCall, OrtModule } from './ort-run.ts';
+import { gpuTensor, session, type OrtCall, type OrtModule } from './ort-session.ts';
 
 type ConvOperands = Extract<CaseOperands, { kind: 'conv' }>;
 type MqaOperands = Extract<CaseOperands, { kind: 'mqa' }>;
@@ -29,13 +28,7 @@ async function weightF32(gpu: Gpu, w: Tensor): Promise<Float32Array> {
   return f16BitsToF32(new Uint16Array(await readBytes(gpu, w.buffer, w.offset, n * 2), 0, n));
 }
 
-function gpuTensor(ort: OrtModule, t: Tensor, dims: number[]): OrtApi.Tensor {
-  return ort.Tensor.fromGpuBuffer(t.buffer as OrtApi.Tensor.GpuBufferType, { dataType: 'float32', dims });
-}
 
-function session(ort: OrtModule, gpu: Gpu, model: Uint8Array): Promise<OrtApi.InferenceSession> {
-  return ort.InferenceSession.create(model, { executionProviders: [{ name: 'webgpu', device: gpu.device }] });
-}
 
 /** g3n's conv as an ONNX Conv over an NCHW copy of its input; outputs compared channels-last. */
 export async function convCall(ort: OrtModule, gpu: Gpu, label: string, op: ConvOperands): Promise<OrtCall> {
