@@ -190,6 +190,8 @@ export class Attachments {
       this.ui.video.srcObject = stream;
       await this.ui.video.play().catch(() => undefined);
       this.ui.preview.hidden = false;
+      // The preview opens below the message box: bring it and its Capture button into view (a phone's chat fills the screen).
+      this.ui.preview.scrollIntoView({ block: 'center' });
       this.ui.camera.setAttribute('aria-pressed', 'true');
       const cams = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === 'videoinput');
       this.ui.flip.hidden = cams.length < 2;
