@@ -6,6 +6,7 @@
  */
 import {
   artifactSliceTensors,
+  choosePle,
   chooseSlice,
   deviceMemoryBudget,
   EMBED_TOKENS,
@@ -32,15 +33,18 @@ import {
 } from '@g3n/gemma3n';
 import { numel, type Gpu } from '@g3n/gpu';
 import { Tokenizer } from '@g3n/preprocess';
-import { CheckpointError, NetworkError, openModelDir, readJsonFile, type FileSource, type ModelWeights, type TensorData } from '@g3n/weights';
+import { CheckpointError, NetworkError, openModelDir, readJsonFile, type Artifact, type FileSource, type ModelWeights, type ReadAhead, type TensorData } from '@g3n/weights';
 import type { LoadTracker } from './progress.ts';
 import { opfsPleSource, type StoredDtype } from './ple-opfs.ts';
 import { towerSupport, Towers, type ReadRouter, type TowerSupport } from './towers.ts';
 import { samplingDefaults } from './sampling.ts';
 import type { LoadOptions, MatformerCandidate, MemoryEstimate, ModelInfo } from './types.ts';
 
-/** A Hugging Face checkpoint or a g3n artifact (which reads by selection: MatFormer slices fetch only their bytes). */
-type Weights = ModelWeights & Partial<SelectableWeights>;
+/**
+ * A Hugging Face checkpoint or a g3n artifact (which reads by selection: MatFormer slices fetch only
+ * their bytes; through the weights cache it can fetch what the load reads ahead of the reads).
+ */
+type Weights = ModelWeights & Partial<SelectableWeights> & Pick<Partial<Artifact>, 'readAhead'>;
 
 export interface LoadedModel {
   model: Gemma3nTextModel;
@@ -129,6 +133,29 @@ function isRead(s: WeightSpec, present: (s: WeightSpec) => boolean): boolean {
 
 const FLOAT_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
 
+/** The text weights the loader reads (of the slice's table where there is one). */
+function readSpecs(parent: ModelConfig, plan: SlicePlan | null, weights: Weights): WeightSpec[] {
+  const present = (s: WeightSpec) => {
+    const p = plan ? parentTensorName(plan, s.name) : s.name;
+    return p !== undefined && weights.tensors.has(p);
+  };
+  return textWeightTable(plan?.config ?? parent).filter((s) => isRead(s, present));
+}
+
+/**
+ * For an artifact read through the weights cache: what the text load will read, to fetch ahead of
+ * it (every piece downloaded, checked and stored before the working model is let go). The slice's
+ * selections only; never a tower's tensors; not the PLE table where it stays on the host (its rows
+ * are read when tokens need them). Null for a Hugging Face checkpoint or files without a cache.
+ */
+function readAhead(parent: ModelConfig, plan: SlicePlan | null, weights: Weights, options: LoadOptions, budget: Budget | null): ReadAhead | null {
+  if (!weights.readAhead || !isSelectable(weights)) return null;
+  const host = options.ple === 'host' || (options.ple === 'auto' && choosePle(parent, plan, weights, { ple: 'auto', format: options.quant ?? 'auto', maxContext: options.maxContext, maxChunk: options.maxChunk, memoryBudgetBytes: budget?.bytes }) === 'host');
+  const names = new Set(readSpecs(parent, plan, weights).filter((s) => !(host && s.role === 'ple')).map((s) => s.name));
+  const selections = artifactSliceTensors(parent, plan, weights.manifest).filter((t) => names.has(t.name));
+  return weights.readAhead(selections.map((t) => ({ name: t.parent, selection: t.selection })));
+}
+
 /**
  * Bytes of the weights as read (progress: exactly what the loader reads, a MatFormer slice of an
  * artifact by selection, of a checkpoint whole parent tensors) and of their GPU copies (memory:
@@ -136,12 +163,7 @@ const FLOAT_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
  */
 function weightSizes(parent: ModelConfig, plan: SlicePlan | null, weights: Weights, quant: LoadOptions['quant']) {
   const parentName = (name: string) => (plan ? parentTensorName(plan, name) : name);
-  const present = (s: WeightSpec) => {
-    const p = parentName(s.name);
-    return p !== undefined && weights.tensors.has(p);
-  };
-  const table = textWeightTable(plan?.config ?? parent);
-  const read = table.filter((s) => isRead(s, present));
+  const read = readSpecs(parent, plan, weights);
   let stored = 0;
   if (isSelectable(weights)) {
     const names = new Set(read.map((s) => s.name));
@@ -244,9 +266,10 @@ function pickMatformer(gpu: Gpu, parent: ModelConfig, weights: Weights, options:
 
 /**
  * Load the model read through `files` onto `gpu`, reporting to `tracker`. `beforeWeights` is called
- * once the config, tokenizer and slice are settled, right before the first weight is read (the engine
- * releases the model it had loaded then). On any failure after the model exists, it is destroyed
- * before the error propagates.
+ * once the config, tokenizer and slice are settled and, for an artifact read through the weights
+ * cache, every piece the text load reads is downloaded, checked and stored; right before the first
+ * weight is read for the GPU (the engine releases the model it had loaded then). On any failure after
+ * the model exists, it is destroyed before the error propagates.
  */
 export async function loadModel(gpu: Gpu, files: FileSource, options: LoadOptions, tracker: LoadTracker, router?: ReadRouter, beforeWeights?: () => void): Promise<LoadedModel> {
   tracker.step('config', 0, 1);
@@ -265,8 +288,16 @@ export async function loadModel(gpu: Gpu, files: FileSource, options: LoadOption
   const plan = matformer?.plan ?? null;
   const config = plan?.config ?? parent;
   const sizes = weightSizes(parent, plan, weights, options.quant);
+  // An artifact through the weights cache is downloaded and checked first: a damaged piece fails the
+  // load while the model loaded before is still in place, and the loader then reads from the cache.
+  const ahead = readAhead(parent, plan, weights, options, budget);
+  if (ahead) {
+    tracker.weightsAhead(ahead.bytes);
+    await ahead.fetch();
+    tracker.weightsLocal();
+  }
   beforeWeights?.();
-  tracker.weightsStart(sizes.stored);
+  if (!ahead) tracker.weightsStart(sizes.stored);
   const pleSource = options.ple === 'host' || options.ple === 'auto' ? await pleRowsInOpfs(files, parent, plan, weights) : undefined;
   const model = await loadTextModel(gpu, weights, { format: options.quant ?? 'auto', maxContext: options.maxContext, maxChunk: options.maxChunk, matformer: matformer?.slice, checkNumerics: options.checkNumerics, ple: options.ple, memoryBudgetBytes: budget?.bytes, pleSource });
   try {

@@ -4,6 +4,10 @@
  * or a `cache` event by where its bytes came from. The loader reads the weights in order and hands
  * each piece to the GPU before it reads the next, so when a read arrives the bytes read before it
  * are on the GPU: an `upload` event (and the last ones when the weights are done).
+ *
+ * A load that fetches the weights ahead (an artifact into the weights cache, before the working model
+ * is let go) reports those reads as `download` / `cache` events only (`weightsAhead`); once they are
+ * local (`weightsLocal`) the loader's reads, from the cache, move the `upload` events alone.
  */
 import type { ReadListener } from '@g3n/weights';
 import type { LoadPhase, LoadProgress } from './types.ts';
@@ -20,7 +24,11 @@ interface Rate {
 export class LoadTracker {
   private totalBytes = 0;
   private obtained = 0;
+  /** Bytes the loader has read (handed to the GPU by the time it reads the next). */
+  private handed = 0;
   private uploaded = 0;
+  /** direct: reads are obtained and handed over; ahead: obtained only (fetched ahead); local: handed over only. */
+  private mode: 'direct' | 'ahead' | 'local' = 'direct';
   private allCached: boolean | null = null;
   private weights = false;
   private verified: boolean | undefined;
@@ -34,11 +42,13 @@ export class LoadTracker {
   /** Handed to the FileSource: each read's size and whether it came from the cache. */
   readonly onRead: ReadListener = (bytes, fromCache) => {
     if (!this.weights) return;
-    this.flushUpload();
-    const phase = fromCache ? 'cache' : 'download';
-    this.obtained += bytes;
-    this.allCached = (this.allCached ?? true) && fromCache;
-    this.advance(phase, bytes, this.obtained);
+    if (this.mode !== 'ahead') this.flushUpload();
+    if (this.mode !== 'local') {
+      this.obtained += bytes;
+      this.allCached = (this.allCached ?? true) && fromCache;
+      this.advance(fromCache ? 'cache' : 'download', bytes, this.obtained);
+    }
+    if (this.mode !== 'ahead') this.handed += bytes;
   };
 
   /** The weights are opened: whether their bytes are checked against hashes as they are read. */
@@ -59,17 +69,30 @@ export class LoadTracker {
     for (const phase of ['download', 'cache', 'upload'] as const) this.rates.set(phase, { bytes: 0, since: now });
   }
 
+  /** The weights' reads that follow fetch them ahead of the loader: `bytes` of them (the total from here on). */
+  weightsAhead(bytes: number): void {
+    this.weightsStart(bytes);
+    this.mode = 'ahead';
+  }
+
+  /** What was fetched ahead is local: the loader's reads that follow only move the upload. */
+  weightsLocal(): void {
+    this.mode = 'local';
+    this.rates.set('upload', { bytes: 0, since: this.now() });
+  }
+
   /** Every weight is read and on the GPU. A total that missed what the source reported reading is corrected to it. */
   weightsDone(): void {
-    if (this.obtained > 0) this.totalBytes = this.obtained;
+    const read = Math.max(this.obtained, this.handed);
+    if (read > 0) this.totalBytes = read;
     this.flushUpload();
     this.weights = false;
   }
 
   private flushUpload(): void {
-    const bytes = this.obtained - this.uploaded;
+    const bytes = this.handed - this.uploaded;
     if (bytes === 0) return;
-    this.uploaded = this.obtained;
+    this.uploaded = this.handed;
     this.advance('upload', bytes, this.uploaded);
   }
 

@@ -2,6 +2,8 @@
  * The engine reads artifacts through their hashes: a shard with one flipped byte is refused with
  * INTEGRITY (downloaded twice, never cached), and after the file is repaired the same engine loads
  * it, a download the server damages once being fetched again; progress says the weights are verified.
+ * A Load of another artifact whose shard is damaged leaves the model that was working in place: the
+ * pieces are downloaded and checked before that model is released.
  */
 import 'fake-indexeddb/auto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,20 +19,25 @@ import { GPU_TEST_TIMEOUT, nodeEngine, TINY_DIR, tokenizerJson } from './helpers
 
 let server: ArtifactServer;
 let dir: string;
+let dir4: string;
 let manifest: Manifest;
+let manifest4: Manifest;
 let engine: InThreadEngine;
 
 describe('artifact integrity through engine.load', { timeout: GPU_TEST_TIMEOUT }, () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'g3n-engine-integrity-'));
     manifest = await convertCheckpoint(await openCheckpoint(nodeFileSource(TINY_DIR)), { quant: 'q8', modelId: 'tiny', revision: 'q8', shardBytes: 1 << 20 }, nodeArtifactSink(dir));
-    server = await startArtifactServer({ '/art/': dir });
+    dir4 = mkdtempSync(join(tmpdir(), 'g3n-engine-integrity-q4-'));
+    manifest4 = await convertCheckpoint(await openCheckpoint(nodeFileSource(TINY_DIR)), { quant: 'q4', modelId: 'tiny', revision: 'q4', shardBytes: 1 << 20 }, nodeArtifactSink(dir4));
+    server = await startArtifactServer({ '/art/': dir, '/art4/': dir4 });
     engine = nodeEngine().engine;
   }, GPU_TEST_TIMEOUT);
   afterAll(async () => {
     await engine?.unload();
     await server?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
+    if (dir4) rmSync(dir4, { recursive: true, force: true });
   });
 
   it('refuses a shard with a flipped byte (INTEGRITY naming the file), then loads once it is repaired', async () => {
@@ -64,5 +71,52 @@ describe('artifact integrity through engine.load', { timeout: GPU_TEST_TIMEOUT }
     expect(weights.every((e) => e.verified === true)).toBe(true);
     const r = await engine.chat.completions.create({ messages: [], prompt_token_ids: [2, 5, 7], max_tokens: 2, temperature: 0 });
     expect(r.choices[0].token_ids).toHaveLength(2);
+  });
+
+  it('a Load of an artifact with a damaged shard fails before the working model is released; it keeps answering, and the repaired artifact loads', async () => {
+    const ask = async () => (await engine.chat.completions.create({ messages: [], prompt_token_ids: [2, 5, 7], max_tokens: 3, temperature: 0 })).choices[0].token_ids;
+    const first = await engine.load({ model: `${server.url}/art/`, tokenizer: tokenizerJson, maxContext: 32, maxChunk: 8 });
+    const before = await ask();
+    expect(before).toHaveLength(3);
+
+    // The q4 artifact's last shard, one byte flipped in the middle of a tensor the text load reads.
+    const last = manifest4.shards.length - 1;
+    const file = manifest4.shards[last].file;
+    const part = manifest4.tensors.flatMap((t) => t.parts).find((p) => p.shard === last)!;
+    const good = readFileSync(join(dir4, file));
+    const bad = Buffer.from(good);
+    bad[part.offset + (part.length >> 1)] ^= 0x04;
+    writeFileSync(join(dir4, file), bad);
+    const events: LoadProgress[] = [];
+    const load4 = (onProgress?: (p: LoadProgress) => void) => engine.load({ model: `${server.url}/art4/`, tokenizer: tokenizerJson, maxContext: 32, maxChunk: 8, onProgress });
+
+    const err = await load4((p) => events.push(p)).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'INTEGRITY', message: expect.stringContaining(file) });
+    expect((await engine.capabilities()).model).toEqual(first);
+    expect(await ask()).toEqual(before);
+    // The damaged piece was downloaded (twice) before anything of the new model reached the GPU.
+    expect(events.some((e) => e.phase === 'download')).toBe(true);
+    expect(events.some((e) => e.phase === 'upload' || e.phase === 'compile')).toBe(false);
+
+    writeFileSync(join(dir4, file), good);
+    server.reset();
+    const again: LoadProgress[] = [];
+    const info = await load4((p) => again.push(p));
+    expect(info.model).toBe(`${server.url}/art4/`);
+    // The pieces were fetched ahead (what the failed Load had stored stays, the rest is downloaded once)
+    // and the loader read them from the cache: no range of a shard is asked for twice.
+    const shardFiles = new RegExp(`(${manifest4.shards.map((sh) => sh.file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`);
+    const shardGets = server.gets(shardFiles).map((r) => `${r.path} ${r.range}`);
+    expect(shardGets.length).toBeGreaterThan(0);
+    expect(new Set(shardGets).size).toBe(shardGets.length);
+    const phases = again.map((e) => e.phase);
+    const firstUpload = phases.indexOf('upload');
+    expect(firstUpload).toBeGreaterThan(phases.lastIndexOf('download'));
+    expect(firstUpload).toBeGreaterThan(phases.lastIndexOf('cache'));
+    const uploads = again.filter((e) => e.phase === 'upload');
+    expect(uploads[uploads.length - 1].loadedBytes).toBe(uploads[uploads.length - 1].totalBytes);
+    expect(again.every((e) => e.verified === true || e.phase === 'config')).toBe(true);
+    expect((await engine.capabilities()).model).toEqual(info);
+    expect(await ask()).toHaveLength(3);
   });
 });

@@ -63,4 +63,27 @@ describe('LoadTracker', () => {
       ['compile', 400, 400, 0, null, true],
     ]);
   });
+
+  it('weights fetched ahead: their reads are download / cache events only, then the loader\'s reads from the cache move the upload alone', () => {
+    const { events, clock, t } = tracker();
+    t.weightsAhead(1000);
+    clock.ms = 1000;
+    t.onRead(600, false);
+    clock.ms = 2000;
+    t.onRead(400, true);
+    t.weightsLocal();
+    clock.ms = 3000;
+    t.onRead(600, true);
+    clock.ms = 4000;
+    t.onRead(400, true);
+    t.weightsDone();
+    t.step('compile', 0, 3);
+    expect(events.map(brief)).toEqual([
+      ['download', 600, 1000, 600, 400 / 600, false],
+      ['cache', 1000, 1000, 200, 0, false],
+      ['upload', 600, 1000, 300, 400 / 300, false],
+      ['upload', 1000, 1000, 500, 0, false],
+      ['compile', 1000, 1000, 0, null, false],
+    ]);
+  });
 });

@@ -15,7 +15,9 @@
  *
  * A read with a check (an artifact piece's sha256, JSON that must parse) stores only bytes that
  * passed it, and records so (`verified`); a stored copy that no longer passes, or whose records
- * are incomplete, is dropped and downloaded again, never used.
+ * are incomplete, is dropped and downloaded again, never used. `keep` makes a range local the same
+ * way without handing its bytes over (an engine load fetches the new model's pieces before it lets
+ * the working model go); a range stored verified is left as it is, unread.
  */
 import { ShardCache, shardKey, type ModelRef, type ShardMeta } from './artifact/cache.ts';
 import { NetworkError } from './errors.ts';
@@ -26,6 +28,9 @@ export const FILES_REVISION = 'files';
 
 /** Bytes per stored chunk: a large tensor is stored as several IndexedDB values. */
 const PIECE = 32 << 20;
+
+/** The id a range's record is stored under (in place of a content hash). */
+const rangeId = (path: string, offset: number, length: number) => `range:${encodeURIComponent(path)}:${offset}:${length}`;
 
 export interface CachedFilesOptions extends HttpInit {
   /** The cache to read and fill (default: the shared `g3n-weights` IndexedDB store). */
@@ -57,32 +62,41 @@ export function cachedFileSource(base: string, options: CachedFilesOptions = {})
   function source(path: string, size: number, net: ByteSource | null): ByteSource {
     const url = new URL(path, base.endsWith('/') ? base : `${base}/`).href;
     let remote = net;
+    const read: ByteSource['read'] = async (offset, length, check) => {
+      const meta = await cache.meta(model, { file: path, bytes: length, sha256: rangeId(path, offset, length) });
+      if (meta.complete) {
+        const bytes = await cachedCopy(meta, check);
+        if (bytes) {
+          options.onRead?.(length, true);
+          return bytes;
+        }
+      }
+      remote ??= await http.open(path);
+      if (!remote) throw new NetworkError(url, 404, 'the file is no longer there');
+      const net = remote;
+      let bytes: Uint8Array;
+      try {
+        bytes = check ? await downloadChecked(() => net.read(offset, length), check) : await net.read(offset, length);
+      } catch (e) {
+        // Forget the file's remembered size too: a file replaced on the server is measured again on the next open.
+        await cache.store.delMany([fileKey(path)]).catch(() => undefined);
+        throw e;
+      }
+      await store(meta, bytes, check !== undefined);
+      options.onRead?.(length, false);
+      return bytes;
+    };
     return {
       name: url,
       size: async () => size,
-      async read(offset, length, check) {
-        const meta = await cache.meta(model, { file: path, bytes: length, sha256: `range:${encodeURIComponent(path)}:${offset}:${length}` });
-        if (meta.complete) {
-          const bytes = await cachedCopy(meta, check);
-          if (bytes) {
-            options.onRead?.(length, true);
-            return bytes;
-          }
+      read,
+      async keep(offset, length, check) {
+        const meta = await cache.meta(model, { file: path, bytes: length, sha256: rangeId(path, offset, length) });
+        if (meta.complete && meta.verified === true && meta.chunks.reduce((a, b) => a + b, 0) === length) {
+          options.onRead?.(length, true);
+          return;
         }
-        remote ??= await http.open(path);
-        if (!remote) throw new NetworkError(url, 404, 'the file is no longer there');
-        const net = remote;
-        let bytes: Uint8Array;
-        try {
-          bytes = check ? await downloadChecked(() => net.read(offset, length), check) : await net.read(offset, length);
-        } catch (e) {
-          // Forget the file's remembered size too: a file replaced on the server is measured again on the next open.
-          await cache.store.delMany([fileKey(path)]).catch(() => undefined);
-          throw e;
-        }
-        await store(meta, bytes, check !== undefined);
-        options.onRead?.(length, false);
-        return bytes;
+        await read(offset, length, check);
       },
     };
   }

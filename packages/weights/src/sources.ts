@@ -19,6 +19,13 @@ export interface ByteSource {
    * dropped and downloaded again, a cache stores only bytes that passed; otherwise the check's error.
    */
   read(offset: number, length: number, check?: ReadCheck): Promise<Uint8Array>;
+  /**
+   * Only where the source keeps what it reads (the weights cache): make `length` bytes at `offset`
+   * local without handing them over, so that a later `read` of the same range with the same check is
+   * served from the cache. A stored copy that passed its check when it was stored stays as it is;
+   * anything else goes the way of `read` with `check` (downloaded, checked, stored) and is let go.
+   */
+  keep?(offset: number, length: number, check: ReadCheck): Promise<void>;
 }
 
 /** Download with `get` until `check` passes, twice at most (the second failure's error propagates). */

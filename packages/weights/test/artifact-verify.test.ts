@@ -5,6 +5,7 @@ import { convertCheckpoint } from '../src/artifact/convert.ts';
 import type { Manifest } from '../src/artifact/manifest.ts';
 import { openArtifact } from '../src/artifact/reader.ts';
 import { shardUnits } from '../src/artifact/verify.ts';
+import { selectionBytes, wholeSelection } from '../src/artifact/ranges.ts';
 import { cachedFileSource } from '../src/cached-files.ts';
 import type { G3nError } from '@g3n/gpu/errors';
 import { memoryFiles, memorySink, tinyCheckpoint } from './artifact-util.ts';
@@ -135,5 +136,57 @@ describe('artifact reads are checked against the manifest', () => {
     log.length = 0;
     expect((await (await open()).readTensorData(t.name)).bytes).toEqual(good);
     expect(log.filter((l) => l.startsWith(manifest.shards[0].file)).length).toBe(1);
+  });
+
+  it('readAhead through the cache: the selections\' units are downloaded, checked and stored, then read without a request; a damaged piece fails the fetch', async () => {
+    const { manifest, files } = await tinyArtifact('bf16');
+    let served = files;
+    const log: Array<{ path: string; bytes: number }> = [];
+    const fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const path = String(input).slice('https://m.example/b/'.length);
+      const body = served.get(path);
+      if (!body) return new Response(null, { status: 404 });
+      if (init?.method === 'HEAD') return new Response(null, { headers: { 'Content-Length': String(body.length) } });
+      const [a, b] = (/bytes=(\d+)-(\d+)/.exec((init?.headers as Record<string, string>).Range) ?? []).slice(1).map(Number);
+      log.push({ path, bytes: b + 1 - a });
+      return new Response(body.slice(a, b + 1), { status: 206, headers: { 'Content-Range': `bytes ${a}-${b}/${body.length}` } });
+    }) as typeof globalThis.fetch;
+    const cache = new ShardCache(idbStore('g3n-verify-ahead-test', 'shards'));
+    const open = () => openArtifact(cachedFileSource('https://m.example/b/', { cache, fetch }));
+    const shardFiles = new Set(manifest.shards.map((s) => s.file));
+    const shardBytes = () => log.filter((l) => shardFiles.has(l.path)).reduce((a, l) => a + l.bytes, 0);
+    // An FFN matrix (hashed in several pieces, read whole as one tensor) and one more tensor.
+    const ffn = manifest.tensors.find((t) => t.name.endsWith('mlp.gate_proj.weight') && t.parts[0].pieces && t.parts[0].pieces.sha256.length > 1)!;
+    const other = manifest.tensors.find((t) => t.name.endsWith('input_layernorm.weight'))!;
+    const selections = [ffn, other].map((t) => ({ name: t.name, selection: wholeSelection(t) }));
+    expect(await openArtifact(memoryFiles(files)).then((a) => a.readAhead)).toBeUndefined();
+
+    const damaged = ffn.parts[0];
+    served = flipped(files, manifest.shards[damaged.shard].file, damaged.offset + 3);
+    const err = await failure((await open()).readAhead!(selections).fetch());
+    expect(err.code).toBe('INTEGRITY');
+    expect(err.message).toContain(manifest.shards[damaged.shard].file);
+    expect(err.message).toContain(ffn.name);
+
+    served = files;
+    log.length = 0;
+    const art = await open();
+    const ahead = art.readAhead!(selections);
+    expect(ahead.bytes).toBeGreaterThanOrEqual(selectionBytes(ffn, selections[0].selection) + selectionBytes(other, selections[1].selection));
+    expect(ahead.bytes).toBeLessThan(manifest.shards.reduce((a, s) => a + s.bytes, 0));
+    await ahead.fetch();
+    // Only what the failed fetch could not store is downloaded now.
+    expect(shardBytes()).toBeGreaterThan(0);
+    expect(shardBytes()).toBeLessThanOrEqual(ahead.bytes);
+    log.length = 0;
+    const whole = await art.readTensorData(ffn.name);
+    expect((await art.readTensorData(other.name)).bytes.length).toBeGreaterThan(0);
+    expect(shardBytes()).toBe(0);
+    // Another session: the stored, verified units are neither downloaded nor read again to fetch them ahead.
+    const next = await open();
+    await next.readAhead!(selections).fetch();
+    expect(shardBytes()).toBe(0);
+    expect((await next.readTensorData(ffn.name)).bytes).toEqual(whole.bytes);
+    expect(shardBytes()).toBe(0);
   });
 });

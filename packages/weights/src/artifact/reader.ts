@@ -14,8 +14,8 @@ import { checkpointBlocks, DEFAULT_BLOCK_BYTES, planBlocks, type BlockOptions, t
 import { columnBlocksToRowMajor } from './encode.ts';
 import { BadManifestError } from './errors.ts';
 import { dataBytes, GROUP, isQuantized, MANIFEST_FILE, parseManifest, scaleWordBytes, storedUnits, type Manifest, type ManifestTensor, type StoredDType } from './manifest.ts';
-import { verifiedShards } from './verify.ts';
-import { readSelection, shardReaderWindows, wholeSelection, type TensorSelection, type WindowSource } from './ranges.ts';
+import { verifiedShards, type ReadAhead } from './verify.ts';
+import { readSelection, shardReaderWindows, wholeSelection, type NamedSelection, type TensorSelection, type WindowSource } from './ranges.ts';
 import type { ShardReader, TensorData } from './types.ts';
 
 export type { FloatTensorData, QuantTensorData, ShardReader, TensorData } from './types.ts';
@@ -51,6 +51,12 @@ export interface Artifact extends ModelWeights {
   readRows(name: string, row0: number, rows: number): Promise<TensorData>;
   /** Some units (and elements of each) of a stored tensor, exactly as stored (see ranges.ts). */
   readSelection(name: string, selection: TensorSelection): Promise<TensorData>;
+  /**
+   * Where every shard is read through a source that keeps what it reads (the weights cache): what reads
+   * of `selections` will read, and fetching it ahead of them (downloaded, checked against the
+   * manifest and stored, one piece at a time), so that those reads come from the cache (verify.ts).
+   */
+  readAhead?(selections: readonly NamedSelection[]): ReadAhead;
 }
 
 function asTensorData(dtype: StoredDType, name: string, bytes: Uint8Array, scales: Uint8Array | null): TensorData {
@@ -181,7 +187,8 @@ async function openShards(files: FileSource, manifest: Manifest, options: OpenAr
   );
   const shards = verifiedShards(manifest, sources);
   if (options.verify) await shards.verifyAll();
-  return artifactReader(manifest, shards.read);
+  const artifact = artifactReader(manifest, shards.read);
+  return sources.every((s) => s.keep) ? { ...artifact, readAhead: (selections) => shards.ahead(selections) } : artifact;
 }
 
 /** A Hugging Face checkpoint with `readTensorData` (its float tensors' raw bytes). */

@@ -7,17 +7,20 @@
  * fetches only its pieces), with a check that hashes each of their pieces: the source downloads bad
  * bytes once more and never caches them, a cached copy that no longer matches is dropped and
  * downloaded again, and bytes still bad are an IntegrityError naming the file, the piece and its byte
- * range. The last range read stays in memory, so the many small reads inside one piece (row blocks of
+ * range. Each unit is asked of the source as its own range, whatever the read's extent, so a cache in
+ * front of the files keeps one copy of each and `ahead` can make local exactly the ranges later reads
+ * ask for. The last range read stays in memory, so the many small reads inside one piece (row blocks of
  * an embedding table) fetch and hash it once: reading a table in blocks holds one piece (at most a
  * part, so at most a shard), never the table.
  */
+import { CheckpointError } from '../errors.ts';
 import type { ByteSource, ReadCheck } from '../sources.ts';
 import { readChecked } from '../sources.ts';
 import { IntegrityError } from './errors.ts';
 import { sha256Hex } from './hash.ts';
 import type { Manifest } from './manifest.ts';
 import { pieceBytes, pieceName, pieceSpans, shardPieces, type PieceRef } from './pieces.ts';
-import { chunkWindow } from './ranges.ts';
+import { chunkWindow, rangeSpans, selectionRanges, type NamedSelection } from './ranges.ts';
 import type { ShardReader } from './types.ts';
 
 /** A run of a shard read and checked as one: its pieces, or null for the whole shard's sha256. */
@@ -91,10 +94,25 @@ function firstUnit(units: ReadUnit[], offset: number): number {
   return lo;
 }
 
+/** The read units that reads of some selections will read, ahead of those reads (see VerifiedShards.ahead). */
+export interface ReadAhead {
+  /** Bytes of those units: whole hashed pieces (whole shards where a part has no piece hashes). */
+  bytes: number;
+  /**
+   * Make every unit local, one at a time, through its source's `keep` (a stored copy that passed its
+   * check stays; anything else is downloaded, checked and stored), holding no more than one unit;
+   * a source without `keep` reads and checks it. A piece still bad after a second download is an
+   * IntegrityError naming the file, the piece and its byte range.
+   */
+  fetch(): Promise<void>;
+}
+
 export interface VerifiedShards {
   read: ShardReader;
   /** Read and check every unit of every shard (an eager verify on open). */
   verifyAll(): Promise<void>;
+  /** The units reads of `selections` will read (by their byte ranges), to fetch ahead of them. */
+  ahead(selections: readonly NamedSelection[]): ReadAhead;
 }
 
 /** Reads of the manifest's shards from `sources` (one per shard), every byte checked against the manifest. */
@@ -106,13 +124,19 @@ export function verifiedShards(manifest: Manifest, sources: readonly ByteSource[
     return u;
   };
   let held: { shard: number; start: number; bytes: Uint8Array } | null = null;
-  /** The bytes of units [i, j) of `shard`, read as one checked range (or from the range held). */
+  const readUnit = (shard: number, u: ReadUnit) => readChecked(sources[shard], u.start, u.end - u.start, unitsCheck(manifest, shard, [u]));
+  /** The bytes of units [i, j) of `shard` (adjacent), each read as its own checked range (or from the range held). */
   const unitsBytes = async (shard: number, list: ReadUnit[], i: number, j: number): Promise<{ start: number; bytes: Uint8Array }> => {
     const start = list[i].start;
     const end = list[j - 1].end;
     if (held && held.shard === shard && held.start <= start && held.start + held.bytes.length >= end) return held;
     held = null;
-    const bytes = await readChecked(sources[shard], start, end - start, unitsCheck(manifest, shard, list.slice(i, j)));
+    let bytes: Uint8Array;
+    if (j - i === 1) bytes = await readUnit(shard, list[i]);
+    else {
+      bytes = new Uint8Array(end - start);
+      for (let k = i; k < j; k++) bytes.set(await readUnit(shard, list[k]), list[k].start - start);
+    }
     held = { shard, start, bytes };
     return held;
   };
@@ -134,6 +158,7 @@ export function verifiedShards(manifest: Manifest, sources: readonly ByteSource[
     const got = await unitsBytes(shard, list, i, j);
     return got.bytes.subarray(offset - got.start, end - got.start);
   };
+  const tensors = new Map(manifest.tensors.map((t) => [t.name, t]));
   return {
     read,
     async verifyAll() {
@@ -142,6 +167,32 @@ export function verifiedShards(manifest: Manifest, sources: readonly ByteSource[
         for (let i = 0; i < list.length; i++) await unitsBytes(s, list, i, i + 1);
       }
       held = null;
+    },
+    ahead(selections) {
+      // Per shard, the indices of the units any byte of the selections lies in.
+      const wanted = new Map<number, Set<number>>();
+      for (const { name, selection } of selections) {
+        const t = tensors.get(name);
+        if (!t) throw new CheckpointError('missing-tensor', `The artifact ${manifest.model.id}@${manifest.model.revision} has no tensor "${name}".`, { tensor: name });
+        for (const r of selectionRanges(t, selection)) {
+          const list = unitsOf(r.shard);
+          let set = wanted.get(r.shard);
+          if (!set) wanted.set(r.shard, (set = new Set()));
+          for (const [a, b] of rangeSpans(r)) for (let i = firstUnit(list, a); i < list.length && list[i].start < b; i++) set.add(i);
+        }
+      }
+      const todo = [...wanted].sort((x, y) => x[0] - y[0]).flatMap(([shard, set]) => [...set].sort((x, y) => x - y).map((i) => ({ shard, unit: unitsOf(shard)[i] })));
+      return {
+        bytes: todo.reduce((a, { unit }) => a + unit.end - unit.start, 0),
+        async fetch() {
+          for (const { shard, unit } of todo) {
+            const src = sources[shard];
+            const check = unitsCheck(manifest, shard, [unit]);
+            if (src.keep) await src.keep(unit.start, unit.end - unit.start, check);
+            else await readChecked(src, unit.start, unit.end - unit.start, check);
+          }
+        },
+      };
     },
   };
 }
