@@ -293,7 +293,7 @@ export async function loadModel(gpu: Gpu, files: FileSource, options: LoadOption
   const ahead = readAhead(parent, plan, weights, options, budget);
   if (ahead) {
     tracker.weightsAhead(ahead.bytes);
-    await ahead.fetch();
+    await ahead.fetch(tracker.fetchedAhead);
     tracker.weightsLocal();
   }
   beforeWeights?.();

@@ -6,8 +6,9 @@
  * are on the GPU: an `upload` event (and the last ones when the weights are done).
  *
  * A load that fetches the weights ahead (an artifact into the weights cache, before the working model
- * is let go) reports those reads as `download` / `cache` events only (`weightsAhead`); once they are
- * local (`weightsLocal`) the loader's reads, from the cache, move the `upload` events alone.
+ * is let go) reports what it fetched as `download` / `cache` events only (`weightsAhead`,
+ * `fetchedAhead`); once they are local (`weightsLocal`) the loader's reads, from the cache, move the
+ * `upload` events alone.
  */
 import type { ReadListener } from '@g3n/weights';
 import type { LoadPhase, LoadProgress } from './types.ts';
@@ -27,7 +28,7 @@ export class LoadTracker {
   /** Bytes the loader has read (handed to the GPU by the time it reads the next). */
   private handed = 0;
   private uploaded = 0;
-  /** direct: reads are obtained and handed over; ahead: obtained only (fetched ahead); local: handed over only. */
+  /** direct: reads are obtained and handed over; ahead: fetched ahead (fetchedAhead), reads ignored; local: reads are handed over only. */
   private mode: 'direct' | 'ahead' | 'local' = 'direct';
   private allCached: boolean | null = null;
   private weights = false;
@@ -41,15 +42,22 @@ export class LoadTracker {
 
   /** Handed to the FileSource: each read's size and whether it came from the cache. */
   readonly onRead: ReadListener = (bytes, fromCache) => {
-    if (!this.weights) return;
-    if (this.mode !== 'ahead') this.flushUpload();
-    if (this.mode !== 'local') {
-      this.obtained += bytes;
-      this.allCached = (this.allCached ?? true) && fromCache;
-      this.advance(fromCache ? 'cache' : 'download', bytes, this.obtained);
-    }
-    if (this.mode !== 'ahead') this.handed += bytes;
+    if (!this.weights || this.mode === 'ahead') return;
+    this.flushUpload();
+    if (this.mode === 'direct') this.obtain(bytes, fromCache);
+    this.handed += bytes;
   };
+
+  /** While the weights are fetched ahead: `bytes` of them are local, from the cache or downloaded. */
+  readonly fetchedAhead = (bytes: number, fromCache: boolean): void => {
+    if (this.weights && this.mode === 'ahead') this.obtain(bytes, fromCache);
+  };
+
+  private obtain(bytes: number, fromCache: boolean): void {
+    this.obtained += bytes;
+    this.allCached = (this.allCached ?? true) && fromCache;
+    this.advance(fromCache ? 'cache' : 'download', bytes, this.obtained);
+  }
 
   /** The weights are opened: whether their bytes are checked against hashes as they are read. */
   weightsVerified(verified: boolean): void {
@@ -69,7 +77,7 @@ export class LoadTracker {
     for (const phase of ['download', 'cache', 'upload'] as const) this.rates.set(phase, { bytes: 0, since: now });
   }
 
-  /** The weights' reads that follow fetch them ahead of the loader: `bytes` of them (the total from here on). */
+  /** The weights are fetched ahead of the loader (reported by `fetchedAhead`): `bytes` of them (the total from here on). */
   weightsAhead(bytes: number): void {
     this.weightsStart(bytes);
     this.mode = 'ahead';

@@ -68,9 +68,11 @@ describe('LoadTracker', () => {
     const { events, clock, t } = tracker();
     t.weightsAhead(1000);
     clock.ms = 1000;
+    t.fetchedAhead(600, false);
+    // The source's own report of those reads counts once, not twice.
     t.onRead(600, false);
     clock.ms = 2000;
-    t.onRead(400, true);
+    t.fetchedAhead(400, true);
     t.weightsLocal();
     clock.ms = 3000;
     t.onRead(600, true);

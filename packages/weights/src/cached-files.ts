@@ -62,13 +62,14 @@ export function cachedFileSource(base: string, options: CachedFilesOptions = {})
   function source(path: string, size: number, net: ByteSource | null): ByteSource {
     const url = new URL(path, base.endsWith('/') ? base : `${base}/`).href;
     let remote = net;
-    const read: ByteSource['read'] = async (offset, length, check) => {
-      const meta = await cache.meta(model, { file: path, bytes: length, sha256: rangeId(path, offset, length) });
+    /** The bytes, and whether they came from the cache. */
+    const get = async (offset: number, length: number, check: ReadCheck | undefined, known?: ShardMeta): Promise<{ bytes: Uint8Array; fromCache: boolean }> => {
+      const meta = known ?? (await cache.meta(model, { file: path, bytes: length, sha256: rangeId(path, offset, length) }));
       if (meta.complete) {
         const bytes = await cachedCopy(meta, check);
         if (bytes) {
           options.onRead?.(length, true);
-          return bytes;
+          return { bytes, fromCache: true };
         }
       }
       remote ??= await http.open(path);
@@ -84,19 +85,16 @@ export function cachedFileSource(base: string, options: CachedFilesOptions = {})
       }
       await store(meta, bytes, check !== undefined);
       options.onRead?.(length, false);
-      return bytes;
+      return { bytes, fromCache: false };
     };
     return {
       name: url,
       size: async () => size,
-      read,
+      read: async (offset, length, check) => (await get(offset, length, check)).bytes,
       async keep(offset, length, check) {
         const meta = await cache.meta(model, { file: path, bytes: length, sha256: rangeId(path, offset, length) });
-        if (meta.complete && meta.verified === true && meta.chunks.reduce((a, b) => a + b, 0) === length) {
-          options.onRead?.(length, true);
-          return;
-        }
-        await read(offset, length, check);
+        if (meta.complete && meta.verified === true && meta.chunks.reduce((a, b) => a + b, 0) === length) return true;
+        return (await get(offset, length, check, meta)).fromCache;
       },
     };
   }

@@ -22,10 +22,11 @@ export interface ByteSource {
   /**
    * Only where the source keeps what it reads (the weights cache): make `length` bytes at `offset`
    * local without handing them over, so that a later `read` of the same range with the same check is
-   * served from the cache. A stored copy that passed its check when it was stored stays as it is;
-   * anything else goes the way of `read` with `check` (downloaded, checked, stored) and is let go.
+   * served from the cache. A stored copy that passed its check when it was stored stays as it is,
+   * unread; anything else goes the way of `read` with `check` (downloaded, checked, stored) and is let
+   * go. Resolves to whether the bytes were in the cache (false: they were downloaded).
    */
-  keep?(offset: number, length: number, check: ReadCheck): Promise<void>;
+  keep?(offset: number, length: number, check: ReadCheck): Promise<boolean>;
 }
 
 /** Download with `get` until `check` passes, twice at most (the second failure's error propagates). */

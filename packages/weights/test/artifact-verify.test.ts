@@ -174,17 +174,23 @@ describe('artifact reads are checked against the manifest', () => {
     const ahead = art.readAhead!(selections);
     expect(ahead.bytes).toBeGreaterThanOrEqual(selectionBytes(ffn, selections[0].selection) + selectionBytes(other, selections[1].selection));
     expect(ahead.bytes).toBeLessThan(manifest.shards.reduce((a, s) => a + s.bytes, 0));
-    await ahead.fetch();
+    const units: Array<[number, boolean]> = [];
+    await ahead.fetch((bytes, fromCache) => units.push([bytes, fromCache]));
+    expect(units.reduce((a, [n]) => a + n, 0)).toBe(ahead.bytes);
     // Only what the failed fetch could not store is downloaded now.
-    expect(shardBytes()).toBeGreaterThan(0);
-    expect(shardBytes()).toBeLessThanOrEqual(ahead.bytes);
+    expect(shardBytes()).toBe(units.filter(([, c]) => !c).reduce((a, [n]) => a + n, 0));
+    expect(units.some(([, c]) => c)).toBe(true);
+    expect(units.some(([, c]) => !c)).toBe(true);
     log.length = 0;
     const whole = await art.readTensorData(ffn.name);
     expect((await art.readTensorData(other.name)).bytes.length).toBeGreaterThan(0);
     expect(shardBytes()).toBe(0);
     // Another session: the stored, verified units are neither downloaded nor read again to fetch them ahead.
     const next = await open();
-    await next.readAhead!(selections).fetch();
+    const again: boolean[] = [];
+    await next.readAhead!(selections).fetch((_, fromCache) => again.push(fromCache));
+    expect(again.length).toBe(units.length);
+    expect(again.every((c) => c)).toBe(true);
     expect(shardBytes()).toBe(0);
     expect((await next.readTensorData(ffn.name)).bytes).toEqual(whole.bytes);
     expect(shardBytes()).toBe(0);

@@ -101,10 +101,11 @@ export interface ReadAhead {
   /**
    * Make every unit local, one at a time, through its source's `keep` (a stored copy that passed its
    * check stays; anything else is downloaded, checked and stored), holding no more than one unit;
-   * a source without `keep` reads and checks it. A piece still bad after a second download is an
-   * IntegrityError naming the file, the piece and its byte range.
+   * a source without `keep` reads and checks it. `onUnit` is told each unit's bytes and whether they
+   * were in the cache. A piece still bad after a second download is an IntegrityError naming the
+   * file, the piece and its byte range.
    */
-  fetch(): Promise<void>;
+  fetch(onUnit?: (bytes: number, fromCache: boolean) => void): Promise<void>;
 }
 
 export interface VerifiedShards {
@@ -184,12 +185,15 @@ export function verifiedShards(manifest: Manifest, sources: readonly ByteSource[
       const todo = [...wanted].sort((x, y) => x[0] - y[0]).flatMap(([shard, set]) => [...set].sort((x, y) => x - y).map((i) => ({ shard, unit: unitsOf(shard)[i] })));
       return {
         bytes: todo.reduce((a, { unit }) => a + unit.end - unit.start, 0),
-        async fetch() {
+        async fetch(onUnit) {
           for (const { shard, unit } of todo) {
             const src = sources[shard];
+            const [start, length] = [unit.start, unit.end - unit.start];
             const check = unitsCheck(manifest, shard, [unit]);
-            if (src.keep) await src.keep(unit.start, unit.end - unit.start, check);
-            else await readChecked(src, unit.start, unit.end - unit.start, check);
+            let fromCache = false;
+            if (src.keep) fromCache = await src.keep(start, length, check);
+            else await readChecked(src, start, length, check);
+            onUnit?.(length, fromCache);
           }
         },
       };
