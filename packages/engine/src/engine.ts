@@ -57,8 +57,9 @@ export class InThreadEngine implements Engine {
   load(options: LoadOptions): Promise<ModelInfo> {
     return this.enqueue(async () => {
       // The model that is loaded stays usable until the new one's weights start to upload (after its
-      // config, tokenizer and headers are read), so a load that fails before then leaves it in place;
-      // two models never share GPU memory.
+      // config, tokenizer and headers are read and, for an artifact through the weights cache, every
+      // piece it reads is downloaded, checked and cached), so a load that fails before then, a damaged
+      // piece included, leaves it in place; two models never share GPU memory.
       const gpu = await this.device();
       const tracker = new LoadTracker((p: LoadProgress) => {
         if (options.onProgress) void Promise.resolve(options.onProgress(p)).catch(() => undefined);
