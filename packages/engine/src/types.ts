@@ -17,7 +17,12 @@ export type { WeightFormat };
  */
 export type LoadPhase = 'config' | 'tokenizer' | 'download' | 'cache' | 'upload' | 'compile' | 'ready';
 
-/** One progress event of load(). */
+/**
+ * One progress event of load(). The weights' `download` / `cache` events and their `upload` alternate as
+ * the loader reads; for a g3n artifact through the weights cache every `download` / `cache` event comes
+ * first (its pieces are fetched and checked before the model loaded until then is released), then the
+ * `upload` from the cache.
+ */
 export interface LoadProgress {
   phase: LoadPhase;
   /**
