@@ -92,6 +92,7 @@ describe('artifact integrity through engine.load', { timeout: GPU_TEST_TIMEOUT }
 
     const err = await load4((p) => events.push(p)).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'INTEGRITY', message: expect.stringContaining(file) });
+    expect((err as Error).message).toMatch(/after 2 downloads/);
     expect((await engine.capabilities()).model).toEqual(first);
     expect(await ask()).toEqual(before);
     // The damaged piece was downloaded (twice) before anything of the new model reached the GPU.
