@@ -1,6 +1,6 @@
 /**
  * `pnpm bench`: kernel and model benchmarks on the `webgpu` package (Dawn) in Node.
- *   pnpm bench [--quick] [--json <out.json>] [--scale N] [--models E2B,E4B] [--formats q4,q8]
+ *   pnpm bench [--quick] [--json [<out.json>]] [--scale N] [--models E2B,E4B] [--formats q4,q8]
  *              [--kernel-dtypes q4,q8] [--prompt-tokens N] [--decode-tokens N] [--peak-gbps X]
  *              [--ple gpu|host] [--no-kernels] [--no-models] [--no-ort] [--no-audio] [--audio-frames N] [--audio-scale N] [--breakdown]
  *              [--audio-full] [--vision [--vision-scale N] [--vision-size N] [--no-ttft]]
@@ -141,9 +141,15 @@ async function main(argv: string[]): Promise<void> {
     report.vision_encoder = v;
     log(`  ${v.ms.toFixed(1)} ms, ${v.gflops_per_s.toFixed(1)} GFLOP/s, weights ${(v.weight_bytes / 2 ** 20).toFixed(1)} MiB${v.ttft ? `, TTFT ${v.ttft.ttft_ms.toFixed(1)} ms` : ''}`);
   }
-  console.log(formatReport(report));
   const json = args.get('json');
-  if (json) writeFileSync(json, `${JSON.stringify(report, null, 2)}\n`);
+  // With the JSON on stdout, the table goes to stderr with the progress lines.
+  if (json === '-') {
+    console.error(formatReport(report));
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  } else {
+    console.log(formatReport(report));
+    if (json) writeFileSync(json, `${JSON.stringify(report, null, 2)}\n`);
+  }
   await gpu.device.queue.onSubmittedWorkDone();
   gpu.destroy();
 }

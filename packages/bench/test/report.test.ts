@@ -67,6 +67,9 @@ describe('bench report', () => {
     expect([...a]).toEqual([['quick', 'true'], ['json', 'out.json'], ['scale', '8']]);
     expect(() => parseBenchArgs(['--fast'])).toThrow(/unknown/);
     expect([...parseBenchArgs(['--no-ort'])]).toEqual([['no-ort', 'true']]);
-    expect(() => parseBenchArgs(['--json'])).toThrow(/needs a value/);
+    expect(() => parseBenchArgs(['--scale'])).toThrow(/needs a value/);
+    // --json without a path writes the JSON to stdout.
+    expect([...parseBenchArgs(['--quick', '--json'])]).toEqual([['quick', 'true'], ['json', '-']]);
+    expect([...parseBenchArgs(['--json', '--quick'])]).toEqual([['json', '-'], ['quick', 'true']]);
   });
 });
