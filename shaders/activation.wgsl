@@ -47,13 +47,7 @@ override WG: u32 = 256;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> io: array<f32>;
 
-const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
-
-fn gelu_tanh(v: f32) -> f32 {
-  let c = clamp(v, -20.0, 20.0);
-  let u = SQRT_2_OVER_PI * (c + 0.044715 * c * c * c);
-  return select(v / (1.0 + exp(min(-2.0 * u, 80.0))), 0.0, v < -20.0);
-}
+// #include "gelu_tanh.wgsl"
 
 // #include "tanh_safe.wgsl"
 

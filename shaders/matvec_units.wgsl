@@ -27,27 +27,6 @@ override ROWS: u32 = 4u;
 
 var<workgroup> live_rows: u32;
 
-// Dot product of one weight unit with its x values (before the group scale).
-fn unit_dot(u: vec4<u32>, xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
-  switch DTYPE {
-    case 0u: {
-      return dot(bitcast<vec4<f32>>(u), (*xv)[0]);
-    }
-    case 1u, 2u: {
-      return dot(vec4<f32>(pair(u.x), pair(u.y)), (*xv)[0]) + dot(vec4<f32>(pair(u.z), pair(u.w)), (*xv)[1]);
-    }
-    case 3u: {
-      return dot(q8x4(u.x), (*xv)[0]) + dot(q8x4(u.y), (*xv)[1]) + dot(q8x4(u.z), (*xv)[2]) + dot(q8x4(u.w), (*xv)[3]);
-    }
-    default: {
-      return dot(q4x4(u.x, 0u), (*xv)[0]) + dot(q4x4(u.x, 16u), (*xv)[1])
-        + dot(q4x4(u.y, 0u), (*xv)[2]) + dot(q4x4(u.y, 16u), (*xv)[3])
-        + dot(q4x4(u.z, 0u), (*xv)[4]) + dot(q4x4(u.z, 16u), (*xv)[5])
-        + dot(q4x4(u.w, 0u), (*xv)[6]) + dot(q4x4(u.w, 16u), (*xv)[7]);
-    }
-  }
-}
-
 // Unit u of weight row `row` (`units` per row) dotted with its x values, times the unit's group scale.
 fn unit_term(row: u32, units: u32, u: u32, xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
   var d = unit_dot(w[row * units + u], xv);

@@ -3,6 +3,7 @@
 // expands (packages/gpu/src/wgsl-source.ts), so it holds declarations only, no directive. The formats are those of packages/kernels/src/
 // quant.ts: f32; bf16 and f16 two per u32 (the low half first); q8 four int8 codes per u32 (byte 0
 // first); q4 eight 4-bit codes per u32 (code c stands for c - 8); q8/q4 f16 group scales in pairs.
+// unit_dot is the dot product of one 16-byte unit with its x values, which the matvec shaders share.
 // The including shader declares `override DTYPE: u32` (one of the codes below) and the `scales` binding
 // (array<u32>, f16 pairs).
 
@@ -62,6 +63,27 @@ fn unit_vec(q: vec4<u32>, j: u32) -> vec4<f32> {
     }
     default: {
       return q4x4(q[j >> 1u], (j & 1u) * 16u);
+    }
+  }
+}
+
+// Dot product of one weight unit with its x values (before the group scale).
+fn unit_dot(u: vec4<u32>, xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
+  switch DTYPE {
+    case 0u: {
+      return dot(bitcast<vec4<f32>>(u), (*xv)[0]);
+    }
+    case 1u, 2u: {
+      return dot(vec4<f32>(pair(u.x), pair(u.y)), (*xv)[0]) + dot(vec4<f32>(pair(u.z), pair(u.w)), (*xv)[1]);
+    }
+    case 3u: {
+      return dot(q8x4(u.x), (*xv)[0]) + dot(q8x4(u.y), (*xv)[1]) + dot(q8x4(u.z), (*xv)[2]) + dot(q8x4(u.w), (*xv)[3]);
+    }
+    default: {
+      return dot(q4x4(u.x, 0u), (*xv)[0]) + dot(q4x4(u.x, 16u), (*xv)[1])
+        + dot(q4x4(u.y, 0u), (*xv)[2]) + dot(q4x4(u.y, 16u), (*xv)[3])
+        + dot(q4x4(u.z, 0u), (*xv)[4]) + dot(q4x4(u.z, 16u), (*xv)[5])
+        + dot(q4x4(u.w, 0u), (*xv)[6]) + dot(q4x4(u.w, 16u), (*xv)[7]);
     }
   }
 }

@@ -1,11 +1,12 @@
 import { defineKernel, foldWorkgroups, numel, ShapeError, tensorFromF32, type Dispatch, type Gpu, type Tensor } from '@g3n/gpu';
 import source from '../../../shaders/rope.wgsl?raw';
+import { WGSL_INCLUDES } from './wgsl-includes.ts';
 import { guardCount, guardF32, guardHolds, guardSeparate, isInPlace } from './guards.ts';
 
 const WG = 256;
 export const ropeKernels = {
-  rope: defineKernel('rope', source, 'rope', { WG }),
-  ropeInplace: defineKernel('rope', source, 'rope_inplace', { WG }),
+  rope: defineKernel('rope', source, 'rope', { WG }, WGSL_INCLUDES),
+  ropeInplace: defineKernel('rope', source, 'rope_inplace', { WG }, WGSL_INCLUDES),
 };
 
 /** Positions at which the shader's sin/cos reduction stays exact (see shaders/rope.wgsl). */
