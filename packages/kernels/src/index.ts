@@ -20,3 +20,4 @@ export * from './group-norm.ts';
 export * from './local-attention.ts';
 export * from './mask-rows.ts';
 export * from './softmax.ts';
+export * from './decode-step.ts';
