@@ -50,6 +50,8 @@ export interface ForwardOptions {
   fullPrefill?: boolean;
   /** Nothing reads this pass's output (a prefill chunk before the last): only the KV caches matter. */
   outputUnused?: boolean;
+  /** One token through the unfused kernels (decode-step.ts fuses them by default where it can). */
+  unfused?: boolean;
 }
 
 /**

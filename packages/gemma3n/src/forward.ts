@@ -2,6 +2,7 @@ import type { Dispatch } from '@g3n/gpu';
 import { add, addInplace, altupRescale, copy, embedGather, rmsNorm, scale, softcap } from '@g3n/kernels';
 import { captureCopy, linearAll, type ForwardContext, type ForwardOptions } from './context.ts';
 import { decoderLayer } from './layer.ts';
+import { fusedStepDispatches, fusedStepFits } from './decode-step.ts';
 import type { TextConfig } from './config.ts';
 import { view } from './workspace.ts';
 
@@ -10,6 +11,7 @@ export type { ForwardContext, ForwardOptions } from './context.ts';
 
 /** The whole decoder over `tokens` tokens at positions pos0.., ids already in ws 'ids' / 'ple_ids'. */
 export function forwardDispatches(ctx: ForwardContext, opts: ForwardOptions): Dispatch[] {
+  if (!opts.unfused && fusedStepFits(ctx, opts)) return fusedStepDispatches(ctx, opts);
   const { gpu, cfg, weights: w, ws } = ctx;
   const T = opts.tokens;
   const D = cfg.hiddenSize;

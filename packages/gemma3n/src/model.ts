@@ -3,6 +3,7 @@ import { embedGather, rmsNorm, SAMPLE_SCRATCH_WORDS } from '@g3n/kernels';
 import type { ModelConfig, TextConfig } from './config.ts';
 import { ContextOverflowError } from './errors.ts';
 import { captureElements, forwardDispatches, linearAll, type ForwardContext } from './forward.ts';
+import { DECODE_VECTORS } from './decode-step.ts';
 import { storageDtype, type WeightFormat } from './gpu-weights.ts';
 import { HostPle, type PlePlacement, type PleRowSource } from './ple-host.ts';
 import { destroyTextWeights, loadTextWeights, type MultimodalHardWeights, type TensorBlockReader, type TensorExists, type TensorReader, type TextWeights } from './text-weights.ts';
@@ -37,6 +38,11 @@ export interface TextModelOptions {
    * `ForwardOptions.fullPrefill`). Off: every row through every layer (the same logits and caches).
    */
   fastPrefill?: boolean;
+  /**
+   * Whether one-token passes run the fused decode step (decode-step.ts: about 12 dispatches per layer);
+   * false keeps the unfused kernels (tests compare the two). Default true.
+   */
+  fusedDecode?: boolean;
   /**
    * Where the PLE table lives (default 'gpu'): 'host' keeps it off the GPU and writes the rows each
    * pass needs from `pleSource` into a small staging tensor (see ple-host.ts); the same kernels read
@@ -92,6 +98,8 @@ export class Gemma3nTextModel {
   readonly maxChunk: number;
   /** Whether prefill runs the KV-sharing layers for the last row only (TextModelOptions.fastPrefill). */
   fastPrefill: boolean;
+  /** Whether one-token passes run the fused decode step (TextModelOptions.fusedDecode); decode plans recorded before a change keep theirs. */
+  fusedDecode: boolean;
   /** Tokens already in the KV cache. */
   position = 0;
   /** Buffers, caches and weights of the prefill path (read by the stage runners in stages.ts). */
@@ -125,6 +133,7 @@ export class Gemma3nTextModel {
     ({ maxContext: this.maxContext, maxChunk: this.maxChunk } = textSizes(c, options));
     this.hostPle = hostPle;
     this.fastPrefill = options.fastPrefill ?? true;
+    this.fusedDecode = options.fusedDecode ?? true;
     const caches: Array<KvCache | null> = c.kvSource.map((src, l) => {
       if (src !== l) return null;
       const cap = c.layerTypes[l] === 'full' ? this.maxContext : c.slidingWindow + this.maxChunk - 1;
@@ -259,7 +268,7 @@ export class Gemma3nTextModel {
         try {
           await this.writeIds(this.ctx.ws, chunk, this.hostPle?.prefill);
           const used = check ? check.captures(capture) : capture;
-          const pass = { tokens: T, pos0: this.position, allLogits, capture: used, softRows: soft?.chunk(start, T), fullPrefill: !this.fastPrefill, outputUnused: !isLast && !allLogits };
+          const pass = { tokens: T, pos0: this.position, allLogits, capture: used, softRows: soft?.chunk(start, T), fullPrefill: !this.fastPrefill, outputUnused: !isLast && !allLogits, unfused: !this.fusedDecode };
           const dispatches = forwardDispatches(this.ctx, pass);
           const sample = isLast && end.kind === 'sample' ? end : null;
           if (sample) dispatches.push(...samplerDispatches(this.gpu, this.ctx.ws.at('logits', [1, V]), this.cfg.vocabSizePerLayerInput, this.decodeWs.raw('ids'), this.sampleScratch, sample.sampling, sample.step));
@@ -343,7 +352,7 @@ export class Gemma3nTextModel {
     if (this.position + 1 > this.maxContext) throw new ContextOverflowError(this.position + 1, this.maxContext);
     let entry = this.decodePlans.get(mode);
     if (!entry) {
-      const forward = forwardDispatches(this.decodeContext(), { tokens: 1, pos0: 0, allLogits: true, pleFromIds: mode !== 'logits', capture: this.decodeCheck?.captures() });
+      const forward = forwardDispatches(this.decodeContext(), { tokens: 1, pos0: 0, allLogits: true, pleFromIds: mode !== 'logits', capture: this.decodeCheck?.captures(), unfused: !this.fusedDecode });
       const logits = this.decodeWs.at('logits', [1, this.cfg.vocabSize]);
       const sampler = sampling ? samplerDispatches(this.gpu, logits, this.cfg.vocabSizePerLayerInput, this.decodeWs.raw('ids'), this.sampleScratch, sampling, step) : [];
       entry = { plan: await Plan.build(this.gpu, `decode.${mode}`, [...forward, ...sampler]), sampler: sampler.map((_, i) => forward.length + i) };
@@ -351,6 +360,14 @@ export class Gemma3nTextModel {
     }
     entry.plan.setShared({ pos0: this.position });
     return entry;
+  }
+
+  /**
+   * The copy of the f32 vector weights (norms, AltUp router and coefficients) that the fused decode step
+   * reads, once a fused decode plan exists (decode-step.ts); null before.
+   */
+  get decodeVectors(): Tensor | null {
+    return this.decodeWs.peek(DECODE_VECTORS) ?? null;
   }
 
   /** GPU memory held by weights, caches and buffers. */

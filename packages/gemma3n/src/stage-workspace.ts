@@ -79,6 +79,11 @@ export class StageWorkspace<C, N, W extends WorkspaceDecl<C, N>> {
     return t;
   }
 
+  /** The buffer kept under `key` by `owned`, if one was made. */
+  peek(key: string): Tensor | undefined {
+    return this.buffers.get(`owned.${key}`);
+  }
+
   bytes(): number {
     let s = 0;
     for (const t of this.buffers.values()) s += t.byteLength;
