@@ -186,7 +186,7 @@ export async function runModelBench(gpuIn: Gpu, options: ModelBenchOptions): Pro
     const buffers = per(after.buffers - before.buffers);
     const bindGroups = per(after.bindGroups - before.bindGroups);
     const pipelines = per(gpu.pipelines.created - before.pipelines);
-    const weightBufs = weightBuffers(model.weights);
+    const weightBufs = weightBuffers(model.weights, model.decodeVectors);
     const denseBytes = planWeightBytes(plan, weightBufs);
     const weightBytes = planWeightBytes(plan, weightBufs, sparseFfnReads(model.weights, gates));
     const weightMin = decodeWeightBytesMin(config, options.format);

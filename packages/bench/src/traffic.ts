@@ -41,11 +41,17 @@ interface WeightBuffer {
   name: string;
   /** Bytes of one row (gathers read one row per token). */
   rowBytes: number;
+  /**
+   * Read once per step whatever binds it: the fused decode step's packed copy of the vector weights
+   * (each kernel binds all of it and reads its layer's vectors), counted as rowBytes = its size.
+   */
+  once?: boolean;
 }
 
 /** Every weight buffer of a loaded model (data and scales of each matrix part, and every vector). */
-export function weightBuffers(weights: TextWeights): Map<GPUBuffer, WeightBuffer> {
+export function weightBuffers(weights: TextWeights, packed: Tensor | null = null): Map<GPUBuffer, WeightBuffer> {
   const out = new Map<GPUBuffer, WeightBuffer>();
+  if (packed) out.set(packed.buffer, { name: 'decode.vecs', rowBytes: packed.byteLength, once: true });
   const add = (t: Tensor, name: string, rowBytes: number) => out.set(t.buffer, { name, rowBytes });
   for (const w of eachWeight(weights)) {
     if (!('parts' in w)) {
@@ -64,7 +70,7 @@ export function weightBuffers(weights: TextWeights): Map<GPUBuffer, WeightBuffer
  * Kernel keys of the one-token products that read only part of their weight (masked rows, zero blocks
  * skipped, rows of a transposed weight gathered for the nonzero inputs).
  */
-const SPARSE_KERNEL = /^(matvec(_subgroups)?\/matvec_(masked|skip)|linear_t\/gather)\{/;
+const SPARSE_KERNEL = /^(matvec(_subgroups)?\/matvec_(masked|skip)|matvec_fused(_subgroups)?\/mv_masked|linear_t\/gather)\{/;
 
 /**
  * Weight bytes one replay of a recorded plan reads, from the bind groups it was built with: a
@@ -88,7 +94,7 @@ export function planWeightBytes(bindGroups: readonly RecordedBindGroup[], buffer
       if (seen.has(key)) continue;
       seen.add(key);
       if (sparse && reads.has(e.buffer)) bytes += reads.get(e.buffer)!;
-      else if (!gather) bytes += e.size;
+      else if (!gather && !w.once) bytes += e.size;
       else if (!gathered.has(w.name)) {
         gathered.add(w.name);
         bytes += w.rowBytes;
