@@ -220,24 +220,25 @@ export function fusedStepDispatches(ctx: ForwardContext, opts: ForwardOptions): 
   const pleParts = host ? [{ tensor: host.table, ids: host.ids, row0: 0, rows: host.table.shape[0] }] : w.embedTokensPerLayer.parts.map((p) => ({ ...p, ids: pleIds }));
   for (const p of pleParts) out.push(embedGather(gpu, { table: p.tensor, ids: p.ids, out: va('ple_raw', LP), rowStart: p.row0, rows: p.rows, cols: LP, scale: Math.sqrt(P), count: 1 }));
   out.push(...linearAll(gpu, x0, w.perLayerModelProjection, vb('ple_proj', LP), 1));
-  out.push(group(w.altupProjections.map((m, k): MvSegment => ({ w: single(m), x: inA('x0'), out: inB('tmp', k * D) }))));
+  out.push(...group(w.altupProjections.map((m, k): MvSegment => ({ w: single(m), x: inA('x0'), out: inB('tmp', k * D) }))));
   out.push(row('pre_row', { x0: L.a.x0, ple_raw: L.a.ple_raw, per_layer: L.a.per_layer, ple_proj_b: L.b.ple_proj, tmp_b: L.b.tmp, ple_rows: cfg.numLayers, ple_cols: P, v_norm: vecs.pleNorm }));
 
   for (let l = 0; l < cfg.numLayers; l++) out.push(...layer(l));
 
   // §3.6: the last layer's per-layer input, unembedding, final norm, LM head, soft-capping
   out.push(row('ple_add', { v_ppn: vecs.layers[cfg.numLayers - 1].ppn }));
-  out.push(group(w.altupUnembedProjections.map((m, k): MvSegment => ({ w: single(m), x: inA('streams', (k + 1) * S), out: inB('tmp', k * D) }))));
+  out.push(...group(w.altupUnembedProjections.map((m, k): MvSegment => ({ w: single(m), x: inA('streams', (k + 1) * S), out: inB('tmp', k * D) }))));
   out.push(row('final_row', { tmp_b: L.b.tmp, hfin: L.a.hfin, v_norm: vecs.norm }));
   const logits = ws.at('logits', [1, cfg.vocabSize]);
   out.push(...linearAll(gpu, va('hfin', D), w.embedTokens, logits, 1));
   if (cfg.finalLogitSoftcap !== null) out.push(softcap(gpu, { x: logits, n: cfg.vocabSize, cap: cfg.finalLogitSoftcap }));
   return out;
 
-  /** Up to three products per mv_group dispatch. */
-  function group(segments: MvSegment[]): Dispatch {
-    if (segments.length > 3) throw new Error(`${segments.length} products in one fused matvec (at most 3)`);
-    return fusedMatvec(gpu, 'mv_group', { a: A, b: B, segments });
+  /** The products in mv_group dispatches of up to three each. */
+  function group(segments: MvSegment[]): Dispatch[] {
+    const out: Dispatch[] = [];
+    for (let i = 0; i < segments.length; i += 3) out.push(fusedMatvec(gpu, 'mv_group', { a: A, b: B, segments: segments.slice(i, i + 3) }));
+    return out;
   }
 
   function layer(l: number): Dispatch[] {
@@ -256,7 +257,7 @@ export function fusedStepDispatches(ctx: ForwardContext, opts: ForwardOptions): 
     const ownKv = Boolean(lw.kProj && lw.vProj && lw.kNorm);
     const qkv: MvSegment[] = [{ w: single(lw.qProj), x: inA('an'), out: inB('q') }];
     if (ownKv) qkv.push({ w: single(lw.kProj as MatrixWeight), x: inA('an'), out: inB('k') }, { w: single(lw.vProj as MatrixWeight), x: inA('an'), out: inB('v') });
-    d.push(group(qkv));
+    d.push(...group(qkv));
     const theta = cfg.layerTypes[l] === 'full' ? cfg.ropeTheta.full : cfg.ropeTheta.sliding;
     d.push(
       row(
