@@ -1,6 +1,6 @@
 import type { Gpu } from './device.ts';
 import { ShapeError } from './errors.ts';
-import { packParams, writeField, type Kernel, type ParamValues } from './kernel.ts';
+import { packParams, writeField, type Kernel, type ParamField, type ParamValues } from './kernel.ts';
 import type { Tensor } from './tensor.ts';
 
 /** A buffer range bound to one WGSL variable. Tensors qualify as they are. */
@@ -37,7 +37,8 @@ export class Plan {
   private readonly arena: GPUBuffer | null;
   private readonly mirror: DataView;
   private dirty = false;
-  private readonly byParam = new Map<string, number[]>();
+  /** Per shared parameter name: where it sits in the arena's CPU copy, in every dispatch that has it. */
+  private readonly byParam = new Map<string, ParamField[]>();
 
   private constructor(private readonly gpu: Gpu, readonly label: string, dispatches: Dispatch[]) {
     this.dispatches = dispatches;
@@ -90,10 +91,14 @@ export class Plan {
     for (const [name, v] of Object.entries(values)) {
       let at = this.byParam.get(name);
       if (!at) {
-        at = this.dispatches.flatMap((d, i) => (d.kernel.params?.fields.some((f) => f.name === name) ? [i] : []));
+        at = this.dispatches.flatMap((d, i) => {
+          const f = d.kernel.params?.fields.find((x) => x.name === name);
+          return f ? [{ ...f, offset: this.slots[i] + f.offset }] : [];
+        });
         this.byParam.set(name, at);
       }
-      for (const i of at) this.setParams(i, { [name]: v });
+      for (const f of at) writeField(this.mirror, f, v, this.label);
+      if (at.length > 0) this.dirty = true;
     }
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createTensor, defineKernel, foldWorkgroups, readU32, runOnce, ShaderError, type Gpu } from '../src/index.ts';
+import { createTensor, defineKernel, foldWorkgroups, Plan, readU32, runOnce, ShaderError, submitPlans, type Gpu } from '../src/index.ts';
 import { freshGpu, testGpu } from '../../kernels/test/util.ts';
 
 const COUNT = /* wgsl */ `
@@ -14,7 +14,42 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   out[i] = i + 1u;
 }`;
 
+const STAMP = /* wgsl */ `
+// out[slot] = pos0 + add.
+struct Params { pos0: u32, add: u32, slot: u32, _pad0: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@compute @workgroup_size(1)
+fn main() {
+  out[params.slot] = params.pos0 + params.add;
+}`;
+
 describe('packages/gpu', () => {
+  it('Plan.setShared sets a named param in every dispatch that has it, for the next replay only where asked', async () => {
+    const gpu = await testGpu();
+    const stamp = defineKernel('stamp', STAMP, 'main');
+    const count = defineKernel('count', COUNT, 'main');
+    const out = createTensor(gpu, 'out', 'u32', [4]);
+    const plan = await Plan.build(gpu, 'shared', [
+      { kernel: stamp, bindings: { out }, params: { pos0: 0, add: 10, slot: 0 }, workgroups: [1] },
+      { kernel: count, bindings: { out }, params: { count: 0, _a: 0, _b: 0, _c: 0 }, workgroups: [1] },
+      { kernel: stamp, bindings: { out }, params: { pos0: 0, add: 20, slot: 1 }, workgroups: [1] },
+    ]);
+    try {
+      for (const pos0 of [5, 7]) {
+        plan.setShared({ pos0 });
+        submitPlans(gpu, [plan]);
+        expect(Array.from(await readU32(gpu, out)).slice(0, 2), `pos0 = ${pos0}`).toEqual([pos0 + 10, pos0 + 20]);
+      }
+      plan.setParams(2, { add: 30 });
+      submitPlans(gpu, [plan]);
+      expect(Array.from(await readU32(gpu, out)).slice(0, 2)).toEqual([17, 37]);
+    } finally {
+      plan.destroy();
+      out.buffer.destroy();
+    }
+  });
+
   it('reports adapter, features and the limits the device was created with', async () => {
     const gpu = await testGpu();
     expect(typeof gpu.caps.features.shaderF16).toBe('boolean');
