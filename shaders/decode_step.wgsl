@@ -119,20 +119,16 @@ fn rms_den(ss: f32, n: u32) -> f32 {
   return sqrt(ss / f32(n) + params.eps);
 }
 
-// Sum of squares of arena_a[off .. off + n) (or b), over the workgroup.
-fn ss_a(off: u32, n: u32, lid: u32) -> f32 {
+// Sum of squares of arena_a[off .. off + n) (arena_b with in_b), over the workgroup.
+fn sum_sq(off: u32, n: u32, in_b: bool, lid: u32) -> f32 {
   var s = 0.0;
   for (var i = lid; i < n; i += WG) {
-    let x = arena_a[off + i];
-    s += x * x;
-  }
-  return workgroup_sum(s, lid);
-}
-
-fn ss_b(off: u32, n: u32, lid: u32) -> f32 {
-  var s = 0.0;
-  for (var i = lid; i < n; i += WG) {
-    let x = arena_b[off + i];
+    var x = 0.0;
+    if (in_b) {
+      x = arena_b[off + i];
+    } else {
+      x = arena_a[off + i];
+    }
     s += x * x;
   }
   return workgroup_sum(s, lid);
@@ -193,7 +189,7 @@ fn small_matvec(x_off: u32, k: u32, outs: u32, out_off: u32, lid: u32) {
 fn router(x_off: u32, lid: u32) {
   let D = params.dim;
   let n = params.n_streams;
-  let den = rms_den(ss_a(x_off, D, lid), D);
+  let den = rms_den(sum_sq(x_off, D, false, lid), D);
   var acc: array<f32, MAX_N>;
   for (var i = lid; i < D; i += WG) {
     let rn = arena_a[x_off + i] / den * vecs[params.v_router_norm + i] * (1.0 / f32(D));
@@ -223,7 +219,7 @@ fn layer_in(@builtin(local_invocation_index) lid: u32) {
   let act = params.active_idx;
   var pden = 1.0;
   if (params.has_prev != 0u) {
-    pden = rms_den(ss_b(params.pp_b, D, lid), D);
+    pden = rms_den(sum_sq(params.pp_b, D, true, lid), D);
   }
   router(params.streams + act * S, lid);
   // C = P router: small[16 ..) holds the n x n coefficients.
@@ -252,7 +248,7 @@ fn layer_in(@builtin(local_invocation_index) lid: u32) {
       arena_a[params.pred + k * S + i] = p;
     }
   }
-  let den = rms_den(ss_a(params.pred + act * S, D, lid), D);
+  let den = rms_den(sum_sq(params.pred + act * S, D, false, lid), D);
   for (var i = lid; i < D; i += WG) {
     arena_a[params.an + i] = arena_a[params.pred + act * S + i] / den * vecs[params.v_input_norm + i];
   }
@@ -267,14 +263,14 @@ fn post_attn(@builtin(local_invocation_index) lid: u32) {
   storageBarrier();
   small_matvec(params.mid, params.rank, D, params.tmp, lid);
   storageBarrier();
-  let rden = rms_den(ss_a(params.tmp, D, lid), D);
-  let oden = rms_den(ss_b(params.o_b, D, lid), D);
+  let rden = rms_den(sum_sq(params.tmp, D, false, lid), D);
+  let oden = rms_den(sum_sq(params.o_b, D, true, lid), D);
   for (var i = lid; i < D; i += WG) {
     let lau = arena_a[params.tmp + i] / rden * vecs[params.v_laurel_norm + i] + arena_a[params.an + i];
     let att = arena_b[params.o_b + i] / oden * vecs[params.v_post_attn + i];
     arena_a[params.h + i] = (arena_a[pa + i] + att) * SQRT1_2 + lau * SQRT1_2;
   }
-  let hden = rms_den(ss_a(params.h, D, lid), D);
+  let hden = rms_den(sum_sq(params.h, D, false, lid), D);
   for (var i = lid; i < D; i += WG) {
     arena_a[params.u + i] = arena_a[params.h + i] / hden * vecs[params.v_pre_ffn + i];
   }
@@ -301,14 +297,16 @@ fn layer_out(@builtin(local_invocation_index) lid: u32) {
   let n = params.n_streams;
   let S = params.stride;
   let pa = params.pred + params.active_idx * S;
+  // f once into tmp (LAuReL's scratch, done with): the split partials are summed once.
   var fs = 0.0;
   for (var i = lid; i < D; i += WG) {
     let f = ffn_out(i);
+    arena_a[params.tmp + i] = f;
     fs += f * f;
   }
   let fden = rms_den(workgroup_sum(fs, lid), D);
   for (var i = lid; i < D; i += WG) {
-    arena_a[params.h + i] = arena_a[params.h + i] + ffn_out(i) / fden * vecs[params.v_post_ffn + i];
+    arena_a[params.h + i] = arena_a[params.h + i] + arena_a[params.tmp + i] / fden * vecs[params.v_post_ffn + i];
   }
   router(params.h, lid);
   if (lid < n) {
@@ -332,7 +330,7 @@ fn layer_out(@builtin(local_invocation_index) lid: u32) {
 @compute @workgroup_size(WG)
 fn ple_add(@builtin(local_invocation_index) lid: u32) {
   let D = params.dim;
-  let den = rms_den(ss_b(params.pp_b, D, lid), D);
+  let den = rms_den(sum_sq(params.pp_b, D, true, lid), D);
   for (var i = lid; i < D; i += WG) {
     let v = ppn(i, den);
     for (var k = 0u; k < params.n_streams; k++) {
@@ -347,8 +345,8 @@ fn ple_add(@builtin(local_invocation_index) lid: u32) {
 // out[i] = y[i] * rms(ref) / sqrt(max(mean(y^2), 1e-5)) factor for y at arena_b[y_off], ref at arena_a[ref_off] (D values).
 fn rescale_factor(y_off: u32, ref_off: u32, lid: u32) -> f32 {
   let D = params.dim;
-  let yy = ss_b(y_off, D, lid) / f32(D);
-  let rr = ss_a(ref_off, D, lid) / f32(D);
+  let yy = sum_sq(y_off, D, true, lid) / f32(D);
+  let rr = sum_sq(ref_off, D, false, lid) / f32(D);
   return sqrt(rr) / sqrt(max(yy, 1e-5));
 }
 

@@ -20,10 +20,10 @@ import {
   decodeRow,
   embedGather,
   fusedMatvec,
-  fusedMatvecFits,
   gaussianTopK,
   linearSkipZeroBlocks,
   linearTransposed,
+  matvecFits,
   ropeInvFreqTensor,
   softcap,
   sparsityZ,
@@ -151,7 +151,7 @@ const filled = new WeakSet<GPUBuffer>();
 export const DECODE_VECTORS = 'decode.vecs';
 
 function oneFusedPart(m: MatrixWeight): boolean {
-  return !m.transposed && m.parts.length === 1 && fusedMatvecFits(m.parts[0].tensor);
+  return !m.transposed && m.parts.length === 1 && matvecFits(m.parts[0].tensor);
 }
 
 /** Whether the fused step can run this pass: one token, nothing captured or replaced, shapes the fused kernels take. */
@@ -165,7 +165,7 @@ export function fusedStepFits(ctx: ForwardContext, opts: ForwardOptions): boolea
   return w.layers.every((l, i) => {
     const sparse = cfg.activationSparsity[i] > 0;
     const qkv = [l.qProj, ...(l.kProj && l.vProj ? [l.kProj, l.vProj] : [])];
-    const down = l.downProj.transposed ? l.downProj.parts.length === 1 : !sparse || l.downProj.parts.every((p) => fusedMatvecFits(p.tensor));
+    const down = l.downProj.transposed ? l.downProj.parts.length === 1 : !sparse || l.downProj.parts.every((p) => matvecFits(p.tensor));
     const ffn = sparse ? oneFusedPart(l.upProj) : group([l.gateProj, l.upProj]);
     const laurel = l.laurelLeft.parts.length === 1 && l.laurelRight.parts.length === 1;
     return group(qkv) && ffn && down && laurel && oneFusedPart(l.perLayerInputGate) && [l.altupModalityRouter, l.altupPredictionCoefs, l.altupCorrectionCoefs].every((m) => m.parts.length === 1 && m.dtype === 'f32');

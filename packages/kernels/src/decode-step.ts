@@ -138,11 +138,6 @@ export interface FusedMatvecArgs {
   maskOffset?: number;
 }
 
-/** Whether a one-token product through W can run in the fused matvecs. */
-export function fusedMatvecFits(w: Tensor): boolean {
-  return matvecFits(w);
-}
-
 /** One dispatch of a matvec_fused.wgsl entry point. */
 export function fusedMatvec(gpu: Gpu, entry: MvEntry, args: FusedMatvecArgs): Dispatch {
   const op = `matvec_fused.${entry}`;
@@ -154,7 +149,7 @@ export function fusedMatvec(gpu: Gpu, entry: MvEntry, args: FusedMatvecArgs): Di
   const dt = segments[0].w.dtype;
   for (const s of segments) {
     if (s.w.dtype !== dt) throw new ShapeError(op, `every weight must share one dtype (${s.w.label} is ${s.w.dtype}, not ${dt})`);
-    if (!fusedMatvecFits(s.w)) throw new ShapeError(op, `${s.w.label}: rows are not whole 16-byte units`);
+    if (!matvecFits(s.w)) throw new ShapeError(op, `${s.w.label}: rows are not whole 16-byte units`);
     if ((dt === 'q8' || dt === 'q4') && !s.w.scales) throw new ShapeError(op, `${s.w.label}: ${dt} needs scales`);
     for (const [what, r, n] of [['x', s.x, s.w.shape[1]], ['out', s.out, s.w.shape[0]]] as const) {
       const arena = r.inB ? b : a;
